@@ -1,0 +1,298 @@
+"""Strict experiment configuration: frozen dataclasses loaded from YAML.
+
+A config is the whole truth of a run, so loading is strict: an unknown key or a
+value of the wrong type fails at once, naming the key path and, for typos, the
+closest valid key. ``--set a.b=c`` overrides go through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "synthetic"  # registry key: synthetic (more in fer_ray.data.datasets)
+    root: str | None = None  # data set folder; unused by synthetic
+    n_subjects: int = 40  # synthetic: identities (the split groups)
+    per_class: int = 3  # synthetic: images per subject and class
+    image_size: int = 96  # synthetic: rendered frame size in pixels
+    seed: int = 0  # synthetic: generator seed (same seed, same bytes)
+    classes: list[str] | None = None  # keep only these classes (None = all)
+
+
+@dataclass(frozen=True)
+class FacesConfig:
+    detector: str = "groundtruth"  # groundtruth | center | haar
+    size: int = 64  # side of the square crop fed to the network
+    margin: float | None = (
+        None  # enlarge the box by this fraction; None = detector default (haar 0.2, seed 002)
+    )
+    cache_dir: str | None = None  # crop cache; default <runs_dir>/.cache/crops
+    chunk_size: int = 128  # images per preprocessing Ray task
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = "resnet18"  # any timm model name
+    weights: str = "synthetic"  # synthetic (AU-pretrained stand-in) | none | imagenet | path
+    pretrain_epochs: int = 8  # weights=synthetic: AU-regression epochs on a disjoint synthetic set
+    pretrain_subjects: int = 150  # weights=synthetic: identities of that set (x 14 images each)
+    init_seed: int = 0  # with weights=none: seeds the shared (stand-in) trunk
+    train_last_convs: int = 2  # seed 000: the last two conv layers + head are trained
+    feature_cache: str = "auto"  # auto: cache frozen-trunk activations when possible | off
+    activation: str = "relu"  # head hidden activation: relu | sigmoid | tanh
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "adam"  # adam | sgd (seed 000 does not say; adam is our default)
+    batch_size: int = 64
+    epochs: int = 8  # grid trials and ensemble phase 1
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    augment: str = "none"  # augmentation recipe; random recipes bypass the feature cache
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    folds: int = 5
+    lr: list[float] = field(default_factory=lambda: [0.005, 0.001, 0.0005])
+    hidden: list[int] = field(default_factory=lambda: [100, 200, 300])
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    members: int = 15
+    phase2_lr: float = 0.001
+    phase2_epochs: int = 8
+    test_fraction: float = (
+        0.15  # grouped holdout, shared by every member (and excluded from the grid)
+    )
+    val_fraction: float = 0.2  # of the rest, grouped, drawn per member seed
+    selection: str = "val"  # val (honest) | test (seed 000's protocol; labelled in the report)
+
+
+@dataclass(frozen=True)
+class AnalyseConfig:
+    enabled: bool = True
+    absolute_angles: bool = True  # seed 000's 40-51 degree angles need absolute weights
+    sweep_draws: int = 5  # random draws per pruning ratio
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    address: str | None = None  # Ray cluster address; None starts a local Ray
+    num_cpus: int | None = None  # local Ray only; None = all cores
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractional allowed, e.g. 0.25
+    max_concurrent_trials: int | None = None
+    dashboard: bool = True
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    runs_dir: str = "runs"
+    reports_dir: str = "reports"
+    storage_path: str | None = None  # Tune storage: shared FS or s3:// on a cluster
+    checkpoint_every: int = 1  # epochs between trial checkpoints
+    keep_grid_checkpoints: bool = False  # grid checkpoints are deleted once the stage is done
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "default"
+    seed: int = 0  # split seed and base of every other seed
+    data: DataConfig = field(default_factory=DataConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    analyse: AnalyseConfig = field(default_factory=AnalyseConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def fingerprint(self, *sections: str) -> str:
+        """Hash of the named sections, so a stage reruns exactly when its inputs change."""
+        d = self.to_dict()
+        picked = {s: d[s] for s in sections} if sections else d
+        blob = json.dumps(picked, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.feature_cache": ("auto", "off"),
+    "model.activation": ("relu", "sigmoid", "tanh"),
+    "train.optimizer": ("adam", "sgd"),
+    "ensemble.selection": ("val", "test"),
+}
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0])
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            value = [value]  # a scalar where a list is expected: a one-point grid
+        return [_convert(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{path}' must be a mapping of {tp.__name__} keys, got {value!r}")
+        return _build(tp, value, path + ".")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    expected = getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"'{path}' must be {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"unknown config key '{prefix}{key}'{hint} (valid keys: {', '.join(names)})"
+            )
+        kwargs[key] = _convert(value, hints[key], f"{prefix}{key}")
+    obj = cls(**kwargs)
+    for f in dataclasses.fields(cls):
+        choices = CHOICES.get(f"{prefix}{f.name}")
+        if choices and getattr(obj, f.name) not in choices:
+            raise ConfigError(
+                f"'{prefix}{f.name}' must be one of {', '.join(choices)}, "
+                f"got {getattr(obj, f.name)!r}"
+            )
+    return obj
+
+
+def _validate(cfg: Config) -> None:
+    checks = [
+        (cfg.grid.folds >= 2, "grid.folds must be >= 2"),
+        (len(cfg.grid.lr) >= 1 and all(x > 0 for x in cfg.grid.lr), "grid.lr must be > 0"),
+        (len(cfg.grid.hidden) >= 1 and all(h > 0 for h in cfg.grid.hidden), "grid.hidden > 0"),
+        (cfg.ensemble.members >= 1, "ensemble.members must be >= 1"),
+        (0 < cfg.ensemble.test_fraction < 0.5, "ensemble.test_fraction must be in (0, 0.5)"),
+        (0 < cfg.ensemble.val_fraction < 0.5, "ensemble.val_fraction must be in (0, 0.5)"),
+        (cfg.train.epochs >= 1, "train.epochs must be >= 1"),
+        (cfg.ensemble.phase2_epochs >= 0, "ensemble.phase2_epochs must be >= 0"),
+        (cfg.faces.size >= 16, "faces.size must be >= 16"),
+        (cfg.faces.margin is None or cfg.faces.margin >= 0, "faces.margin must be >= 0"),
+        (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
+        (cfg.output.checkpoint_every >= 1, "output.checkpoint_every must be >= 1"),
+        (cfg.resources.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
+        (cfg.resources.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=c`` → (["a", "b"], parsed c); the value is parsed as YAML (so 0.1, [1,2], null work)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({e})") from e
+    return key.split("."), value
+
+
+def _apply(raw: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = raw
+    for k in keys[:-1]:
+        nxt = node.get(k)
+        if nxt is None:
+            nxt = node[k] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"cannot set '{'.'.join(keys)}': '{k}' is not a section")
+        node = nxt
+    node[keys[-1]] = value
+
+
+def from_dict(raw: dict[str, Any] | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    raw = json.loads(json.dumps(raw or {}))  # deep copy, plain types
+    for o in overrides:
+        keys, value = parse_override(o)
+        _apply(raw, keys, value)
+    cfg = _build(Config, raw)
+    _validate(cfg)
+    return cfg
+
+
+def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {p} must hold a mapping at top level")
+    try:
+        return from_dict(raw, overrides)
+    except ConfigError as e:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{e}") from None
+
+
+def save(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(cfg.to_yaml())

@@ -1,0 +1,414 @@
+"""Procedural FACS-driven face generator: the embedded synthetic FER data set.
+
+Why: no real FER data can be downloaded here, so the default pipeline trains on faces drawn with
+OpenCV from a small parametric identity model, with expressions composed from FACS Action Units
+(AUs). Nuisances (pose, lighting, noise, background clutter, weak "distractor" AUs, random class-AU
+intensities) keep accuracy well below 100 % while the class AUs keep it well above chance.
+Every item has its own RNG, so chunks rendered in any order or process are byte-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+import pandas as pd
+
+CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+CLASS_AUS: dict[str, tuple[int, ...]] = {
+    "angry": (4, 5, 7, 23),
+    "disgust": (9, 15, 16),
+    "fear": (1, 2, 4, 5, 7, 20, 26),
+    "happy": (6, 12),
+    "neutral": (),
+    "sad": (1, 4, 15),
+    "surprise": (1, 2, 5, 26),
+}
+AU_LIST: tuple[int, ...] = tuple(sorted({au for aus in CLASS_AUS.values() for au in aus}))
+GENERATOR_VERSION: str = "1"
+
+#: Class AUs are drawn uniformly from this range, so weak expressions are genuinely ambiguous.
+CLASS_AU_RANGE: tuple[float, float] = (0.3, 1.0)
+#: Each non-class AU is active with this probability, at intensity uniform in [0, DISTRACTOR_MAX].
+DISTRACTOR_PROB: float = 0.3
+DISTRACTOR_MAX: float = 0.25
+
+_IDENTITY_SALT = 1_000_003
+_AA = cv2.LINE_AA
+_SHIFT = 4  # sub-pixel bits for cv2 drawing; smooth geometry even at 32 px
+
+
+@dataclass(frozen=True)
+class SyntheticFaces:
+    """A rendered data set; row i of every array describes item i of `item_table`."""
+
+    images: np.ndarray  # (N, S, S, 3) uint8 RGB
+    labels: np.ndarray  # (N,) int64, index into CLASS_NAMES
+    aus: np.ndarray  # (N, len(AU_LIST)) float32 intensities in [0, 1]
+    subjects: np.ndarray  # (N,) int64
+    boxes: np.ndarray  # (N, 4) int32 x0, y0, x1, y1 (x1/y1 exclusive), face ellipse bbox
+
+
+def _check(n_subjects: int, per_class: int, image_size: int | None = None) -> None:
+    for name, value, low in (("n_subjects", n_subjects, 1), ("per_class", per_class, 1)):
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if image_size is not None and (
+        not isinstance(image_size, (int, np.integer)) or image_size < 32
+    ):
+        raise ValueError(f"image_size must be an integer >= 32, got {image_size!r}")
+
+
+def item_table(n_subjects: int, per_class: int) -> pd.DataFrame:
+    """One row per item (index, label, label_name, subject); deterministic, so splits need no images."""
+    _check(n_subjects, per_class)
+    block = len(CLASS_NAMES) * per_class
+    index = np.arange(n_subjects * block, dtype=np.int64)
+    label = (index % block) // per_class
+    return pd.DataFrame(
+        {
+            "index": index,
+            "label": label,
+            "label_name": np.asarray(CLASS_NAMES, dtype=object)[label],
+            "subject": index // block,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """Per-subject face geometry and colours, in face units (face half-width = 1)."""
+
+    asp: float  # face half-height / half-width
+    es: float  # eye centre |u|
+    ey: float  # eye centre v
+    ew: float  # eye half-width
+    eo: float  # eye half-opening
+    bh: float  # brow height above eye
+    bt: float  # brow thickness
+    ny: float  # nose tip v
+    nw: float  # nose half-width
+    my: float  # mouth v
+    mw: float  # mouth half-width
+    lip: float  # lip thickness
+    rest: float  # resting mouth-corner offset (+ = down), a per-person confound
+    skin: tuple[float, ...]
+    lip_rgb: tuple[float, ...]
+    hair: tuple[float, ...]
+    iris: tuple[float, ...]
+    shirt: tuple[float, ...]
+    hair_style: int
+    fringe: float
+    glasses: bool
+
+
+def _identity(seed: int, subject: int) -> _Identity:
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _IDENTITY_SALT, subject]))
+    u = rng.uniform
+    t = u()
+    skin = (1 - t) * np.array([238, 204, 178]) + t * np.array([100, 66, 46]) + rng.normal(0, 8, 3)
+    hair_palette = np.array(
+        [[25, 20, 18], [70, 45, 25], [120, 80, 40], [200, 170, 110], [150, 60, 30], [160, 160, 160]]
+    )
+    lip = skin * np.array([0.85, 0.6, 0.6]) + np.array([20, 0, 0])
+    return _Identity(
+        asp=u(1.15, 1.35), es=u(0.36, 0.46), ey=u(-0.22, -0.08), ew=u(0.15, 0.2), eo=u(0.05, 0.08),
+        bh=u(0.17, 0.25), bt=u(0.04, 0.08), ny=u(0.3, 0.42), nw=u(0.13, 0.19), my=u(0.66, 0.8),
+        mw=u(0.26, 0.36), lip=u(0.035, 0.065), rest=u(-0.03, 0.03),
+        skin=tuple(np.clip(skin, 0, 255)), lip_rgb=tuple(np.clip(lip, 0, 255)),
+        hair=tuple(hair_palette[rng.integers(len(hair_palette))] + rng.normal(0, 6, 3)),
+        iris=tuple(rng.uniform(20, 140, 3)), shirt=tuple(rng.uniform(20, 235, 3)),
+        hair_style=int(rng.integers(4)), fringe=u(0.45, 0.7), glasses=bool(u() < 0.15),
+    )  # fmt: skip
+
+
+def _sample_aus(rng: np.random.Generator, label: int) -> np.ndarray:
+    """Class AUs uniform in CLASS_AU_RANGE; other AUs occasionally weakly active (distractors)."""
+    active = CLASS_AUS[CLASS_NAMES[label]]
+    out = np.zeros(len(AU_LIST), np.float32)
+    strong = rng.uniform(*CLASS_AU_RANGE, size=len(AU_LIST))
+    weak = rng.uniform(0.0, DISTRACTOR_MAX, size=len(AU_LIST))
+    on = rng.uniform(size=len(AU_LIST)) < DISTRACTOR_PROB
+    for j, au in enumerate(AU_LIST):
+        out[j] = strong[j] if au in active else (weak[j] if on[j] else 0.0)
+    return out
+
+
+@cache
+def _curve_weights(n: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return np.hstack([(1 - t) ** 2 - (1 - t) * t, 4 * (1 - t) * t, t**2 - (1 - t) * t])
+
+
+def _curve(a: Sequence[float], m: Sequence[float], b: Sequence[float], n: int = 9) -> np.ndarray:
+    """Quadratic curve from a to b that passes through m at its midpoint (cached weights: speed)."""
+    return _curve_weights(n) @ np.array([a, m, b], np.float64)
+
+
+@cache
+def _unit_circle(n: int) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([np.cos(t), np.sin(t)], 1)
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 20) -> np.ndarray:
+    return _unit_circle(n) * (rx, ry) + (cx, cy)
+
+
+def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+    """Coloured gradient + low-frequency texture + random shapes: clutter a crop should remove."""
+    base = rng.uniform(30, 225, 3)
+    grad = rng.uniform(-60, 60, 3)
+    ang = rng.uniform(0, 2 * np.pi)
+    xy = np.linspace(-0.5, 0.5, s, dtype=np.float32)
+    ramp = np.cos(ang) * xy[None, :] + np.sin(ang) * xy[:, None]
+    tex = cv2.resize(
+        rng.normal(0, 22, (5, 5, 3)).astype(np.float32), (s, s), interpolation=cv2.INTER_CUBIC
+    )
+    img = np.clip(base + ramp[..., None] * grad + tex, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(4, 12))):
+        kind, col = int(rng.integers(4)), tuple(float(c) for c in rng.uniform(0, 255, 3))
+        p, q = rng.uniform(-0.1, 1.1, (2, 2)) * s
+        th = int(rng.integers(1, 4)) if rng.uniform() < 0.6 else -1
+        p, q = (int(p[0]), int(p[1])), (int(q[0]), int(q[1]))
+        if kind == 0:
+            cv2.circle(img, p, int(rng.uniform(0.04, 0.25) * s), col, th, _AA)
+        elif kind == 1:
+            cv2.rectangle(img, p, q, col, th, _AA)
+        elif kind == 2:
+            cv2.line(img, p, q, col, max(th, 1), _AA)
+        else:
+            ax = (int(rng.uniform(0.03, 0.2) * s), int(rng.uniform(0.03, 0.2) * s))
+            cv2.ellipse(img, p, ax, float(rng.uniform(0, 180)), 0, 360, col, th, _AA)
+    return img
+
+
+def _shade(c: tuple[float, ...], k: float) -> tuple[float, ...]:
+    return tuple(float(v) * k for v in c)
+
+
+def _render_one(rng: np.random.Generator, idn: _Identity, label: int, s: int) -> tuple:
+    """Draw one face; all randomness comes from `rng` in a fixed order."""
+    aus = _sample_aus(rng, label)
+    a = dict(zip(AU_LIST, aus.tolist(), strict=True))
+    au1, au2, au4, au5, au6, au7 = a[1], a[2], a[4], a[5], a[6], a[7]
+    au9, au12, au15, au16, au20, au23, au26 = a[9], a[12], a[15], a[16], a[20], a[23], a[26]
+    # Pose: in-plane rotation, scale, position, yaw (horizontal squash + feature shift).
+    theta = np.deg2rad(rng.uniform(-10, 10))
+    half_w = rng.uniform(0.45, 0.72) * s / 2
+    squash = rng.uniform(0.86, 1.0)
+    yaw = rng.choice([-1.0, 1.0]) * (1 - squash) * 0.9
+    cx = s / 2 + rng.uniform(-1, 1) * max(s / 2 - half_w, 0) * 0.8
+    cy = s / 2 + rng.uniform(-0.06, 0.1) * s
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    m = half_w * rot @ np.diag([squash, 1.0])
+    centre = np.array([cx, cy])
+    img = _background(rng, s)
+
+    def px(pts: np.ndarray, dx: float = 0.0) -> np.ndarray:
+        q = (np.asarray(pts, np.float64) + [dx, 0.0]) @ m.T + centre
+        return np.round(q * (1 << _SHIFT)).astype(np.int32)
+
+    def fill(pts: np.ndarray, col: tuple, feat: bool = True) -> None:
+        cv2.fillPoly(img, [px(pts, yaw if feat else 0.0)], col, _AA, _SHIFT)
+
+    def line(pts: np.ndarray, col: tuple, w: float = 0.03) -> None:
+        th = max(1, round(w * half_w))
+        cv2.polylines(img, [px(pts, yaw)], False, col, th, _AA, _SHIFT)
+
+    def crease(pts: np.ndarray, strength: float) -> None:  # wrinkle visibility ~ AU intensity
+        if strength > 0.02:
+            line(pts, _shade(idn.skin, 1 - 0.45 * min(strength, 1.0)), 0.025)
+
+    skin, asp, jaw = idn.skin, idn.asp, 0.14 * au26
+    t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    face = np.stack([np.cos(t), np.sin(t) * np.where(np.sin(t) > 0, asp + jaw, asp)], 1)
+    # Hair (behind), shoulders, neck, ears.
+    if idn.hair_style == 1:
+        fill(_ellipse(0, 0.25, 1.28, asp + 0.55, 28), idn.hair, False)
+    elif idn.hair_style == 2:
+        fill(_ellipse(0, -0.15, 1.12, asp + 0.05, 28), idn.hair, False)
+    fill(_ellipse(0, asp + 1.35, 2.3, 0.95, 28), idn.shirt, False)
+    fill(
+        np.array([[-0.42, asp * 0.5], [0.42, asp * 0.5], [0.45, asp + 0.8], [-0.45, asp + 0.8]]),
+        _shade(skin, 0.82),
+        False,
+    )
+    for sd in (-1, 1):
+        fill(_ellipse(sd * 0.98, idn.ey + 0.12, 0.13, 0.23, 12), _shade(skin, 0.9), False)
+    fill(face, skin, False)
+    cv2.polylines(img, [px(np.vstack([face, face[:1]]))], False, _shade(skin, 0.8), 1, _AA, _SHIFT)
+    if idn.hair_style != 3:  # cap of hair over the forehead
+        top = face[face[:, 1] < -asp * idn.fringe]
+        fill(
+            np.vstack([top, _curve(top[-1], [0, -asp * idn.fringe + 0.08], top[0])]),
+            idn.hair,
+            False,
+        )
+    ey, es, ew = idn.ey, idn.es, idn.ew
+    # Forehead (AU1/AU2) and glabella (AU4) creases.
+    for k in (0.22, 0.32):
+        v = ey - idn.bh - k
+        crease(
+            _curve([-0.12 - 0.3 * au2, v + 0.02], [0, v - 0.02], [0.12 + 0.3 * au2, v + 0.02]),
+            max(au1, au2),
+        )
+    for sd in (-1, 1):
+        crease(np.array([[sd * 0.06, ey - idn.bh + 0.06], [sd * 0.04, ey - idn.bh - 0.1]]), au4)
+    for sd in (-1, 1):
+        x0, x1 = sd * (es - ew), sd * (es + ew)
+        up = ey - idn.eo * (1 + 1.1 * au5 - 0.35 * au7 - 0.3 * au6 - 0.2 * au9)
+        lo = ey + 0.8 * idn.eo * max(1 - 0.7 * au6 - 0.55 * au7 - 0.3 * au9 + 0.25 * au5, 0.15)
+        upper, lower = (
+            _curve([x0, ey], [sd * es, up], [x1, ey - 0.01]),
+            _curve([x0, ey], [sd * es, lo], [x1, ey - 0.01]),
+        )
+        fill(np.vstack([upper, lower[::-1]]), (238.0, 236.0, 230.0))
+        xs = upper[:, 0] if sd > 0 else upper[::-1, 0]
+        uy, ly = (upper[:, 1], lower[:, 1]) if sd > 0 else (upper[::-1, 1], lower[::-1, 1])
+        for r, col in ((0.075, idn.iris), (0.035, (15.0, 12.0, 12.0))):
+            e = _ellipse(sd * es, ey, r, r, 14)
+            e[:, 1] = np.clip(e[:, 1], np.interp(e[:, 0], xs, uy), np.interp(e[:, 0], xs, ly))
+            fill(e, col)
+        line(upper, (35.0, 25.0, 25.0), 0.045)
+        line(
+            _curve([x0, ey - 0.02], [sd * es, up - 0.07], [x1, ey - 0.04]), _shade(skin, 0.8), 0.02
+        )
+        # Brows: AU1 lifts inner end, AU2 outer end, AU4 lowers and knits; AU9 pulls inner end down.
+        bi = [
+            sd * (es - 0.95 * ew - 0.05 * au4),
+            ey - idn.bh - 0.16 * au1 + 0.12 * au4 + 0.04 * au9,
+        ]
+        bm = [sd * es, ey - idn.bh - 0.05 - 0.07 * au1 - 0.1 * au2 + 0.08 * au4]
+        bo = [sd * (es + 1.15 * ew), ey - idn.bh + 0.02 - 0.16 * au2 + 0.02 * au4]
+        brow = _curve(bi, bm, bo, 8)
+        half = np.linspace(1.0, 0.55, len(brow))[:, None] * [0, idn.bt / 2]
+        fill(np.vstack([brow - half, (brow + half)[::-1]]), _shade(idn.hair, 0.8))
+        # AU6: cheek bulge line and crow's feet; AU12/AU9: nasolabial fold.
+        crease(
+            _curve(
+                [sd * (es - 0.6 * ew), lo + 0.1], [sd * es, lo + 0.14], [sd * (es + ew), lo + 0.06]
+            ),
+            au6,
+        )
+        crease(np.array([[x1 + sd * 0.03, ey - 0.03], [x1 + sd * 0.12, ey - 0.07]]), au6)
+        crease(np.array([[x1 + sd * 0.03, ey + 0.02], [x1 + sd * 0.12, ey + 0.06]]), au6)
+        if idn.glasses:
+            line(
+                _ellipse(sd * es, ey, ew * 1.35, ew * 1.1, 16)[list(range(16)) + [0]],
+                (30.0, 30.0, 30.0),
+                0.03,
+            )
+    if idn.glasses:
+        line(np.array([[-(es - 1.35 * ew), ey], [es - 1.35 * ew, ey]]), (30.0, 30.0, 30.0), 0.03)
+    # Nose: AU9 wrinkles the bridge and lifts/widens the nostrils.
+    ny, nw = idn.ny - 0.05 * au9, idn.nw * (1 + 0.25 * au9)
+    for k in (0.0, 0.07):
+        crease(_curve([-0.08, ey + 0.02 + k], [0, ey + k], [0.08, ey + 0.02 + k]), au9)
+    for sd in (-1, 1):
+        line(
+            np.array([[sd * 0.06, ey + 0.12], [sd * nw * 0.85, ny - 0.04]]),
+            _shade(skin, 0.88),
+            0.02,
+        )
+        fill(_ellipse(sd * nw * 0.5, ny, 0.045, 0.025, 10), _shade(skin, 0.45))
+    line(_curve([-nw, ny - 0.02], [0, ny + 0.03], [nw, ny - 0.02]), _shade(skin, 0.75), 0.025)
+    # Mouth: AU12 corners up/out, AU15 down, AU20 wider, AU23 narrower & thinner, AU16/AU26 open.
+    my = idn.my + 0.05 * au26
+    cw = idn.mw * (1 + 0.15 * au12 + 0.35 * au20 - 0.22 * au23 - 0.05 * au15)
+    cv = my + idn.rest - 0.2 * au12 + 0.18 * au15 + 0.03 * au20
+    gap = 0.3 * au26 + 0.09 * au16
+    thick = idn.lip * (1 - 0.65 * au23)
+    ui = my - 0.04 * au9 - 0.03 * au16
+    li = ui + gap + 0.01
+    cl, cr = [-cw, cv], [cw, cv]
+    in_up, in_lo = _curve(cl, [0, ui], cr, 11), _curve(cl, [0, li], cr, 11)
+    out_up, out_lo = (
+        _curve(cl, [0, ui - thick], cr, 11),
+        _curve(cl, [0, li + thick * 1.3 + 0.04 * au16], cr, 11),
+    )
+    for sd in (-1, 1):
+        crease(
+            _curve(
+                [sd * nw * 1.15, ny - 0.04],
+                [sd * (cw * 0.9 + 0.04), (ny + cv) / 2],
+                [sd * (cw + 0.06), cv + 0.08],
+            ),
+            0.25 + 0.75 * max(au12, au9),
+        )
+    fill(np.vstack([out_up, out_lo[::-1]]), idn.lip_rgb)
+    if gap > 0.015:
+        fill(np.vstack([in_up, in_lo[::-1]]), (45.0, 20.0, 25.0))
+        teeth = np.vstack([in_up, _curve(cl, [0, ui + min(gap, 0.07)], cr, 11)[::-1]])
+        fill(teeth, (228.0, 225.0, 215.0))
+    line(in_up, _shade(idn.lip_rgb, 0.55), 0.025)
+    # Box: bounding box of the drawn face ellipse, clipped to the image.
+    q = (face + [0.0, 0.0]) @ m.T + centre
+    box = np.array(
+        [
+            np.floor(q[:, 0].min()),
+            np.floor(q[:, 1].min()),
+            np.ceil(q[:, 0].max()) + 1,
+            np.ceil(q[:, 1].max()) + 1,
+        ]
+    )
+    box = np.clip(box, 0, s).astype(np.int32)
+    # Photometric nuisance: directional light, brightness/contrast, blur, sensor noise.
+    f = img.astype(np.float32)
+    ang, amp = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, 0.5)
+    xy = np.linspace(-0.5, 0.5, s, dtype=np.float32)
+    light = 1 + amp * (np.cos(ang) * xy[None, :] + np.sin(ang) * xy[:, None])
+    f = f * light[..., None] * rng.uniform(0.7, 1.2) + rng.uniform(-35, 35)
+    sigma = rng.uniform(0.0, 1.0)
+    if sigma > 0.3:
+        f = cv2.GaussianBlur(f, (0, 0), sigma)
+    f += rng.standard_normal((s, s, 3), dtype=np.float32) * rng.uniform(2, 12)
+    return np.clip(f + 0.5, 0, 255).astype(np.uint8), aus, box
+
+
+def render_items(
+    indices: Iterable[int], *, n_subjects: int, per_class: int, image_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render (images, aus, boxes) for some items; any chunking/order gives identical bytes."""
+    _check(n_subjects, per_class, image_size)
+    idx = np.asarray(list(indices), dtype=np.int64).reshape(-1)
+    n_items, block = n_subjects * len(CLASS_NAMES) * per_class, len(CLASS_NAMES) * per_class
+    if idx.size and (idx.min() < 0 or idx.max() >= n_items):
+        raise ValueError(
+            f"indices must lie in [0, {n_items}), got range [{idx.min()}, {idx.max()}]"
+        )
+    images = np.empty((idx.size, image_size, image_size, 3), np.uint8)
+    aus = np.empty((idx.size, len(AU_LIST)), np.float32)
+    boxes = np.empty((idx.size, 4), np.int32)
+    identities: dict[int, _Identity] = {}
+    for k, i in enumerate(idx.tolist()):
+        subject, label = i // block, (i % block) // per_class
+        if subject not in identities:
+            identities[subject] = _identity(seed, subject)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
+        images[k], aus[k], boxes[k] = _render_one(rng, identities[subject], label, image_size)
+    return images, aus, boxes
+
+
+def generate(
+    n_subjects: int, per_class: int, image_size: int = 96, seed: int = 0
+) -> SyntheticFaces:
+    """Render the whole data set in one process (small sets, tests); Ray code uses render_items."""
+    table = item_table(n_subjects, per_class)
+    images, aus, boxes = render_items(
+        table["index"].to_numpy(),
+        n_subjects=n_subjects,
+        per_class=per_class,
+        image_size=image_size,
+        seed=seed,
+    )
+    return SyntheticFaces(
+        images=images,
+        labels=table["label"].to_numpy(np.int64),
+        aus=aus,
+        subjects=table["subject"].to_numpy(np.int64),
+        boxes=boxes,
+    )

@@ -1,0 +1,69 @@
+"""Content-addressed crop cache: same pixels + same detector settings → same key.
+
+Entries are written chunk by chunk (so an interrupted preprocessing resumes) and
+marked complete only when every chunk is there; a later run with the same key
+reads the crops instead of detecting again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE_VERSION = 1
+
+
+def cache_key(source_identity: dict[str, Any], detector: str, margin: float, size: int) -> str:
+    blob = json.dumps(
+        {
+            "source": source_identity,
+            "detector": detector,
+            "margin": round(float(margin), 6),
+            "size": int(size),
+            "cache_version": CACHE_VERSION,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+class CropCache:
+    """``<root>/<key>/chunk_<i>.npz`` (crops, fallback flags, boxes) + ``complete.json``."""
+
+    def __init__(self, root: str | Path, key: str):
+        self.dir = Path(root) / key
+        self.key = key
+
+    def chunk_path(self, i: int) -> Path:
+        return self.dir / f"chunk_{i:05d}.npz"
+
+    def has_chunk(self, i: int) -> bool:
+        return self.chunk_path(i).is_file()
+
+    def put_chunk(self, i: int, crops: np.ndarray, fallback: np.ndarray, boxes: np.ndarray) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _atomic_save(self.chunk_path(i), crops=crops, fallback=fallback, boxes=boxes)
+
+    def get_chunk(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with np.load(self.chunk_path(i)) as z:
+            return z["crops"], z["fallback"], z["boxes"]
+
+    @property
+    def complete(self) -> bool:
+        return (self.dir / "complete.json").is_file()
+
+    def mark_complete(self, info: dict[str, Any]) -> None:
+        (self.dir / "complete.json").write_text(json.dumps(info, indent=2))

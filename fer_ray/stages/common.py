@@ -1,0 +1,217 @@
+"""What every stage shares: the Ray session, run paths, progress, Tune settings.
+
+Stage results are files under ``runs/<name>/<stage>/`` and a stage is complete
+only when its ``done.json`` exists; that file is written last, so an
+interrupted stage never looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from fer_ray.config import Config
+
+os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "3600")
+
+
+class StageError(RuntimeError):
+    """A stage cannot run or did not finish; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunPaths:
+        return cls(Path(cfg.output.runs_dir).resolve() / cfg.name)
+
+    def stage(self, name: str) -> Path:
+        return self.root / name
+
+    def storage(self, cfg: Config) -> str:
+        """Tune storage: shared storage on a cluster (output.storage_path), else local."""
+        if cfg.output.storage_path:
+            sp = cfg.output.storage_path
+            return sp if "://" in sp else str(Path(sp).resolve())
+        return str(self.root / "tune")
+
+    def experiment(self, cfg: Config, stage: str) -> str:
+        base = self.storage(cfg)
+        name = f"{cfg.name}-{stage}" if cfg.output.storage_path else stage
+        return f"{base.rstrip('/')}/{name}"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write atomically so a killed process leaves the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def init_ray(cfg: Config) -> bool:
+    """Start (or join) Ray once; returns True when this call started it."""
+    if ray.is_initialized():
+        return False
+    res = cfg.resources
+    kwargs: dict[str, Any] = {
+        "logging_level": logging.ERROR,
+        "log_to_driver": False,
+        "runtime_env": {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}},
+    }
+    if res.address:
+        ctx = ray.init(address=res.address, **kwargs)
+    else:
+        ctx = ray.init(num_cpus=res.num_cpus, include_dashboard=res.dashboard, **kwargs)
+    url = getattr(ctx, "dashboard_url", None)
+    cpus = ray.cluster_resources().get("CPU", 0)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    print(
+        f"ray: {len(ray.nodes())} node(s), {cpus:g} CPU, {gpus:g} GPU"
+        + (f" · dashboard http://{url}" if url else ""),
+        flush=True,
+    )
+    return True
+
+
+def node_ip() -> str:
+    try:
+        return ray.util.get_node_ip_address()
+    except Exception:  # noqa: BLE001 - outside Ray (plain tests)
+        return "local"
+
+
+class Progress(tune.Callback):
+    """One progress line per stage: rewritten in place on a terminal, sparse otherwise."""
+
+    def __init__(self, stage: str, total: int, metric: str):
+        self.stage, self.total, self.metric = stage, total, metric
+        self.done = 0
+        self.started = time.time()
+        self.last_print = 0.0
+        self.tty = sys.stdout.isatty()
+        self.last = ""
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
+        self.last = f"{self.metric}={result.get(self.metric, float('nan')):.3f}"
+        self._print(False)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
+        self.done += 1
+        self._print(self.done == self.total)
+
+    def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+        print(f"\n[{self.stage}] trial {trial.trial_id} failed: see {trial.local_path}", flush=True)
+
+    def _print(self, final: bool) -> None:
+        now = time.time()
+        if not final and not self.tty and now - self.last_print < 15:
+            return
+        self.last_print = now
+        line = (
+            f"[{self.stage}] {self.done}/{self.total} trials · {now - self.started:5.0f}s"
+            f" · last {self.last}"
+        )
+        if self.tty:
+            print("\r" + line.ljust(78), end="\n" if final else "", flush=True)
+        else:
+            print(line, flush=True)
+
+
+def tune_settings(cfg: Config, stage: str, metric: str, total: int) -> dict[str, Any]:
+    """TuneConfig + RunConfig shared by the grid and ensemble stages."""
+    paths = RunPaths.of(cfg)
+    exp = paths.experiment(cfg, stage)
+    storage, name = exp.rsplit("/", 1)
+    tune_config = tune.TuneConfig(
+        reuse_actors=True,  # 5x faster for small trials here (../shared/notes/ray-tune.md)
+        max_concurrent_trials=cfg.resources.max_concurrent_trials,
+    )
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        verbose=0,
+        callbacks=[Progress(stage, total, metric)],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        failure_config=tune.FailureConfig(max_failures=2),
+    )
+    return {"tune_config": tune_config, "run_config": run_config, "path": exp}
+
+
+def resources(cfg: Config) -> dict[str, float]:
+    res = {"cpu": cfg.resources.cpus_per_trial}
+    if cfg.resources.gpus_per_trial:
+        res["gpu"] = cfg.resources.gpus_per_trial
+    return res
+
+
+def trial_device(cfg_gpus: float) -> str:
+    return "cuda" if cfg_gpus > 0 and torch.cuda.is_available() else "cpu"
+
+
+def set_threads(cpus: float) -> None:
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+def report_epoch(row: dict[str, Any], snapshot: Any, every: int, last: bool) -> None:
+    """``tune.report`` one epoch; attach a checkpoint every ``every`` epochs and at the end."""
+    row = {**row, "node": node_ip()}
+    if last or row["step"] % every == 0:
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(snapshot(), Path(d) / "state.pt")
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
+    else:
+        tune.report(row)
+
+
+def restore_state() -> dict[str, Any] | None:
+    """The state saved in this trial's last checkpoint, when Tune restarted it."""
+    ckpt = tune.get_checkpoint()
+    if ckpt is None:
+        return None
+    with ckpt.as_directory() as d:
+        p = Path(d) / "state.pt"
+        return torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None
+
+
+def fit_tuner(
+    trainable: Any, param_space: dict[str, Any], settings: dict[str, Any], resume: bool
+) -> tune.ResultGrid:
+    """Run (or, with ``resume``, restore and finish) one Tune experiment."""
+    path = settings["path"]
+    if resume and tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=settings["tune_config"],
+            run_config=settings["run_config"],
+        )
+    results = tuner.fit()
+    errors = [r for r in results if r.error is not None]
+    if errors:
+        raise StageError(
+            f"{len(errors)} trial(s) failed, first: {errors[0].error!r}; "
+            f"fix it and rerun with --resume (logs under {path})"
+        )
+    return results

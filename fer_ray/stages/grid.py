@@ -1,0 +1,131 @@
+"""grid: one Ray Tune run over lr × hidden × fold (seed 000's Table 2).
+
+The cell score is the validation accuracy of the held-out fold at the last
+epoch (no epoch is picked on the fold that scores it); the chosen config has the
+best mean over folds, ties going to the simpler model (fewer hidden units, then
+the larger learning rate, as seed 000 argues).
+"""
+
+from __future__ import annotations
+
+import shutil
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import ray
+from ray import tune
+
+from fer_ray.config import Config
+from fer_ray.models.factory import create_model
+from fer_ray.stages import common
+from fer_ray.stages.common import RunPaths, write_json
+from fer_ray.train.loop import Phase, fit
+
+
+def trial_seed(cfg: Config, lr: float, hidden: int, fold: int) -> int:
+    return zlib.crc32(f"{cfg.seed}|{lr!r}|{hidden}|{fold}".encode()) & 0x7FFFFFFF
+
+
+def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
+    """One (lr, hidden, fold) trial; resumes from its checkpoint when Tune restarts it."""
+    common.set_threads(cfg.resources.cpus_per_trial)
+    data = ray.get(data_ref[0])
+    lr, hidden, fold = float(config["lr"]), int(config["hidden"]), int(config["fold"])
+    seed = trial_seed(cfg, lr, hidden, fold)
+    device = common.trial_device(cfg.resources.gpus_per_trial)
+    model = create_model(
+        cfg.model, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
+    ).to(device)
+    module = model.tail if data.kind == "features" else model
+    train = data.split((data.folds >= 0) & (data.folds != fold))
+    val = data.split(data.folds == fold)
+    epochs = cfg.train.epochs
+
+    def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
+        common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["epoch"] == epochs)
+
+    fit(
+        module,
+        train,
+        val,
+        [Phase(lr, epochs)],
+        cfg.train,
+        seed,
+        state=common.restore_state(),
+        on_epoch=on_epoch,
+    )
+
+
+def table2(trials: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std (over folds) of the last-epoch validation accuracy per lr × hidden."""
+    g = trials.groupby(["lr", "hidden"])["val_acc"]
+    t = g.agg(["mean", "std", "count"]).reset_index()
+    t["std"] = t["std"].fillna(0.0)
+    return t
+
+
+def choose(table: pd.DataFrame) -> dict[str, Any]:
+    """Best mean; ties (to 1e-9) → fewer hidden units, then larger lr."""
+    t = table.assign(m=table["mean"].round(9)).sort_values(
+        ["m", "hidden", "lr"], ascending=[False, True, False]
+    )
+    best = t.iloc[0]
+    return {
+        "lr": float(best["lr"]),
+        "hidden": int(best["hidden"]),
+        "mean_val_acc": float(best["mean"]),
+        "std_val_acc": float(best["std"]),
+    }
+
+
+def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, Any]:
+    out = paths.stage("grid")
+    out.mkdir(parents=True, exist_ok=True)
+    space = {
+        "lr": tune.grid_search(list(cfg.grid.lr)),
+        "hidden": tune.grid_search(list(cfg.grid.hidden)),
+        "fold": tune.grid_search(list(range(cfg.grid.folds))),
+    }
+    total = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds
+    trainable = tune.with_resources(
+        tune.with_parameters(grid_trainable, cfg=cfg, data_ref=[data_ref]), common.resources(cfg)
+    )
+    settings = common.tune_settings(cfg, "grid", "val_acc", total)
+    results = common.fit_tuner(trainable, space, settings, resume)
+
+    rows, curves = [], []
+    for r in results:
+        c, h = r.config, r.metrics_dataframe
+        h = h.drop_duplicates("step", keep="last").sort_values("step")
+        rows.append(
+            {
+                "lr": c["lr"],
+                "hidden": c["hidden"],
+                "fold": c["fold"],
+                "val_acc": float(h["val_acc"].iloc[-1]),
+                "best_val_acc": float(h["val_acc"].max()),
+                "train_acc": float(h["train_acc"].iloc[-1]),
+                "epochs": int(h["epoch"].iloc[-1]),
+                "node": r.metrics.get("node", ""),
+            }
+        )
+        cols = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
+        curves.append(h[cols].assign(lr=c["lr"], hidden=c["hidden"], fold=c["fold"]))
+    trials = pd.DataFrame(rows).sort_values(["lr", "hidden", "fold"], ascending=[False, True, True])
+    t2 = table2(trials)
+    chosen = choose(t2)
+    trials.to_csv(out / "trials.csv", index=False)
+    pd.concat(curves).to_csv(out / "curves.csv", index=False)
+    t2.to_csv(out / "table2.csv", index=False)
+    write_json(out / "chosen.json", chosen)
+    if not cfg.output.keep_grid_checkpoints and "://" not in settings["path"]:
+        for ck in Path(settings["path"]).glob("*/checkpoint_*"):
+            shutil.rmtree(ck, ignore_errors=True)
+    print(
+        f"[grid] {len(trials)} trials · chosen lr={chosen['lr']:g} hidden={chosen['hidden']}"
+        f" · val acc {chosen['mean_val_acc']:.3f} ± {chosen['std_val_acc']:.3f}",
+        flush=True,
+    )
+    return chosen

@@ -1,0 +1,149 @@
+"""prepare: manifest → face detection and crop in parallel Ray tasks → crop cache.
+
+Tasks receive the (picklable) data source and a chunk of item ids, load the
+images themselves and return crops to the driver, which writes each chunk into
+the content-addressed cache as it arrives; an interrupted prepare resumes at the
+first missing chunk and a later run with the same inputs reads the cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import ray
+
+from fer_ray.config import Config
+from fer_ray.data.datasets import Source, create_source, load_manifest
+from fer_ray.faces import detectors
+from fer_ray.faces.cache import CropCache, cache_key
+from fer_ray.stages.common import RunPaths, node_ip, write_json
+
+
+@dataclass
+class Prepared:
+    manifest: pd.DataFrame  # + columns fallback, box_x0..box_y1, node
+    images: np.ndarray  # (N, size, size, 3) uint8 crops
+    class_names: list[str]
+    summary: dict[str, Any]
+
+
+def crop_chunk(
+    source: Source, items: list[str], detector: str, margin: float, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Load, detect and crop one chunk: (crops, fallback flags, boxes with -1 for none)."""
+    spec = detectors.get(detector)
+    detect = spec.factory()
+    crops, fallback, boxes = [], [], []
+    for image, gt in source.load(items):
+        box = detect(image, gt)
+        crops.append(detectors.crop(image, box, margin, size))
+        fallback.append(box is None and spec.counts_fallbacks)
+        boxes.append(box if box is not None else (-1, -1, -1, -1))
+    return np.stack(crops), np.array(fallback, bool), np.array(boxes, np.int32).reshape(-1, 4)
+
+
+@ray.remote
+def _crop_task(source: Source, items: list[str], detector: str, margin: float, size: int):  # noqa: ANN202
+    return (*crop_chunk(source, items, detector, margin, size), node_ip())
+
+
+def margin_of(cfg: Config) -> float:
+    spec = detectors.get(cfg.faces.detector)
+    return spec.default_margin if cfg.faces.margin is None else cfg.faces.margin
+
+
+def cache_root(cfg: Config) -> Path:
+    return Path(cfg.faces.cache_dir or Path(cfg.output.runs_dir) / ".cache" / "crops").resolve()
+
+
+def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache) -> tuple:
+    items = manifest["item"].tolist()
+    cs = cfg.faces.chunk_size
+    chunks = [items[i : i + cs] for i in range(0, len(items), cs)]
+    todo = [i for i in range(len(chunks)) if not cache.has_chunk(i)]
+    nodes: dict[int, str] = {}
+    if todo:
+        margin = margin_of(cfg)
+        source_ref = ray.put(source)
+        pending = {
+            _crop_task.remote(source_ref, chunks[i], cfg.faces.detector, margin, cfg.faces.size): i
+            for i in todo
+        }
+        t0, done = time.time(), len(chunks) - len(todo)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(ready[0])
+            crops, fallback, boxes, node = ray.get(ready[0])
+            cache.put_chunk(i, crops, fallback, boxes)
+            nodes[i] = node
+            done += 1
+            print(
+                f"[prepare] {done}/{len(chunks)} chunks · {time.time() - t0:4.0f}s",
+                end="\r" if pending else "\n",
+                flush=True,
+            )
+    parts = [cache.get_chunk(i) for i in range(len(chunks))]
+    node_col = [nodes.get(i, "cache") for i, c in enumerate(chunks) for _ in c]
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        node_col,
+    )
+
+
+def load_prepared(cfg: Config) -> Prepared:
+    """Manifest + crops for ``cfg``, from the cache when present (Ray only for misses)."""
+    source = create_source(cfg.data)
+    manifest, class_names = load_manifest(cfg.data)
+    margin = margin_of(cfg)
+    key = cache_key(source.identity(), cfg.faces.detector, margin, cfg.faces.size)
+    cache = CropCache(cache_root(cfg), key)
+    t0 = time.time()
+    reused = cache.complete
+    crops, fallback, boxes, nodes = _crops(cfg, source, manifest, cache)
+    if not reused:
+        cache.mark_complete({"n": len(manifest), "identity": source.identity()})
+    manifest = manifest.copy()
+    manifest["fallback"] = fallback
+    for j, c in enumerate(("box_x0", "box_y0", "box_x1", "box_y1")):
+        manifest[c] = boxes[:, j]
+    manifest["node"] = nodes
+    summary = {
+        "data": cfg.data.name,
+        "n_images": len(manifest),
+        "n_groups": int(manifest["group"].nunique()),
+        "class_names": class_names,
+        "counts": {c: int((manifest["label_name"] == c).sum()) for c in class_names},
+        "detector": cfg.faces.detector,
+        "margin": margin,
+        "size": cfg.faces.size,
+        "fallbacks": int(fallback.sum()),
+        "fallback_items": manifest.loc[manifest["fallback"], "item"].head(50).tolist(),
+        "cache_key": key,
+        "cache_dir": str(cache.dir),
+        "cache_reused": reused,
+        "seconds": round(time.time() - t0, 2),
+    }
+    return Prepared(manifest, crops, class_names, summary)
+
+
+def run(cfg: Config, paths: RunPaths) -> Prepared:
+    prepared = load_prepared(cfg)
+    out = paths.stage("prepare")
+    out.mkdir(parents=True, exist_ok=True)
+    prepared.manifest.to_csv(out / "manifest.csv", index=False)
+    write_json(out / "summary.json", prepared.summary)
+    s = prepared.summary
+    print(
+        f"[prepare] {s['n_images']} images, {s['n_groups']} groups, detector {s['detector']},"
+        f" {s['fallbacks']} fallback crops, cache {'reused' if s['cache_reused'] else 'written'}"
+        f" ({s['seconds']:.1f}s)",
+        flush=True,
+    )
+    return prepared

@@ -1,0 +1,118 @@
+"""The one object every trial reads by reference: inputs, labels and splits.
+
+When the feature cache applies, a Ray task (on a GPU when the config asks for
+one) runs the frozen trunk once per image and returns the bundle; it stays in
+the object store and each trial gets it by reference, never from a
+driver-local path.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import ray
+import torch
+
+from fer_ray.config import Config
+from fer_ray.data.splits import assert_disjoint, grouped_folds, grouped_holdout
+from fer_ray.models.pretrain import cached_pretrain
+from fer_ray.stages.prepare import Prepared, cache_root
+from fer_ray.train.features import cache_applicable, normalize, trunk_features
+from fer_ray.train.loop import Split
+
+
+@dataclass
+class TrialData:
+    x: np.ndarray  # cached trunk features (float32 NCHW) or crops (uint8 NHWC)
+    kind: str  # "features" | "pixels"
+    y: np.ndarray
+    groups: np.ndarray
+    test: np.ndarray  # bool: the shared grouped holdout, never used by the grid
+    folds: np.ndarray  # grid fold per item, -1 on test items
+    n_classes: int
+    backbone_state: dict | None = None  # model.weights=synthetic: the pretrained backbone
+
+    def split(self, mask: np.ndarray) -> Split:
+        idx = np.flatnonzero(mask)
+        x = self.x[idx]
+        xt = torch.from_numpy(x) if self.kind == "features" else normalize(x)
+        return Split(xt, torch.from_numpy(self.y[idx]).long())
+
+    def member_split(self, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Train/val masks of one ensemble member: grouped, drawn from its own seed."""
+        rest = ~self.test
+        val = np.zeros_like(rest)
+        val[rest] = grouped_holdout(self.y[rest], self.groups[rest], val_fraction, seed)
+        train = rest & ~val
+        assert_disjoint(self.groups, train, val, self.test)
+        return train, val
+
+
+def make_splits(cfg: Config, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    test = grouped_holdout(y, groups, cfg.ensemble.test_fraction, cfg.seed)
+    folds = np.full(len(y), -1, dtype=np.int64)
+    folds[~test] = grouped_folds(y[~test], groups[~test], cfg.grid.folds, cfg.seed)
+    for f in range(cfg.grid.folds):
+        assert_disjoint(groups, (folds >= 0) & (folds != f), folds == f, test)
+    return test, folds
+
+
+def _bundle(cfg: Config, images: np.ndarray, y, groups, test, folds, n_classes, cache_dir):  # noqa: ANN001
+    use, _ = cache_applicable(cfg.model, cfg.train)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    state, pre = None, None
+    if cfg.model.weights == "synthetic":
+        state, pre = cached_pretrain(cfg, cache_dir, device)
+    if use:
+        x, kind = trunk_features(cfg.model, images, device=device, backbone_state=state), "features"
+    else:
+        x, kind = images, "pixels"
+    return TrialData(x, kind, y, groups, test, folds, n_classes, state), pre
+
+
+@ray.remote(num_returns=2)
+def _bundle_task(cfg, images, y, groups, test, folds, n_classes, cache_dir):  # noqa: ANN001
+    return _bundle(cfg, images, y, groups, test, folds, n_classes, cache_dir)
+
+
+def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
+    """Object ref to the TrialData bundle, and facts for the report."""
+    m = prepared.manifest
+    y = m["label"].to_numpy(np.int64)
+    groups = m["group"].astype(str).to_numpy()
+    test, folds = make_splits(cfg, y, groups)
+    use, why = cache_applicable(cfg.model, cfg.train)
+    t0 = time.time()
+    gpus = 1 if cfg.resources.gpus_per_trial > 0 else 0
+    cache_dir = cache_root(cfg).parent / "weights"
+    ref, pre_ref = _bundle_task.options(num_gpus=gpus).remote(
+        cfg, prepared.images, y, groups, test, folds, len(prepared.class_names), cache_dir
+    )
+    pretrain = ray.get(pre_ref)
+    info = {
+        "weights": cfg.model.weights,
+        "pretrain": pretrain,
+        "feature_cache": use,
+        "feature_cache_reason": why,
+        "feature_seconds": round(time.time() - t0, 2),
+        "n_test": int(test.sum()),
+        "test_fraction_realised": round(float(test.mean()), 4),
+        "fold_sizes": [int((folds == f).sum()) for f in range(cfg.grid.folds)],
+    }
+    if pretrain:
+        h = pretrain["history"][-1] if pretrain["history"] else {}
+        print(
+            f"[weights] synthetic AU-pretrained backbone ({pretrain['cache']}, "
+            f"{pretrain['images']} disjoint images, {pretrain['seconds']:.0f}s to train;"
+            f" val MSE {h.get('val_mse', float('nan')):.4f} vs {h.get('baseline_mse', float('nan')):.4f}"
+            " predicting the mean)",
+            flush=True,
+        )
+    print(
+        f"[features] {'trunk activations cached' if use else 'no cache: ' + why}"
+        f" ({info['feature_seconds']:.1f}s) · test holdout {info['n_test']} images",
+        flush=True,
+    )
+    return ref, info

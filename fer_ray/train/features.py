@@ -1,0 +1,55 @@
+"""Frozen-trunk activations, computed once per image and shared by every trial.
+
+On this 2-core CPU a cached ResNet18 step costs 4.6-8.7x less than one from
+pixels (../shared/notes/cpu-cost.md), so whenever the trunk is frozen and no
+random augmentation touches the input, trials train only the tail on these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fer_ray.config import ModelConfig, TrainConfig
+from fer_ray.models.factory import create_backbone, split_backbone
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def cache_applicable(model: ModelConfig, train: TrainConfig) -> tuple[bool, str]:
+    """Whether the feature cache is used, and why (the report states the reason)."""
+    if model.feature_cache == "off":
+        return False, "model.feature_cache=off"
+    if train.augment != "none":
+        return False, f"random augmentation '{train.augment}' changes the trunk's input"
+    if model.train_last_convs < 0:
+        return False, "the whole backbone is trained"
+    return True, "frozen trunk, no augmentation"
+
+
+def normalize(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC RGB → float NCHW with ImageNet statistics (seed 000's normalisation)."""
+    x = torch.as_tensor(images)
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+@torch.no_grad()
+def trunk_features(
+    model_cfg: ModelConfig,
+    images: np.ndarray,
+    batch_size: int = 128,
+    device: str = "cpu",
+    backbone_state: dict[str, torch.Tensor] | None = None,
+) -> np.ndarray:
+    """Activations of the frozen trunk for uint8 NHWC ``images`` (float32 NCHW)."""
+    backbone = create_backbone(model_cfg, backbone_state)
+    split = split_backbone(backbone, model_cfg.train_last_convs)
+    trunk = split.trunk.to(device).eval()
+    out = []
+    for s in range(0, len(images), batch_size):
+        out.append(trunk(normalize(images[s : s + batch_size]).to(device)).cpu())
+    return torch.cat(out).numpy().astype(np.float32, copy=False)

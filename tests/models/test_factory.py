@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+from fer_ray.config import ModelConfig
+from fer_ray.models.factory import create_backbone, create_model
+
+CFG = ModelConfig(weights="none")
+
+
+def test_seed_000_freeze_policy_trains_last_two_convs_and_head():
+    m = create_model(CFG, n_classes=7, hidden=100, head_seed=0)
+    assert m.trained_modules == ["layer4.1.conv1", "layer4.1.conv2", "layer4.1.bn1", "layer4.1.bn2"]
+    trained = {n for n, p in m.named_parameters() if p.requires_grad}
+    assert trained == {
+        "tail.blocks.0.conv1.weight",
+        "tail.blocks.0.bn1.weight",
+        "tail.blocks.0.bn1.bias",
+        "tail.blocks.0.conv2.weight",
+        "tail.blocks.0.bn2.weight",
+        "tail.blocks.0.bn2.bias",
+        "tail.head.fc1.weight",
+        "tail.head.fc1.bias",
+        "tail.head.fc2.weight",
+        "tail.head.fc2.bias",
+    }
+    assert m.tail.head.fc1.weight.shape == (100, 512) and m.tail.head.fc2.weight.shape == (7, 100)
+
+
+def test_trunk_is_shared_and_head_follows_seed():
+    a = create_model(CFG, 7, 100, head_seed=1)
+    b = create_model(CFG, 7, 100, head_seed=2)
+    c = create_model(CFG, 7, 100, head_seed=1)
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a.trunk.state_dict().values(), b.trunk.state_dict().values())
+    )
+    assert not torch.equal(a.tail.head.fc1.weight, b.tail.head.fc1.weight)
+    assert torch.equal(a.tail.head.fc1.weight, c.tail.head.fc1.weight)
+
+
+def test_trunk_stays_in_eval_mode():
+    m = create_model(CFG, 7, 50, head_seed=0).train()
+    assert not m.trunk.training and m.tail.training
+
+
+def test_train_all_and_other_resnets():
+    m = create_model(ModelConfig(weights="none", train_last_convs=-1), 7, 10, head_seed=0)
+    assert all(p.requires_grad for p in m.parameters())
+    m50 = create_model(ModelConfig(weights="none", backbone="resnet50"), 7, 10, head_seed=0)
+    assert m50.trained_modules[:2] == ["layer4.2.conv2", "layer4.2.conv3"]
+    assert not m50.tail.blocks[0].conv1.weight.requires_grad
+
+
+def test_weights_from_state_dict_file(tmp_path):
+    src = create_backbone(ModelConfig(weights="none", init_seed=5))
+    torch.save(src.state_dict(), tmp_path / "w.pt")
+    loaded = create_backbone(ModelConfig(weights=str(tmp_path / "w.pt"), init_seed=0))
+    assert torch.equal(loaded.conv1.weight, src.conv1.weight)
+
+
+def test_bad_weights_and_backbone_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected 'none', 'imagenet'"):
+        create_backbone(ModelConfig(weights=str(tmp_path / "missing.pt")))
+    with pytest.raises(ValueError, match="not a timm model"):
+        create_backbone(ModelConfig(weights="none", backbone="resnet_18"))

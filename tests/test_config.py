@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+
+from fer_ray import config
+from fer_ray.config import ConfigError
+
+CONFIGS = sorted(Path(__file__).resolve().parent.parent.glob("tune_configs/*.yaml"))
+
+
+def test_defaults_match_seed_000_grid():
+    cfg = config.load(None)
+    assert cfg.grid.lr == [0.005, 0.001, 0.0005]
+    assert cfg.grid.hidden == [100, 200, 300]
+    assert cfg.grid.folds == 5 and cfg.ensemble.members == 15
+
+
+def test_unknown_key_names_path_and_suggests():
+    with pytest.raises(ConfigError, match=r"'grid\.lrs'.*did you mean 'grid\.lr'"):
+        config.from_dict({"grid": {"lrs": [0.1]}})
+    with pytest.raises(ConfigError, match=r"'ensemble'"):
+        config.from_dict({"ensembel": {}})
+
+
+def test_wrong_type_and_bad_choice():
+    with pytest.raises(ConfigError, match=r"'grid\.folds' must be int"):
+        config.from_dict({"grid": {"folds": "five"}})
+    with pytest.raises(ConfigError, match=r"'ensemble\.selection' must be one of val, test"):
+        config.from_dict({"ensemble": {"selection": "best"}})
+    with pytest.raises(ConfigError, match="grid.folds must be >= 2"):
+        config.from_dict({"grid": {"folds": 1}})
+
+
+def test_overrides_parse_yaml_values():
+    cfg = config.from_dict({}, ["grid.lr=[0.1, 0.01]", "ensemble.members=3", "data.root=/x"])
+    assert cfg.grid.lr == [0.1, 0.01] and cfg.ensemble.members == 3 and cfg.data.root == "/x"
+    with pytest.raises(ConfigError, match=r"unknown config key 'train\.epoch'.*'train\.epochs'"):
+        config.from_dict({}, ["train.epoch=3"])
+    with pytest.raises(ConfigError, match="key.path=value"):
+        config.from_dict({}, ["train.epochs"])
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid:\n  hiden: [1]\n")
+    with pytest.raises(ConfigError, match=rf"{bad}.*did you mean 'grid\.hidden'"):
+        config.load(bad)
+
+
+def test_save_roundtrip_and_fingerprint(tmp_path):
+    cfg = config.from_dict({}, ["train.epochs=3"])
+    config.save(cfg, tmp_path / "c.yaml")
+    again = config.load(tmp_path / "c.yaml")
+    assert again == cfg
+    assert again.fingerprint("grid") == cfg.fingerprint("grid")
+    assert config.from_dict({}, ["grid.folds=3"]).fingerprint("grid") != cfg.fingerprint("grid")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_load(path):
+    cfg = config.load(path)
+    assert cfg.name == path.stem
+
+
+def test_paper_config_is_seed_000():
+    cfg = config.load(Path(__file__).resolve().parent.parent / "tune_configs/sfew_paper.yaml")
+    assert (cfg.faces.detector, cfg.faces.size, cfg.model.weights) == ("mtcnn", 224, "imagenet")
+    assert (cfg.train.epochs, cfg.ensemble.phase2_epochs, cfg.ensemble.phase2_lr) == (50, 50, 0.001)
+    assert (cfg.ensemble.members, cfg.ensemble.test_fraction, cfg.ensemble.val_fraction) == (
+        15,
+        0.15,
+        0.2,
+    )
