@@ -185,9 +185,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-    elif tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
+    elif tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
     expected = getattr(tp, "__name__", str(tp))
     raise ConfigError(f"'{path}' must be {expected}, got {value!r} ({type(value).__name__})")
 

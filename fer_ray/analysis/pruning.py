@@ -31,6 +31,12 @@ __all__ = [
 
 SweepOrder = Literal["random", "magnitude", "angle"]
 
+ACTIVATIONS = {
+    "relu": lambda z: np.maximum(z, 0.0),
+    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+    "tanh": np.tanh,
+}
+
 
 @dataclass(frozen=True)
 class HeadWeights:
@@ -44,8 +50,13 @@ class HeadWeights:
     b_hidden: np.ndarray
     w_out: np.ndarray
     b_out: np.ndarray
+    activation: str = "relu"  # the head's hidden activation: relu | sigmoid | tanh
 
     def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
+            )
         for name in ("w_hidden", "b_hidden", "w_out", "b_out"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         if self.w_hidden.ndim != 2 or self.w_out.ndim != 2:
@@ -98,7 +109,7 @@ def head_logits(
     mask = _check_keep(keep, head.n_features)
     cols = slice(None) if mask is None else mask
     pre = x[:, cols] @ head.w_hidden[:, cols].T
-    hidden = np.maximum(pre + head.b_hidden, 0.0)
+    hidden = ACTIVATIONS[head.activation](pre + head.b_hidden)
     return hidden @ head.w_out.T + head.b_out
 
 

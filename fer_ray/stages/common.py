@@ -100,6 +100,20 @@ def node_ip() -> str:
         return "local"
 
 
+_last_line: dict[str, float] = {}
+
+
+def progress(stage: str, text: str, final: bool) -> None:
+    """One line per stage: rewritten in place on a terminal, every 15 s in a log."""
+    if sys.stdout.isatty():
+        print(f"\r[{stage}] {text}".ljust(78), end="\n" if final else "", flush=True)
+        return
+    now = time.time()
+    if final or now - _last_line.get(stage, 0.0) >= 15:
+        _last_line[stage] = now
+        print(f"[{stage}] {text}", flush=True)
+
+
 class Progress(tune.Callback):
     """One progress line per stage: rewritten in place on a terminal, sparse otherwise."""
 
@@ -181,6 +195,20 @@ def report_epoch(row: dict[str, Any], snapshot: Any, every: int, last: bool) -> 
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
     else:
         tune.report(row)
+    _maybe_inject_fault(row["step"])
+
+
+def _maybe_inject_fault(step: int) -> None:
+    """Test hook: crash one trial once after ``FER_RAY_FAULT_AT_STEP`` to prove resumption."""
+    at, marker = os.environ.get("FER_RAY_FAULT_AT_STEP"), os.environ.get("FER_RAY_FAULT_MARKER")
+    if at and marker and step == int(at):
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # first trial only
+        except FileExistsError:
+            return
+        os.write(fd, tune.get_context().get_trial_id().encode())
+        os.close(fd)
+        raise RuntimeError(f"injected fault after step {step} (FER_RAY_FAULT_AT_STEP)")
 
 
 def restore_state() -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from fer_ray.config import Config
 from fer_ray.data.datasets import Source, create_source, load_manifest
 from fer_ray.faces import detectors
 from fer_ray.faces.cache import CropCache, cache_key
-from fer_ray.stages.common import RunPaths, node_ip, write_json
+from fer_ray.stages.common import RunPaths, node_ip, progress, write_json
 
 
 @dataclass
@@ -82,10 +82,8 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
             cache.put_chunk(i, crops, fallback, boxes)
             nodes[i] = node
             done += 1
-            print(
-                f"[prepare] {done}/{len(chunks)} chunks · {time.time() - t0:4.0f}s",
-                end="\r" if pending else "\n",
-                flush=True,
+            progress(
+                "prepare", f"{done}/{len(chunks)} chunks · {time.time() - t0:4.0f}s", not pending
             )
     parts = [cache.get_chunk(i) for i in range(len(chunks))]
     node_col = [nodes.get(i, "cache") for i, c in enumerate(chunks) for _ in c]

@@ -1,0 +1,81 @@
+"""Interruptions: a crashed trial resumes from its checkpoint; a killed driver resumes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fer_ray.stages.common import StageError
+from fer_ray.tune import run_pipeline
+from tests.conftest import ROOT, smoke_config
+
+pytestmark = pytest.mark.slow
+
+
+def _steps(trial_dir):
+    lines = (trial_dir / "result.json").read_text().splitlines()
+    return [json.loads(x)["step"] for x in lines if x.strip()]
+
+
+def test_crashed_trial_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    marker = tmp_path / "fault"
+    monkeypatch.setenv("FER_RAY_FAULT_AT_STEP", "2")
+    monkeypatch.setenv("FER_RAY_FAULT_MARKER", str(marker))
+    cfg = smoke_config(tmp_path, "analyse.enabled=false", "ensemble.members=1")
+    run_pipeline(cfg)
+    assert marker.is_file(), "no fault was injected"
+    trial_id = marker.read_text()
+    exp = tmp_path / "runs/smoke/tune/grid"
+    if not any(trial_id in p.name for p in exp.iterdir()):
+        exp = tmp_path / "runs/smoke/tune/ensemble"
+    (trial_dir,) = [p for p in exp.iterdir() if trial_id in p.name]
+    steps = _steps(trial_dir)
+    # restarted from scratch it would read 1, 2, 1, 2, 3; resumed, it goes on at 3
+    assert steps == list(range(1, len(steps) + 1)), steps
+    assert len(steps) >= 3
+
+
+def test_killed_driver_resumes_without_redoing_finished_trials(tmp_path):
+    overrides = [
+        f"output.runs_dir={tmp_path / 'runs'}",
+        f"output.reports_dir={tmp_path / 'reports'}",
+        "analyse.enabled=false",
+        "ensemble.members=2",
+        "train.epochs=4",
+    ]
+    cmd = [sys.executable, "-m", "fer_ray.tune", "-c", "tune_configs/smoke.yaml"]
+    for o in overrides:
+        cmd += ["--set", o]
+    run_dir = tmp_path / "runs" / "smoke"
+    grid_exp = run_dir / "tune" / "grid"
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    finished = {}
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if grid_exp.is_dir():
+                for d in grid_exp.iterdir():
+                    if (d / "result.json").is_file() and _steps(d)[-1:] == [4]:
+                        finished[d.name] = len(_steps(d))
+            if finished:
+                break
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, at once
+        proc.wait()
+    assert finished, "no grid trial finished before the deadline"
+    assert not (run_dir / "grid" / "done.json").exists()
+
+    cfg = smoke_config(tmp_path, *overrides[2:])
+    with pytest.raises(StageError, match="--resume"):
+        run_pipeline(cfg)
+    run_pipeline(cfg, resume=True)
+    assert (run_dir / "ensemble" / "done.json").is_file()
+    for name, n in finished.items():
+        assert len(_steps(grid_exp / name)) == n, f"finished trial {name} was trained again"

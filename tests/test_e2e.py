@@ -1,0 +1,131 @@
+"""smoke.yaml through every stage, then the report rebuilt from stored files alone."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fer_ray.tune import run_pipeline
+from tests.conftest import ROOT, smoke_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = smoke_config(tmp)
+    report = run_pipeline(cfg)
+    return cfg, tmp / "runs" / "smoke", report
+
+
+def test_every_stage_done_and_config_saved(run):
+    cfg, run_dir, _ = run
+    for stage in ("prepare", "grid", "ensemble", "analyse"):
+        assert (run_dir / stage / "done.json").is_file(), stage
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved == cfg.to_dict()
+    info = yaml.safe_load((run_dir / "run.json").read_text())
+    assert info["versions"]["ray"] and info["git_commit"]
+
+
+def test_grid_table_complete_and_chosen_in_grid(run):
+    cfg, _, report = run
+    trials = pd.read_csv(report / "grid_trials.csv")
+    assert len(trials) == len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds
+    assert trials["val_acc"].between(0, 1).all()
+    t2 = pd.read_csv(report / "table2.csv")
+    assert len(t2) == len(cfg.grid.lr) * len(cfg.grid.hidden)
+    assert (t2["count"] == cfg.grid.folds).all()
+    means = trials.groupby(["lr", "hidden"])["val_acc"].mean()
+    assert np.allclose(t2.set_index(["lr", "hidden"])["mean"].sort_index(), means.sort_index())
+    text = (report / "report.md").read_text()
+    assert "Chosen config: lr" in text
+    chosen = yaml.safe_load((report.parent.parent / "runs/smoke/grid/chosen.json").read_text())
+    assert chosen["lr"] in cfg.grid.lr and chosen["hidden"] in cfg.grid.hidden
+    assert chosen["mean_val_acc"] == pytest.approx(t2["mean"].max())
+
+
+def test_ensemble_members_and_vote(run):
+    cfg, run_dir, report = run
+    m = pd.read_csv(report / "ensemble_members.csv")
+    assert sorted(m["member"]) == list(range(cfg.ensemble.members))
+    assert m["test_acc"].between(0, 1).all() and m["val_acc"].between(0, 1).all()
+    assert set(m["selected_phase"]) <= {1, 2}
+    s = yaml.safe_load((run_dir / "ensemble/summary.json").read_text())
+    assert s["test_acc_mean"] == pytest.approx(m["test_acc"].mean())
+    assert 0 <= s["vote_acc"] <= 1 and not s["selected_on_test"]
+    # the vote is recomputable from the stored member probabilities
+    probs = [
+        np.load(p)["test_probs"]
+        for p in sorted((run_dir / "ensemble/members").glob("*/member.npz"))
+    ]
+    labels = np.load(run_dir / "ensemble/members/member_00/member.npz")["test_labels"]
+    assert s["vote_acc"] == pytest.approx(float((np.mean(probs, 0).argmax(1) == labels).mean()))
+
+
+def test_no_group_on_two_sides(run):
+    _, run_dir, _ = run
+    manifest = pd.read_csv(run_dir / "prepare/manifest.csv")
+    for p in sorted((run_dir / "ensemble/members").glob("*/member.npz")):
+        z = np.load(p)
+        parts = [set(manifest["group"].iloc[z[k]]) for k in ("train_idx", "val_idx", "test_idx")]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+
+
+def test_analysis_in_report(run):
+    _, run_dir, report = run
+    s = yaml.safe_load((run_dir / "analyse/summary.json").read_text())
+    assert s["n_features"] == 512
+    assert s["magnitude_mean"] == pytest.approx(7 / 512, rel=1e-6)  # Gedeon invariant
+    for f in (
+        "fig2_magnitude.png",
+        "fig3_angles.png",
+        "fig4_pruning_baselines.png",
+        "fig5_pruning_sweep.png",
+        "confusion_vote.png",
+        "grid_heatmap.png",
+        "learning_curves.png",
+        "member_accuracy.png",
+    ):
+        assert (report / f).stat().st_size > 5000, f
+    sweep = pd.read_csv(report / "sweep.csv")
+    base = pd.read_csv(run_dir / "analyse/baselines.csv")
+    zero = (
+        sweep[(sweep["ratio"] == 0) & (sweep["order"] == "random")]
+        .groupby("member")["accuracy"]
+        .mean()
+    )
+    unpruned = base[base["rule"] == "none"].set_index("member")["accuracy"]
+    assert np.allclose(zero.sort_index(), unpruned.sort_index())
+
+
+def test_report_rebuilds_from_stored_results_without_ray(run, tmp_path):
+    _, run_dir, report = run
+    out = tmp_path / "rebuilt"
+    code = (
+        "import sys, fer_ray.report.__main__ as m; r = m.main(sys.argv[1:]);"
+        "assert 'ray' not in sys.modules, 'report imported ray'; sys.exit(r)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(run_dir), "--out", str(out)], check=True, cwd=ROOT
+    )
+    for name in (
+        "table2.csv",
+        "ensemble_members.csv",
+        "baselines.csv" if False else "pruning_baselines.csv",
+    ):
+        assert pd.read_csv(out / name).equals(pd.read_csv(report / name)), name
+    assert (out / "report.html").read_text().count("<table") >= 5
+
+
+def test_second_run_skips_every_stage(run, capsys):
+    cfg, run_dir, _ = run
+    before = {s: (run_dir / s / "done.json").stat().st_mtime for s in ("grid", "ensemble")}
+    run_pipeline(cfg)
+    out = capsys.readouterr().out
+    assert "prepare: skip · grid: skip · ensemble: skip · analyse: skip" in out
+    assert before == {s: (run_dir / s / "done.json").stat().st_mtime for s in ("grid", "ensemble")}
