@@ -73,7 +73,8 @@ def _bundle(cfg: Config, images: np.ndarray, y, groups, test, folds, n_classes, 
 
 
 @ray.remote(num_returns=2)
-def _bundle_task(cfg, images, y, groups, test, folds, n_classes, cache_dir):  # noqa: ANN001
+def _bundle_task(cfg, images, y, groups, test, folds, n_classes, cache_dir, threads):  # noqa: ANN001
+    torch.set_num_threads(threads)  # Ray pins tasks to 1 thread; this one owns `threads` CPUs
     return _bundle(cfg, images, y, groups, test, folds, n_classes, cache_dir)
 
 
@@ -87,8 +88,10 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
     t0 = time.time()
     gpus = 1 if cfg.resources.gpus_per_trial > 0 else 0
     cache_dir = cache_root(cfg).parent / "weights"
-    ref, pre_ref = _bundle_task.options(num_gpus=gpus).remote(
-        cfg, prepared.images, y, groups, test, folds, len(prepared.class_names), cache_dir
+    # pretraining and the trunk pass run before any trial: give them a node's cores (at most 8)
+    threads = max(1, min(8, int(ray.cluster_resources().get("CPU", 1))))
+    ref, pre_ref = _bundle_task.options(num_gpus=gpus, num_cpus=threads).remote(
+        cfg, prepared.images, y, groups, test, folds, len(prepared.class_names), cache_dir, threads
     )
     pretrain = ray.get(pre_ref)
     info = {

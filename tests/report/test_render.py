@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fer_ray.report.aggregate import Report, ReportError, build_report
+from fer_ray.report.render import blocks_for, to_html, to_markdown
+
+
+def _report(selected_on_test: bool) -> Report:
+    cfg = {
+        "name": "t",
+        "model": {"weights": "synthetic", "backbone": "resnet18"},
+        "grid": {"folds": 5},
+        "train": {"epochs": 8},
+        "ensemble": {
+            "phase2_epochs": 8,
+            "phase2_lr": 0.001,
+            "val_fraction": 0.2,
+            "selection": "test" if selected_on_test else "val",
+        },
+    }
+    rep = Report(Path("/tmp/run"), cfg, {"git_commit": "abc123", "versions": {"ray": "2.60.0"}})
+    rep.stages = {"grid": {"done": True, "seconds": 12.0}}
+    rep.facts["ensemble"] = {
+        "members": 3,
+        "test_acc_mean": 0.5,
+        "test_acc_std": 0.05,
+        "vote_acc": 0.55,
+        "selected_on_test": selected_on_test,
+        "chance_uniform": 1 / 7,
+        "chance_majority": 0.2,
+        "n_test": 40,
+    }
+    rep.tables["ensemble_members"] = pd.DataFrame(
+        {"member": [0, 1, 2], "test_acc": [0.45, 0.5, 0.55]}
+    )
+    return rep
+
+
+@pytest.mark.parametrize("on_test", [False, True])
+def test_test_selection_is_labelled_in_both_formats(on_test, tmp_path):
+    blocks = blocks_for(_report(on_test), tmp_path)
+    md, html = to_markdown(blocks), to_html(blocks, "t")
+    assert ("selected on test" in md) == on_test
+    assert ("selected on test" in html) == on_test
+    assert "50.00 % ± 5.00 %" in md and "soft-vote ensemble 55.00 %" in md
+    assert "abc123" in md and "| 0 | 0.4500 |" in md
+
+
+def test_missing_run_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(ReportError, match="not a fer_ray run directory"):
+        build_report(tmp_path / "nope", tmp_path / "out")
