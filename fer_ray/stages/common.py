@@ -222,7 +222,11 @@ def restore_state() -> dict[str, Any] | None:
 
 
 def fit_tuner(
-    trainable: Any, param_space: dict[str, Any], settings: dict[str, Any], resume: bool
+    trainable: Any,
+    param_space: dict[str, Any],
+    settings: dict[str, Any],
+    resume: bool,
+    finished: Any = None,
 ) -> tune.ResultGrid:
     """Run (or, with ``resume``, restore and finish) one Tune experiment."""
     path = settings["path"]
@@ -236,6 +240,13 @@ def fit_tuner(
             run_config=settings["run_config"],
         )
     results = tuner.fit()
+    n_done = sum(1 for r in results if r.error is None and (finished is None or finished(r)))
+    if results.num_errors == 0 and n_done < len(results):
+        # Tune catches Ctrl-C, saves its state and returns early
+        raise StageError(
+            f"interrupted with {n_done} of {len(results)} trials finished; "
+            "rerun with --resume to continue from the last checkpoints"
+        )
     errors = [r for r in results if r.error is not None]
     if errors:
         raise StageError(

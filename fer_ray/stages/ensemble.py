@@ -128,7 +128,9 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         common.resources(cfg),
     )
     settings = common.tune_settings(cfg, "ensemble", "val_acc", cfg.ensemble.members)
-    results = common.fit_tuner(trainable, space, settings, resume)
+    results = common.fit_tuner(
+        trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
+    )
 
     rows, curves, probs, labels = [], [], [], None
     for r in results:

@@ -93,7 +93,13 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, 
         tune.with_parameters(grid_trainable, cfg=cfg, data_ref=[data_ref]), common.resources(cfg)
     )
     settings = common.tune_settings(cfg, "grid", "val_acc", total)
-    results = common.fit_tuner(trainable, space, settings, resume)
+    results = common.fit_tuner(
+        trainable,
+        space,
+        settings,
+        resume,
+        finished=lambda r: r.metrics.get("epoch") == cfg.train.epochs,
+    )
 
     rows, curves = [], []
     for r in results:
