@@ -28,7 +28,7 @@ CLASS_AUS: dict[str, tuple[int, ...]] = {
     "surprise": (1, 2, 5, 26),
 }
 AU_LIST: tuple[int, ...] = tuple(sorted({au for aus in CLASS_AUS.values() for au in aus}))
-GENERATOR_VERSION: str = "1"
+GENERATOR_VERSION: str = "2"
 
 #: Class AUs are drawn uniformly from this range, so weak expressions are genuinely ambiguous.
 CLASS_AU_RANGE: tuple[float, float] = (0.3, 1.0)
@@ -39,6 +39,7 @@ DISTRACTOR_MAX: float = 0.25
 _IDENTITY_SALT = 1_000_003
 _AA = cv2.LINE_AA
 _SHIFT = 4  # sub-pixel bits for cv2 drawing; smooth geometry even at 32 px
+_BROW_TAPER = np.linspace(1.0, 0.55, 8)[:, None]  # brows thin towards the temple
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,16 @@ class SyntheticFaces:
     boxes: np.ndarray  # (N, 4) int32 x0, y0, x1, y1 (x1/y1 exclusive), face ellipse bbox
 
 
-def _check(n_subjects: int, per_class: int, image_size: int | None = None) -> None:
-    for name, value, low in (("n_subjects", n_subjects, 1), ("per_class", per_class, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
+def _check(**lower_bounds: tuple[object, int]) -> None:
+    """Raise a ValueError naming the first argument that is not an integer >= its bound."""
+    for name, (value, low) in lower_bounds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if image_size is not None and (
-        not isinstance(image_size, (int, np.integer)) or image_size < 32
-    ):
-        raise ValueError(f"image_size must be an integer >= 32, got {image_size!r}")
 
 
 def item_table(n_subjects: int, per_class: int) -> pd.DataFrame:
     """One row per item (index, label, label_name, subject); deterministic, so splits need no images."""
-    _check(n_subjects, per_class)
+    _check(n_subjects=(n_subjects, 1), per_class=(per_class, 1))
     block = len(CLASS_NAMES) * per_class
     index = np.arange(n_subjects * block, dtype=np.int64)
     label = (index % block) // per_class
@@ -106,6 +104,7 @@ class _Identity:
 
 
 def _identity(seed: int, subject: int) -> _Identity:
+    """A subject's look, from its own RNG stream so it is the same in every chunk."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, _IDENTITY_SALT, subject]))
     u = rng.uniform
     t = u()
@@ -158,15 +157,25 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 20) -> np.ndar
     return _unit_circle(n) * (rx, ry) + (cx, cy)
 
 
+@cache
+def _coords(s: int) -> np.ndarray:
+    return np.linspace(-0.5, 0.5, s, dtype=np.float32)
+
+
+def _ramp(s: int, ang: float) -> np.ndarray:
+    """Linear (s, s) ramp in [-0.7, 0.7] along direction `ang`: lighting and background gradients."""
+    xy = _coords(s)
+    return np.float32(np.cos(ang)) * xy[None, :] + np.float32(np.sin(ang)) * xy[:, None]
+
+
 def _background(rng: np.random.Generator, s: int) -> np.ndarray:
     """Coloured gradient + low-frequency texture + random shapes: clutter a crop should remove."""
-    base = rng.uniform(30, 225, 3)
-    grad = rng.uniform(-60, 60, 3)
+    base = rng.uniform(30, 225, 3).astype(np.float32)
+    grad = rng.uniform(-60, 60, 3).astype(np.float32)
     ang = rng.uniform(0, 2 * np.pi)
-    xy = np.linspace(-0.5, 0.5, s, dtype=np.float32)
-    ramp = np.cos(ang) * xy[None, :] + np.sin(ang) * xy[:, None]
+    ramp = _ramp(s, ang)
     tex = cv2.resize(
-        rng.normal(0, 22, (5, 5, 3)).astype(np.float32), (s, s), interpolation=cv2.INTER_CUBIC
+        rng.normal(0, 22, (5, 5, 3)).astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR
     )
     img = np.clip(base + ramp[..., None] * grad + tex, 0, 255).astype(np.uint8)
     for _ in range(int(rng.integers(4, 12))):
@@ -190,7 +199,9 @@ def _shade(c: tuple[float, ...], k: float) -> tuple[float, ...]:
     return tuple(float(v) * k for v in c)
 
 
-def _render_one(rng: np.random.Generator, idn: _Identity, label: int, s: int) -> tuple:
+def _render_one(
+    rng: np.random.Generator, idn: _Identity, label: int, s: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw one face; all randomness comes from `rng` in a fixed order."""
     aus = _sample_aus(rng, label)
     a = dict(zip(AU_LIST, aus.tolist(), strict=True))
@@ -208,64 +219,56 @@ def _render_one(rng: np.random.Generator, idn: _Identity, label: int, s: int) ->
     centre = np.array([cx, cy])
     img = _background(rng, s)
 
-    def px(pts: np.ndarray, dx: float = 0.0) -> np.ndarray:
-        q = (np.asarray(pts, np.float64) + [dx, 0.0]) @ m.T + centre
-        return np.round(q * (1 << _SHIFT)).astype(np.int32)
+    a_fix = (m * (1 << _SHIFT)).T  # face units -> fixed-point pixels
+    b_head = centre * (1 << _SHIFT)
+    b_feat = b_head + a_fix[0] * yaw  # inner features shift sideways with yaw
+
+    def px(pts: np.ndarray, feat: bool = True) -> np.ndarray:
+        return (pts @ a_fix + (b_feat if feat else b_head)).round().astype(np.int32)
 
     def fill(pts: np.ndarray, col: tuple, feat: bool = True) -> None:
-        cv2.fillPoly(img, [px(pts, yaw if feat else 0.0)], col, _AA, _SHIFT)
+        cv2.fillPoly(img, [px(pts, feat)], col, _AA, _SHIFT)
 
     def line(pts: np.ndarray, col: tuple, w: float = 0.03) -> None:
-        th = max(1, round(w * half_w))
-        cv2.polylines(img, [px(pts, yaw)], False, col, th, _AA, _SHIFT)
+        cv2.polylines(img, [px(pts)], False, col, max(1, round(w * half_w)), _AA, _SHIFT)
 
     def crease(pts: np.ndarray, strength: float) -> None:  # wrinkle visibility ~ AU intensity
         if strength > 0.02:
             line(pts, _shade(idn.skin, 1 - 0.45 * min(strength, 1.0)), 0.025)
 
     skin, asp, jaw = idn.skin, idn.asp, 0.14 * au26
-    t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-    face = np.stack([np.cos(t), np.sin(t) * np.where(np.sin(t) > 0, asp + jaw, asp)], 1)
+    face = _unit_circle(48) * (1.0, asp)
+    face[face[:, 1] > 0, 1] *= (asp + jaw) / asp  # AU26 drops the chin
     # Hair (behind), shoulders, neck, ears.
     if idn.hair_style == 1:
         fill(_ellipse(0, 0.25, 1.28, asp + 0.55, 28), idn.hair, False)
     elif idn.hair_style == 2:
         fill(_ellipse(0, -0.15, 1.12, asp + 0.05, 28), idn.hair, False)
     fill(_ellipse(0, asp + 1.35, 2.3, 0.95, 28), idn.shirt, False)
-    fill(
-        np.array([[-0.42, asp * 0.5], [0.42, asp * 0.5], [0.45, asp + 0.8], [-0.45, asp + 0.8]]),
-        _shade(skin, 0.82),
-        False,
-    )
+    neck = np.array([[-0.42, asp * 0.5], [0.42, asp * 0.5], [0.45, asp + 0.8], [-0.45, asp + 0.8]])
+    fill(neck, _shade(skin, 0.82), False)
     for sd in (-1, 1):
         fill(_ellipse(sd * 0.98, idn.ey + 0.12, 0.13, 0.23, 12), _shade(skin, 0.9), False)
     fill(face, skin, False)
-    cv2.polylines(img, [px(np.vstack([face, face[:1]]))], False, _shade(skin, 0.8), 1, _AA, _SHIFT)
+    cv2.polylines(img, [px(face, False)], True, _shade(skin, 0.8), 1, _AA, _SHIFT)
     if idn.hair_style != 3:  # cap of hair over the forehead
         top = face[face[:, 1] < -asp * idn.fringe]
-        fill(
-            np.vstack([top, _curve(top[-1], [0, -asp * idn.fringe + 0.08], top[0])]),
-            idn.hair,
-            False,
-        )
+        edge = _curve(top[-1], [0, -asp * idn.fringe + 0.08], top[0])
+        fill(np.vstack([top, edge]), idn.hair, False)
     ey, es, ew = idn.ey, idn.es, idn.ew
     # Forehead (AU1/AU2) and glabella (AU4) creases.
     for k in (0.22, 0.32):
         v = ey - idn.bh - k
-        crease(
-            _curve([-0.12 - 0.3 * au2, v + 0.02], [0, v - 0.02], [0.12 + 0.3 * au2, v + 0.02]),
-            max(au1, au2),
-        )
+        w = 0.12 + 0.3 * au2
+        crease(_curve([-w, v + 0.02], [0, v - 0.02], [w, v + 0.02]), max(au1, au2))
     for sd in (-1, 1):
         crease(np.array([[sd * 0.06, ey - idn.bh + 0.06], [sd * 0.04, ey - idn.bh - 0.1]]), au4)
     for sd in (-1, 1):
         x0, x1 = sd * (es - ew), sd * (es + ew)
         up = ey - idn.eo * (1 + 1.1 * au5 - 0.35 * au7 - 0.3 * au6 - 0.2 * au9)
         lo = ey + 0.8 * idn.eo * max(1 - 0.7 * au6 - 0.55 * au7 - 0.3 * au9 + 0.25 * au5, 0.15)
-        upper, lower = (
-            _curve([x0, ey], [sd * es, up], [x1, ey - 0.01]),
-            _curve([x0, ey], [sd * es, lo], [x1, ey - 0.01]),
-        )
+        upper = _curve([x0, ey], [sd * es, up], [x1, ey - 0.01])
+        lower = _curve([x0, ey], [sd * es, lo], [x1, ey - 0.01])
         fill(np.vstack([upper, lower[::-1]]), (238.0, 236.0, 230.0))
         xs = upper[:, 0] if sd > 0 else upper[::-1, 0]
         uy, ly = (upper[:, 1], lower[:, 1]) if sd > 0 else (upper[::-1, 1], lower[::-1, 1])
@@ -274,26 +277,19 @@ def _render_one(rng: np.random.Generator, idn: _Identity, label: int, s: int) ->
             e[:, 1] = np.clip(e[:, 1], np.interp(e[:, 0], xs, uy), np.interp(e[:, 0], xs, ly))
             fill(e, col)
         line(upper, (35.0, 25.0, 25.0), 0.045)
-        line(
-            _curve([x0, ey - 0.02], [sd * es, up - 0.07], [x1, ey - 0.04]), _shade(skin, 0.8), 0.02
-        )
+        fold = _curve([x0, ey - 0.02], [sd * es, up - 0.07], [x1, ey - 0.04])
+        line(fold, _shade(skin, 0.8), 0.02)
         # Brows: AU1 lifts inner end, AU2 outer end, AU4 lowers and knits; AU9 pulls inner end down.
-        bi = [
-            sd * (es - 0.95 * ew - 0.05 * au4),
-            ey - idn.bh - 0.16 * au1 + 0.12 * au4 + 0.04 * au9,
-        ]
-        bm = [sd * es, ey - idn.bh - 0.05 - 0.07 * au1 - 0.1 * au2 + 0.08 * au4]
-        bo = [sd * (es + 1.15 * ew), ey - idn.bh + 0.02 - 0.16 * au2 + 0.02 * au4]
+        b = ey - idn.bh
+        bi = [sd * (es - 0.95 * ew - 0.05 * au4), b - 0.16 * au1 + 0.12 * au4 + 0.04 * au9]
+        bm = [sd * es, b - 0.05 - 0.07 * au1 - 0.1 * au2 + 0.08 * au4]
+        bo = [sd * (es + 1.15 * ew), b + 0.02 - 0.16 * au2 + 0.02 * au4]
         brow = _curve(bi, bm, bo, 8)
-        half = np.linspace(1.0, 0.55, len(brow))[:, None] * [0, idn.bt / 2]
+        half = _BROW_TAPER * [0, idn.bt / 2]
         fill(np.vstack([brow - half, (brow + half)[::-1]]), _shade(idn.hair, 0.8))
-        # AU6: cheek bulge line and crow's feet; AU12/AU9: nasolabial fold.
-        crease(
-            _curve(
-                [sd * (es - 0.6 * ew), lo + 0.1], [sd * es, lo + 0.14], [sd * (es + ew), lo + 0.06]
-            ),
-            au6,
-        )
+        # AU6: cheek bulge line and crow's feet.
+        cheek = [sd * (es - 0.6 * ew), lo + 0.1], [sd * es, lo + 0.14], [sd * (es + ew), lo + 0.06]
+        crease(_curve(*cheek), au6)
         crease(np.array([[x1 + sd * 0.03, ey - 0.03], [x1 + sd * 0.12, ey - 0.07]]), au6)
         crease(np.array([[x1 + sd * 0.03, ey + 0.02], [x1 + sd * 0.12, ey + 0.06]]), au6)
         if idn.glasses:
@@ -309,11 +305,8 @@ def _render_one(rng: np.random.Generator, idn: _Identity, label: int, s: int) ->
     for k in (0.0, 0.07):
         crease(_curve([-0.08, ey + 0.02 + k], [0, ey + k], [0.08, ey + 0.02 + k]), au9)
     for sd in (-1, 1):
-        line(
-            np.array([[sd * 0.06, ey + 0.12], [sd * nw * 0.85, ny - 0.04]]),
-            _shade(skin, 0.88),
-            0.02,
-        )
+        side = np.array([[sd * 0.06, ey + 0.12], [sd * nw * 0.85, ny - 0.04]])
+        line(side, _shade(skin, 0.88), 0.02)
         fill(_ellipse(sd * nw * 0.5, ny, 0.045, 0.025, 10), _shade(skin, 0.45))
     line(_curve([-nw, ny - 0.02], [0, ny + 0.03], [nw, ny - 0.02]), _shade(skin, 0.75), 0.025)
     # Mouth: AU12 corners up/out, AU15 down, AU20 wider, AU23 narrower & thinner, AU16/AU26 open.
@@ -326,19 +319,11 @@ def _render_one(rng: np.random.Generator, idn: _Identity, label: int, s: int) ->
     li = ui + gap + 0.01
     cl, cr = [-cw, cv], [cw, cv]
     in_up, in_lo = _curve(cl, [0, ui], cr, 11), _curve(cl, [0, li], cr, 11)
-    out_up, out_lo = (
-        _curve(cl, [0, ui - thick], cr, 11),
-        _curve(cl, [0, li + thick * 1.3 + 0.04 * au16], cr, 11),
-    )
-    for sd in (-1, 1):
-        crease(
-            _curve(
-                [sd * nw * 1.15, ny - 0.04],
-                [sd * (cw * 0.9 + 0.04), (ny + cv) / 2],
-                [sd * (cw + 0.06), cv + 0.08],
-            ),
-            0.25 + 0.75 * max(au12, au9),
-        )
+    out_up = _curve(cl, [0, ui - thick], cr, 11)
+    out_lo = _curve(cl, [0, li + thick * 1.3 + 0.04 * au16], cr, 11)
+    for sd in (-1, 1):  # nasolabial fold, deepened by AU12 / AU9
+        fold = [sd * nw * 1.15, ny - 0.04], [sd * (cw * 0.9 + 0.04), (ny + cv) / 2]
+        crease(_curve(*fold, [sd * (cw + 0.06), cv + 0.08]), 0.25 + 0.75 * max(au12, au9))
     fill(np.vstack([out_up, out_lo[::-1]]), idn.lip_rgb)
     if gap > 0.015:
         fill(np.vstack([in_up, in_lo[::-1]]), (45.0, 20.0, 25.0))
@@ -346,21 +331,12 @@ def _render_one(rng: np.random.Generator, idn: _Identity, label: int, s: int) ->
         fill(teeth, (228.0, 225.0, 215.0))
     line(in_up, _shade(idn.lip_rgb, 0.55), 0.025)
     # Box: bounding box of the drawn face ellipse, clipped to the image.
-    q = (face + [0.0, 0.0]) @ m.T + centre
-    box = np.array(
-        [
-            np.floor(q[:, 0].min()),
-            np.floor(q[:, 1].min()),
-            np.ceil(q[:, 0].max()) + 1,
-            np.ceil(q[:, 1].max()) + 1,
-        ]
-    )
-    box = np.clip(box, 0, s).astype(np.int32)
+    q = face @ m.T + centre
+    box = np.clip(np.r_[np.floor(q.min(0)), np.ceil(q.max(0)) + 1], 0, s).astype(np.int32)
     # Photometric nuisance: directional light, brightness/contrast, blur, sensor noise.
     f = img.astype(np.float32)
     ang, amp = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, 0.5)
-    xy = np.linspace(-0.5, 0.5, s, dtype=np.float32)
-    light = 1 + amp * (np.cos(ang) * xy[None, :] + np.sin(ang) * xy[:, None])
+    light = 1 + amp * _ramp(s, ang)
     f = f * light[..., None] * rng.uniform(0.7, 1.2) + rng.uniform(-35, 35)
     sigma = rng.uniform(0.0, 1.0)
     if sigma > 0.3:
@@ -373,7 +349,8 @@ def render_items(
     indices: Iterable[int], *, n_subjects: int, per_class: int, image_size: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render (images, aus, boxes) for some items; any chunking/order gives identical bytes."""
-    _check(n_subjects, per_class, image_size)
+    sizes = {"n_subjects": (n_subjects, 1), "per_class": (per_class, 1)}
+    _check(**sizes, image_size=(image_size, 32), seed=(seed, 0))
     idx = np.asarray(list(indices), dtype=np.int64).reshape(-1)
     n_items, block = n_subjects * len(CLASS_NAMES) * per_class, len(CLASS_NAMES) * per_class
     if idx.size and (idx.min() < 0 or idx.max() >= n_items):
