@@ -129,3 +129,19 @@ def test_second_run_skips_every_stage(run, capsys):
     out = capsys.readouterr().out
     assert "prepare: skip · grid: skip · ensemble: skip · analyse: skip" in out
     assert before == {s: (run_dir / s / "done.json").stat().st_mtime for s in ("grid", "ensemble")}
+
+
+def test_interrupted_analyse_redoes_only_missing_tasks(run, capsys):
+    cfg, run_dir, _ = run
+    tasks = run_dir / "analyse" / "tasks"
+    kept = {p.name: p.stat().st_mtime_ns for p in tasks.iterdir()}
+    (tasks / "01_angles.json").unlink()  # as if killed before this task's result arrived
+    (run_dir / "analyse" / "done.json").unlink()
+    run_pipeline(cfg, resume=True)
+    assert (
+        "prepare: skip · grid: skip · ensemble: skip · analyse: resume" in capsys.readouterr().out
+    )
+    now = {p.name: p.stat().st_mtime_ns for p in tasks.iterdir()}
+    assert now.keys() == kept.keys()
+    changed = {n for n in now if now[n] != kept[n]}
+    assert changed == {"01_angles.json"}
