@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
 import types
 import typing
@@ -132,13 +131,6 @@ class Config:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def fingerprint(self, *sections: str) -> str:
-        """Hash of the named sections, so a stage reruns exactly when its inputs change."""
-        d = self.to_dict()
-        picked = {s: d[s] for s in sections} if sections else d
-        blob = json.dumps(picked, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
 
 CHOICES: dict[str, tuple[str, ...]] = {

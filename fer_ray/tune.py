@@ -8,6 +8,7 @@ its Tune checkpoints with ``--resume`` (``--fresh`` deletes the run and starts o
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -36,8 +37,6 @@ def _pick(d: dict[str, Any], dotted: str) -> Any:
 
 def stage_fingerprints(cfg: Config) -> dict[str, str]:
     """Chained hashes: a stage's fingerprint covers its keys and all upstream stages'."""
-    import hashlib
-
     d, prev, out = cfg.to_dict(), "", {}
     for stage, keys in STAGE_KEYS.items():
         blob = json.dumps({k: _pick(d, k) for k in keys}, sort_keys=True, default=str)

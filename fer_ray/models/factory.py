@@ -73,7 +73,7 @@ class FerNet(nn.Module):
 
 
 @dataclass(frozen=True)
-class Split:
+class BackboneSplit:
     trunk: nn.Module
     blocks: nn.Module
     pool: nn.Module
@@ -89,7 +89,7 @@ def _resnet_units(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return units
 
 
-def split_backbone(model: nn.Module, train_last_convs: int) -> Split:
+def split_backbone(model: nn.Module, train_last_convs: int) -> BackboneSplit:
     """Cut a timm ResNet after the block holding the first trained conv.
 
     Convs of the tail that come before the last ``train_last_convs`` ones stay
@@ -135,7 +135,7 @@ def split_backbone(model: nn.Module, train_last_convs: int) -> Split:
         f"{c.rpartition('.')[0]}.{c.rpartition('.')[2].replace('conv', 'bn')}".lstrip(".")
         for c in trained_convs
     ]
-    return Split(trunk, blocks, model.global_pool, model.num_features, trained_modules)
+    return BackboneSplit(trunk, blocks, model.global_pool, model.num_features, trained_modules)
 
 
 def load_weights(model: nn.Module, weights: str) -> str:

@@ -107,12 +107,9 @@ def load(run_dir: str | Path) -> Report:
         rep.tables["nodes"] = (
             pd.concat(nodes, axis=1).fillna(0).astype(int).rename_axis("node").reset_index()
         )
-    try:
-        from fer_ray.report.analysis_tables import analysis_tables
+    from fer_ray.report.analysis_tables import analysis_tables  # imports this module
 
-        analysis_tables(rep)
-    except ImportError:
-        pass
+    analysis_tables(rep)
     return rep
 
 

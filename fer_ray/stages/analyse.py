@@ -145,7 +145,6 @@ def aggregate(cfg: Config, out: Path, n_members: int) -> dict[str, Any]:
     sweep = pd.concat(sweeps, ignore_index=True)
     sweep.to_csv(out / "sweep.csv", index=False)
     met = _load_tasks(td, n_members, "metrics")
-    summary_path = out.parent / "ensemble" / "summary.json"
     class_names = json.loads((out.parent / "prepare" / "summary.json").read_text())["class_names"]
     n_classes = len(class_names)
     labels = np.array(met[0]["labels"])
@@ -205,7 +204,6 @@ def aggregate(cfg: Config, out: Path, n_members: int) -> dict[str, Any]:
         "unpruned_accuracy": float(base_acc),
         "smallest_kept_within_1pt": int(np.median(per_member_kept)),
         "smallest_kept_within_1pt_per_member": per_member_kept,
-        "ensemble_summary": str(summary_path),
     }
     write_json(out / "summary.json", summary)
     return summary

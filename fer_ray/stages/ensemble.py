@@ -21,6 +21,7 @@ import ray
 import torch
 from ray import tune
 
+from fer_ray.analysis.metrics import soft_vote
 from fer_ray.config import Config
 from fer_ray.models.factory import create_model
 from fer_ray.stages import common
@@ -113,10 +114,6 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         torch.save(module.state_dict(), Path(d) / "model.pt")
         torch.save({**st, "module": module.state_dict()}, Path(d) / "state.pt")
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(d))
-
-
-def soft_vote(probs: list[np.ndarray]) -> np.ndarray:
-    return np.mean(np.stack(probs), axis=0)
 
 
 def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool) -> dict[str, Any]:
