@@ -279,10 +279,13 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {p} must hold a mapping at top level")
     try:
+        from_dict(raw)  # the file alone first, so an error names the right culprit
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    try:
         return from_dict(raw, overrides)
     except ConfigError as e:
-        where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}{e}") from None
+        raise ConfigError(f"--set: {e}") from None
 
 
 def save(cfg: Config, path: str | Path) -> None:

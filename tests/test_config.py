@@ -41,6 +41,13 @@ def test_overrides_parse_yaml_values():
         config.from_dict({}, ["train.epochs"])
 
 
+def test_override_errors_name_the_flag(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("grid:\n  folds: 3\n")
+    with pytest.raises(ConfigError, match=r"^--set: unknown config key 'grid\.lrs'"):
+        config.load(good, ["grid.lrs=[0.1]"])
+
+
 def test_file_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         config.load(tmp_path / "nope.yaml")
