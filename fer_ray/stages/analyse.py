@@ -114,18 +114,25 @@ def _load_tasks(tasks_dir: Path, n_members: int, name: str) -> list[dict[str, An
     return [read_json(tasks_dir / f"{m:02d}_{name}.json") for m in range(n_members)]
 
 
+def _per_feature_csv(values: np.ndarray, path: Path) -> None:
+    """(members, features) → one column per member, one row per feature."""
+    cols = [f"m{i:02d}" for i in range(len(values))]
+    pd.DataFrame(values.T, columns=cols).rename_axis("feature").to_csv(path)
+
+
+def _confusion_csv(conf: np.ndarray, class_names: list[str], path: Path) -> None:
+    frame = pd.DataFrame(conf, index=class_names, columns=class_names)
+    frame.rename_axis("true").to_csv(path)
+
+
 def aggregate(cfg: Config, out: Path, n_members: int) -> dict[str, Any]:
     """Per-task results → tables under analyse/ (what the report reads)."""
     td = out / "tasks"
     mag = np.array([t["values"] for t in _load_tasks(td, n_members, "magnitude")])
     ang_tasks = _load_tasks(td, n_members, "angles")
     ang = np.array([t["values"] for t in ang_tasks])
-    pd.DataFrame(mag.T, columns=[f"m{i:02d}" for i in range(n_members)]).rename_axis(
-        "feature"
-    ).to_csv(out / "magnitude.csv")
-    pd.DataFrame(ang.T, columns=[f"m{i:02d}" for i in range(n_members)]).rename_axis(
-        "feature"
-    ).to_csv(out / "angles.csv")
+    _per_feature_csv(mag, out / "magnitude.csv")
+    _per_feature_csv(ang, out / "angles.csv")
     rows = []
     for m, b in enumerate(_load_tasks(td, n_members, "baselines")):
         for rule in ("none", "magnitude", "angle", "random"):
@@ -161,28 +168,16 @@ def aggregate(cfg: Config, out: Path, n_members: int) -> dict[str, Any]:
     )
     pd.concat(per_class, ignore_index=True).to_csv(out / "per_class.csv", index=False)
     conf = metrics.confusion(labels, vote_preds, n_classes)
-    pd.DataFrame(conf, index=class_names, columns=class_names).rename_axis("true").to_csv(
-        out / "confusion_vote.csv"
-    )
+    _confusion_csv(conf, class_names, out / "confusion_vote.csv")
     conf_mean = np.mean(
         [metrics.confusion(labels, np.array(t["preds"]), n_classes) for t in met], axis=0
     )
-    pd.DataFrame(conf_mean, index=class_names, columns=class_names).rename_axis("true").to_csv(
-        out / "confusion_members_mean.csv"
-    )
+    _confusion_csv(conf_mean, class_names, out / "confusion_members_mean.csv")
     avg_mag, avg_ang = mag.mean(0), ang.mean(0)
-    base_acc = baselines[baselines["rule"] == "none"]["accuracy"].mean()
+    unpruned = baselines[baselines["rule"] == "none"].set_index("member")["accuracy"]
     rnd = sweep[sweep["order"] == "random"]
     per_member_kept = [
-        pruning.smallest_kept_within(
-            rnd[rnd["member"] == m],
-            float(
-                baselines[(baselines["member"] == m) & (baselines["rule"] == "none")][
-                    "accuracy"
-                ].iloc[0]
-            ),
-            0.01,
-        )
+        pruning.smallest_kept_within(rnd[rnd["member"] == m], float(unpruned[m]), 0.01)
         for m in range(n_members)
     ]
     summary = {
@@ -201,7 +196,7 @@ def aggregate(cfg: Config, out: Path, n_members: int) -> dict[str, Any]:
         "accuracy_by_rule": baselines.groupby("rule")["accuracy"]
         .agg(["mean", "std"])
         .to_dict("index"),
-        "unpruned_accuracy": float(base_acc),
+        "unpruned_accuracy": float(unpruned.mean()),
         "smallest_kept_within_1pt": int(np.median(per_member_kept)),
         "smallest_kept_within_1pt_per_member": per_member_kept,
     }

@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,6 @@ class Progress(tune.Callback):
         self.stage, self.total, self.metric = stage, total, metric
         self.done = 0
         self.started = time.time()
-        self.last_print = 0.0
-        self.tty = sys.stdout.isatty()
         self.last = ""
 
     def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
@@ -137,18 +136,9 @@ class Progress(tune.Callback):
         print(f"\n[{self.stage}] trial {trial.trial_id} failed: see {trial.local_path}", flush=True)
 
     def _print(self, final: bool) -> None:
-        now = time.time()
-        if not final and not self.tty and now - self.last_print < 15:
-            return
-        self.last_print = now
-        line = (
-            f"[{self.stage}] {self.done}/{self.total} trials · {now - self.started:5.0f}s"
-            f" · last {self.last}"
-        )
-        if self.tty:
-            print("\r" + line.ljust(78), end="\n" if final else "", flush=True)
-        else:
-            print(line, flush=True)
+        elapsed = time.time() - self.started
+        text = f"{self.done}/{self.total} trials · {elapsed:5.0f}s · last {self.last}"
+        progress(self.stage, text, final)
 
 
 def tune_settings(cfg: Config, stage: str, metric: str, total: int) -> dict[str, Any]:
@@ -226,7 +216,7 @@ def fit_tuner(
     param_space: dict[str, Any],
     settings: dict[str, Any],
     resume: bool,
-    finished: Any = None,
+    finished: Callable[[tune.Result], bool] | None = None,
 ) -> tune.ResultGrid:
     """Run (or, with ``resume``, restore and finish) one Tune experiment."""
     path = settings["path"]
