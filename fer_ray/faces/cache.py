@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: chunks carry an 'unreadable' flag per item
 
 
 def cache_key(source_identity: dict[str, Any], detector: str, margin: float, size: int) -> str:
@@ -41,7 +41,7 @@ def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
 
 
 class CropCache:
-    """``<root>/<key>/chunk_<i>.npz`` (crops, fallback flags, boxes) + ``complete.json``."""
+    """``<root>/<key>/chunk_<i>.npz`` (crops, fallback and unreadable flags, boxes) + ``complete.json``."""
 
     def __init__(self, root: str | Path, key: str):
         self.dir = Path(root) / key
@@ -53,13 +53,22 @@ class CropCache:
     def has_chunk(self, i: int) -> bool:
         return self.chunk_path(i).is_file()
 
-    def put_chunk(self, i: int, crops: np.ndarray, fallback: np.ndarray, boxes: np.ndarray) -> None:
+    def put_chunk(
+        self,
+        i: int,
+        crops: np.ndarray,
+        fallback: np.ndarray,
+        boxes: np.ndarray,
+        unreadable: np.ndarray,
+    ) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        _atomic_save(self.chunk_path(i), crops=crops, fallback=fallback, boxes=boxes)
+        _atomic_save(
+            self.chunk_path(i), crops=crops, fallback=fallback, boxes=boxes, unreadable=unreadable
+        )
 
-    def get_chunk(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def get_chunk(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         with np.load(self.chunk_path(i)) as z:
-            return z["crops"], z["fallback"], z["boxes"]
+            return z["crops"], z["fallback"], z["boxes"], z["unreadable"]
 
     @property
     def complete(self) -> bool:

@@ -8,6 +8,7 @@ first missing chunk and a later run with the same inputs reads the cache.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 import ray
 
 from fer_ray.config import Config
-from fer_ray.data.datasets import Source, create_source, load_manifest
+from fer_ray.data.datasets import DataError, Source, create_source, load_manifest
 from fer_ray.faces import detectors
 from fer_ray.faces.cache import CropCache, cache_key
 from fer_ray.stages.common import RunPaths, node_ip, progress, write_json
@@ -34,17 +35,34 @@ class Prepared:
 
 def crop_chunk(
     source: Source, items: list[str], detector: str, margin: float, size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Load, detect and crop one chunk: (crops, fallback flags, boxes with -1 for none)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Load, detect and crop one chunk.
+
+    Returns (crops, fallback flags, boxes with -1 for none, unreadable flags). An
+    unreadable image gets a black crop and its flag; the driver decides whether the
+    run may go on without it (``data.skip_unreadable``).
+    """
     spec = detectors.get(detector)
     detect = spec.factory()
-    crops, fallback, boxes = [], [], []
+    crops, fallback, boxes, unreadable = [], [], [], []
     for image, gt in source.load(items):
+        if image is None:
+            crops.append(np.zeros((size, size, 3), np.uint8))
+            fallback.append(False)
+            boxes.append((-1, -1, -1, -1))
+            unreadable.append(True)
+            continue
         box = detect(image, gt)
         crops.append(detectors.crop(image, box, margin, size))
         fallback.append(box is None and spec.counts_fallbacks)
         boxes.append(box if box is not None else (-1, -1, -1, -1))
-    return np.stack(crops), np.array(fallback, bool), np.array(boxes, np.int32).reshape(-1, 4)
+        unreadable.append(False)
+    return (
+        np.stack(crops),
+        np.array(fallback, bool),
+        np.array(boxes, np.int32).reshape(-1, 4),
+        np.array(unreadable, bool),
+    )
 
 
 @ray.remote
@@ -78,8 +96,8 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             i = pending.pop(ready[0])
-            crops, fallback, boxes, node = ray.get(ready[0])
-            cache.put_chunk(i, crops, fallback, boxes)
+            crops, fallback, boxes, unreadable, node = ray.get(ready[0])
+            cache.put_chunk(i, crops, fallback, boxes, unreadable)
             nodes[i] = node
             done += 1
             progress(
@@ -91,6 +109,7 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
         np.concatenate([p[0] for p in parts]),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] for p in parts]),
         node_col,
     )
 
@@ -100,14 +119,35 @@ def load_prepared(cfg: Config) -> Prepared:
     source = create_source(cfg.data)
     manifest, class_names = load_manifest(cfg.data)
     margin = margin_of(cfg)
-    key = cache_key(source.identity(), cfg.faces.detector, margin, cfg.faces.size)
+    # crops are chunked by manifest position, so the item list is part of the key
+    # (a different data.classes selection must not reuse another selection's chunks)
+    items_hash = hashlib.sha1("\n".join(manifest["item"]).encode()).hexdigest()[:16]
+    identity = {**source.identity(), "items": items_hash}
+    key = cache_key(identity, cfg.faces.detector, margin, cfg.faces.size)
     cache = CropCache(cache_root(cfg), key)
     t0 = time.time()
     reused = cache.complete
-    crops, fallback, boxes, nodes = _crops(cfg, source, manifest, cache)
+    crops, fallback, boxes, unreadable, nodes = _crops(cfg, source, manifest, cache)
     if not reused:
-        cache.mark_complete({"n": len(manifest), "identity": source.identity()})
-    manifest = manifest.copy()
+        cache.mark_complete({"n": len(manifest), "identity": identity})
+    bad = manifest.loc[unreadable, "item"].tolist()
+    if bad and not cfg.data.skip_unreadable:
+        shown = "\n  ".join(bad[:20]) + (
+            f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        )
+        raise DataError(
+            f"{len(bad)} of {len(manifest)} images in {cfg.data.root} could not be read:\n  {shown}\n"
+            "fix or remove them, or set data.skip_unreadable=true to go on without them"
+            " (they are then counted and listed in the report)"
+        )
+    keep = ~unreadable
+    manifest = manifest.loc[keep].reset_index(drop=True)
+    crops, fallback, boxes = crops[keep], fallback[keep], boxes[keep]
+    nodes = [n for n, k in zip(nodes, keep) if k]
+    if manifest["label"].nunique() < 2:
+        raise DataError(
+            f"{cfg.data.root}: fewer than 2 classes left after dropping unreadable images"
+        )
     manifest["fallback"] = fallback
     for j, c in enumerate(("box_x0", "box_y0", "box_x1", "box_y1")):
         manifest[c] = boxes[:, j]
@@ -123,6 +163,8 @@ def load_prepared(cfg: Config) -> Prepared:
         "size": cfg.faces.size,
         "fallbacks": int(fallback.sum()),
         "fallback_items": manifest.loc[manifest["fallback"], "item"].head(50).tolist(),
+        "unreadable": len(bad),
+        "unreadable_items": bad[:50],
         "cache_key": key,
         "cache_dir": str(cache.dir),
         "cache_reused": reused,
@@ -140,7 +182,9 @@ def run(cfg: Config, paths: RunPaths) -> Prepared:
     s = prepared.summary
     print(
         f"[prepare] {s['n_images']} images, {s['n_groups']} groups, detector {s['detector']},"
-        f" {s['fallbacks']} fallback crops, cache {'reused' if s['cache_reused'] else 'written'}"
+        f" {s['fallbacks']} fallback crops"
+        + (f", {s['unreadable']} unreadable left out" if s["unreadable"] else "")
+        + f", cache {'reused' if s['cache_reused'] else 'written'}"
         f" ({s['seconds']:.1f}s)",
         flush=True,
     )
