@@ -1,9 +1,12 @@
 """Data set registry: each source turns ``data.root`` into a manifest and loads images.
 
 A manifest is a DataFrame with one row per image: ``item`` (path or reference),
-``label`` (0..C-1), ``label_name``, ``group`` (subject or movie: the unit that
-splits keep on one side) and ``split`` (the data set's own split, or "").
+``label`` (0..C-1 in the order of the source's ``class_names``), ``label_name``,
+``group`` (subject or movie: the unit that splits keep on one side) and ``split``
+(the data set's own split, or ""), plus optional extra columns (CK+ AUs).
 Sources are pickled into Ray tasks, so they hold only plain settings.
+The real data sets live in ``fer_ray.data.loaders``, imported at the end of this
+module so that importing the registry always sees every source.
 """
 
 from __future__ import annotations
@@ -40,8 +43,12 @@ class Source(ABC):
         """What determines the pixels; it keys the crop cache."""
 
     @abstractmethod
-    def load(self, items: Sequence[str]) -> list[tuple[np.ndarray, Box | None]]:
-        """RGB uint8 images and their ground-truth face boxes (None where unknown)."""
+    def load(self, items: Sequence[str]) -> list[tuple[np.ndarray | None, Box | None]]:
+        """RGB uint8 images and their ground-truth face boxes (None where unknown).
+
+        An unreadable item gives ``(None, None)`` instead of raising, so the caller
+        can count and list every bad file at once.
+        """
 
 
 REGISTRY: dict[str, Callable[[DataConfig], Source]] = {}
@@ -112,10 +119,17 @@ def create_source(cfg: DataConfig) -> Source:
 
 
 def select_classes(
-    manifest: pd.DataFrame, classes: list[str] | None
+    manifest: pd.DataFrame, classes: list[str] | None, all_names: Sequence[str] | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Keep ``classes`` (in that order) and renumber labels 0..len-1."""
-    names = list(dict.fromkeys(manifest.sort_values("label")["label_name"]))
+    """Keep ``classes`` (in that order) and renumber labels 0..len-1.
+
+    ``all_names`` is the source's full class list (label order); without it the
+    names are read off the manifest, which misses classes that have no rows.
+    """
+    if all_names:
+        names = list(all_names)
+    else:
+        names = list(dict.fromkeys(manifest.sort_values("label")["label_name"]))
     if classes is None:
         return manifest.reset_index(drop=True), names
     unknown = [c for c in classes if c not in names]
@@ -135,4 +149,24 @@ def load_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, list[str]]:
         raise DataError(f"data set {cfg.name!r} manifest lacks columns {missing}")
     if len(m) == 0:
         raise DataError(f"data set {cfg.name!r} at {cfg.root!r} has no images")
-    return select_classes(m, cfg.classes)
+    names = list(source.class_names) or None
+    if names:
+        _check_labels(m, names, cfg.name)
+    return select_classes(m, cfg.classes, names)
+
+
+def _check_labels(m: pd.DataFrame, names: list[str], data_name: str) -> None:
+    """A source bug (label outside 0..C-1 or disagreeing with label_name) fails here."""
+    labels = m["label"].to_numpy()
+    if labels.min() < 0 or labels.max() >= len(names):
+        raise DataError(
+            f"data set {data_name!r}: labels {labels.min()}..{labels.max()} outside 0..{len(names) - 1}"
+        )
+    wrong = np.asarray(names, dtype=object)[labels] != m["label_name"].to_numpy(dtype=object)
+    if wrong.any():
+        raise DataError(
+            f"data set {data_name!r}: label_name disagrees with label for item {m['item'].iloc[int(np.argmax(wrong))]!r}"
+        )
+
+
+from fer_ray.data import loaders  # noqa: E402, F401  (registers the real data sets)
