@@ -56,7 +56,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
     ).to(device)
     module = model.tail if data.kind == "features" else model
     train_m, val_m = data.member_split(seed, cfg.ensemble.val_fraction)
-    train, val, test = data.split(train_m), data.split(val_m), data.split(data.test)
+    train, val, test = data.split(train_m, train=True), data.split(val_m), data.split(data.test)
     phases = [Phase(chosen["lr"], cfg.train.epochs)]
     if cfg.ensemble.phase2_epochs > 0:
         phases.append(Phase(cfg.ensemble.phase2_lr, cfg.ensemble.phase2_epochs))
@@ -77,6 +77,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         test=test if sel == "test" else None,
         state=common.restore_state(),
         on_epoch=on_epoch,
+        augment=data.augment(),
     )
     # the selected weights are loaded: score them once on val and test
     test_probs = predict_proba(module, test.x)

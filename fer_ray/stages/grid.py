@@ -39,7 +39,7 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
         cfg.model, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
     ).to(device)
     module = model.tail if data.kind == "features" else model
-    train = data.split((data.folds >= 0) & (data.folds != fold))
+    train = data.split((data.folds >= 0) & (data.folds != fold), train=True)
     val = data.split(data.folds == fold)
     epochs = cfg.train.epochs
 
@@ -55,6 +55,7 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
         seed,
         state=common.restore_state(),
         on_epoch=on_epoch,
+        augment=data.augment(),
     )
 
 

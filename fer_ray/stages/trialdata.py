@@ -9,6 +9,7 @@ driver-local path.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,10 +17,11 @@ import ray
 import torch
 
 from fer_ray.config import Config
+from fer_ray.data import transforms
 from fer_ray.data.splits import assert_disjoint, grouped_folds, grouped_holdout
 from fer_ray.models.pretrain import cached_pretrain
 from fer_ray.stages.prepare import Prepared, cache_root
-from fer_ray.train.features import cache_applicable, normalize, trunk_features
+from fer_ray.train.features import cache_applicable, trunk_features
 from fer_ray.train.loop import Split
 
 
@@ -33,12 +35,21 @@ class TrialData:
     folds: np.ndarray  # grid fold per item, -1 on test items
     n_classes: int
     backbone_state: dict | None = None  # model.weights=synthetic: the pretrained backbone
+    recipe: str = "none"  # train.augment: how pixels become network input
 
-    def split(self, mask: np.ndarray) -> Split:
+    def split(self, mask: np.ndarray, train: bool = False) -> Split:
+        """Inputs of ``mask``'s items; a training split of a random recipe stays uint8
+        (it is augmented batch by batch, see ``augment``), every other one is final."""
         idx = np.flatnonzero(mask)
-        x = self.x[idx]
-        xt = torch.from_numpy(x) if self.kind == "features" else normalize(x)
-        return Split(xt, torch.from_numpy(self.y[idx]).long())
+        x = torch.from_numpy(self.x[idx])
+        if self.kind == "pixels" and not (train and self.augment() is not None):
+            x = transforms.get(self.recipe).eval_batch(x)
+        return Split(x, torch.from_numpy(self.y[idx]).long())
+
+    def augment(self) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+        """The per-batch training transform (None on cached features or a fixed recipe)."""
+        recipe = transforms.get(self.recipe)
+        return recipe.train_batch if self.kind == "pixels" and recipe.random else None
 
     def member_split(self, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """Train/val masks of one ensemble member: grouped, drawn from its own seed."""
@@ -69,7 +80,8 @@ def _bundle(cfg: Config, images: np.ndarray, y, groups, test, folds, n_classes, 
         x, kind = trunk_features(cfg.model, images, device=device, backbone_state=state), "features"
     else:
         x, kind = images, "pixels"
-    return TrialData(x, kind, y, groups, test, folds, n_classes, state), pre
+    data = TrialData(x, kind, y, groups, test, folds, n_classes, state, cfg.train.augment)
+    return data, pre
 
 
 @ray.remote(num_returns=2)
@@ -97,6 +109,7 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
     info = {
         "weights": cfg.model.weights,
         "pretrain": pretrain,
+        "recipe": f"{cfg.train.augment}: {transforms.get(cfg.train.augment).description}",
         "feature_cache": use,
         "feature_cache_reason": why,
         "feature_seconds": round(time.time() - t0, 2),

@@ -11,21 +11,20 @@ import numpy as np
 import torch
 
 from fer_ray.config import ModelConfig, TrainConfig
+from fer_ray.data import transforms
+from fer_ray.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fer_ray.models.factory import create_backbone, split_backbone
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def cache_applicable(model: ModelConfig, train: TrainConfig) -> tuple[bool, str]:
     """Whether the feature cache is used, and why (the report states the reason)."""
     if model.feature_cache == "off":
         return False, "model.feature_cache=off"
-    if train.augment != "none":
+    if transforms.get(train.augment).random:
         return False, f"random augmentation '{train.augment}' changes the trunk's input"
     if model.train_last_convs < 0:
         return False, "the whole backbone is trained"
-    return True, "frozen trunk, no augmentation"
+    return True, "frozen trunk, no random augmentation"
 
 
 def normalize(images: np.ndarray | torch.Tensor) -> torch.Tensor:
