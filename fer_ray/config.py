@@ -25,18 +25,21 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "synthetic"  # registry key: synthetic (more in fer_ray.data.datasets)
+    name: str = "synthetic"  # registry key: synthetic | sfew | sfew_subset | fer2013 | ferplus |
+    # ckplus | jaffe | ckplus_jaffe | imagefolder (fer_ray.data.datasets.REGISTRY)
     root: str | None = None  # data set folder; unused by synthetic
     n_subjects: int = 40  # synthetic: identities (the split groups)
     per_class: int = 3  # synthetic: images per subject and class
     image_size: int = 96  # synthetic: rendered frame size in pixels
     seed: int = 0  # synthetic: generator seed (same seed, same bytes)
     classes: list[str] | None = None  # keep only these classes (None = all)
+    neutral_frames: bool = False  # ckplus: add each labelled sequence's first frame as neutral
+    skip_unreadable: bool = False  # go on without unreadable images (counted, listed in report)
 
 
 @dataclass(frozen=True)
 class FacesConfig:
-    detector: str = "groundtruth"  # groundtruth | center | haar
+    detector: str = "groundtruth"  # groundtruth | center | haar | mtcnn | dlib
     size: int = 64  # side of the square crop fed to the network
     margin: float | None = (
         None  # enlarge the box by this fraction; None = detector default (haar 0.2, seed 002)
@@ -64,7 +67,8 @@ class TrainConfig:
     epochs: int = 8  # grid trials and ensemble phase 1
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
-    augment: str = "none"  # augmentation recipe; random recipes bypass the feature cache
+    augment: str = "none"  # recipe: none (= seed000) | seed001 | seed002 | seed003;
+    # random recipes bypass the feature cache (fer_ray.data.transforms)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,20 @@ class AnalyseConfig:
     enabled: bool = True
     absolute_angles: bool = True  # seed 000's 40-51 degree angles need absolute weights
     sweep_draws: int = 5  # random draws per pruning ratio
+
+
+@dataclass(frozen=True)
+class DescriptorsConfig:
+    """Seed 000's baseline: a 10-50-7 net on SFEW.xlsx's LPQ/PHOG columns (sfew_subset)."""
+
+    enabled: bool = False
+    path: str | None = None  # the descriptor sheet; None = <data.root>/SFEW.xlsx
+    hidden: int = 50
+    folds: int = 5  # grouped by movie
+    repeats: int = 3  # CV repetitions with different seeds (more models to average)
+    lr: float = 0.01
+    epochs: int = 200
+    batch_size: int = 32
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,7 @@ class Config:
     grid: GridConfig = field(default_factory=GridConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     analyse: AnalyseConfig = field(default_factory=AnalyseConfig)
+    descriptors: DescriptorsConfig = field(default_factory=DescriptorsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -137,6 +156,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.feature_cache": ("auto", "off"),
     "model.activation": ("relu", "sigmoid", "tanh"),
     "train.optimizer": ("adam", "sgd"),
+    "train.augment": ("none", "seed000", "seed001", "seed002", "seed003"),
     "ensemble.selection": ("val", "test"),
 }
 
@@ -222,6 +242,10 @@ def _validate(cfg: Config) -> None:
         (cfg.output.checkpoint_every >= 1, "output.checkpoint_every must be >= 1"),
         (cfg.resources.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
         (cfg.resources.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
+        (cfg.descriptors.folds >= 2, "descriptors.folds must be >= 2"),
+        (cfg.descriptors.repeats >= 1, "descriptors.repeats must be >= 1"),
+        (cfg.descriptors.hidden >= 1, "descriptors.hidden must be >= 1"),
+        (cfg.descriptors.epochs >= 1, "descriptors.epochs must be >= 1"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -1,4 +1,5 @@
-"""``python -m fer_ray.tune``: load a config and run prepare → grid → ensemble → analyse → report.
+"""``python -m fer_ray.tune``: load a config and run prepare → grid → ensemble → analyse → report
+(plus seed 000's descriptor baseline when ``descriptors.enabled``).
 
 A stage whose results exist for the same inputs is skipped; a stage whose inputs
 changed reruns with everything after it; an interrupted stage continues from
@@ -26,7 +27,12 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "ensemble": ("ensemble",),
     "analyse": ("analyse",),
 }
-STAGES = tuple(STAGE_KEYS)
+# Stages that read none of the chain's results: their fingerprint covers only their own keys,
+# so e.g. a new grid does not retrain the descriptor baseline (seed 000's LPQ/PHOG net).
+SIDE_STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "descriptors": ("seed", "data", "descriptors", "analyse.absolute_angles"),
+}
+STAGES = (*STAGE_KEYS, *SIDE_STAGE_KEYS)
 
 
 def _pick(d: dict[str, Any], dotted: str) -> Any:
@@ -42,6 +48,9 @@ def stage_fingerprints(cfg: Config) -> dict[str, str]:
         blob = json.dumps({k: _pick(d, k) for k in keys}, sort_keys=True, default=str)
         prev = hashlib.sha256((prev + blob).encode()).hexdigest()[:16]
         out[stage] = prev
+    for stage, keys in SIDE_STAGE_KEYS.items():
+        blob = json.dumps({k: _pick(d, k) for k in keys}, sort_keys=True, default=str)
+        out[stage] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return out
 
 
@@ -52,10 +61,14 @@ def plan(cfg: Config, root: Path, resume: bool) -> dict[str, str]:
     fps = stage_fingerprints(cfg)
     actions, rerun_upstream = {}, False
     for stage in STAGES:
+        if stage in SIDE_STAGE_KEYS:
+            rerun_upstream = False  # side stages depend on no other stage
         d = root / stage
         done = read_json(d / "done.json") if (d / "done.json").is_file() else None
         started = read_json(d / "started.json") if (d / "started.json").is_file() else None
-        if stage == "analyse" and not cfg.analyse.enabled:
+        if (stage == "analyse" and not cfg.analyse.enabled) or (
+            stage == "descriptors" and not cfg.descriptors.enabled
+        ):
             actions[stage] = "off"
         elif not rerun_upstream and done and done["fingerprint"] == fps[stage]:
             actions[stage] = "skip"
@@ -145,6 +158,12 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
             t0 = begin("analyse")
             analyse.run(cfg, paths, resume=actions["analyse"] == "resume")
             finish("analyse", t0)
+        if actions["descriptors"] in ("run", "resume"):
+            from fer_ray.stages import descriptors
+
+            t0 = begin("descriptors")
+            descriptors.run(cfg, paths, resume=actions["descriptors"] == "resume")
+            finish("descriptors", t0)
     finally:
         if started_ray:
             import ray

@@ -76,6 +76,11 @@ def test_stage_fingerprints_rerun_exactly_the_stages_whose_inputs_changed():
     assert changed("ensemble.test_fraction=0.2") == ["grid", "ensemble", "analyse"]
     assert changed("faces.size=48") == ["prepare", "grid", "ensemble", "analyse"]
     assert changed("analyse.sweep_draws=2") == ["analyse"]
+    assert changed("train.augment=seed002") == ["grid", "ensemble", "analyse"]
+    # the descriptor baseline is a side stage: only its own inputs rerun it
+    assert changed("descriptors.epochs=50") == ["descriptors"]
+    assert changed("analyse.absolute_angles=false") == ["analyse", "descriptors"]
+    assert changed("data.seed=3") == ["prepare", "grid", "ensemble", "analyse", "descriptors"]
     assert changed("resources.max_concurrent_trials=1", "output.checkpoint_every=2") == []
 
 

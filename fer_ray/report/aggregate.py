@@ -80,7 +80,10 @@ def load(run_dir: str | Path) -> Report:
     if not cfg_path.is_file():
         raise ReportError(f"{run_dir} is not a fer_ray run directory (no config.yaml)")
     rep = Report(run_dir, yaml.safe_load(cfg_path.read_text()), _json(run_dir / "run.json") or {})
-    for stage in ("prepare", "grid", "ensemble", "analyse"):
+    stages = ["prepare", "grid", "ensemble", "analyse"]
+    if rep.config.get("descriptors", {}).get("enabled"):
+        stages.append("descriptors")
+    for stage in stages:
         done = _json(run_dir / stage / "done.json")
         rep.stages[stage] = {"done": done is not None, **(done or {})}
     rep.facts["prepare"] = _json(run_dir / "prepare" / "summary.json")

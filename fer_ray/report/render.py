@@ -18,6 +18,7 @@ import yaml  # noqa: E402
 
 from fer_ray.report import plots  # noqa: E402
 from fer_ray.report.aggregate import Report  # noqa: E402
+from fer_ray.report.descriptor_tables import descriptor_blocks  # noqa: E402
 
 Block = tuple  # ("h1"|"h2"|"p"|"code", text) · ("table", DataFrame) · ("img", file, caption)
 
@@ -129,11 +130,22 @@ def blocks_for(rep: Report, out: Path) -> list[Block]:
                 f"**{prep['fallbacks']} fallback (centre) crops** where detection failed.",
             )
         )
+        if prep.get("unreadable"):
+            listed = ", ".join(f"`{i}`" for i in prep.get("unreadable_items", [])[:10])
+            b.append(
+                (
+                    "p",
+                    f"**{prep['unreadable']} unreadable images left out** "
+                    f"(data.skip_unreadable=true): {listed}"
+                    + (" …" if prep["unreadable"] > 10 else ""),
+                )
+            )
         feats = rep.facts.get("features")
         if feats:
             b.append(
                 (
                     "p",
+                    f"Input recipe: {feats.get('recipe', 'none')}. "
                     f"Feature cache: {'on' if feats['feature_cache'] else 'off'} "
                     f"({feats['feature_cache_reason']}). Shared test holdout: {feats['n_test']} "
                     f"images ({_pct(feats['test_fraction_realised'])}), never seen by the grid. "
@@ -184,6 +196,7 @@ def blocks_for(rep: Report, out: Path) -> list[Block]:
 
     for extra in rep.facts.get("analysis_blocks", []):
         b.append(extra)
+    b.extend(descriptor_blocks(rep.run_dir, out))
 
     if "nodes" in rep.tables:
         b.append(("h2", "Where trials ran"))
