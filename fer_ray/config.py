@@ -35,6 +35,8 @@ class DataConfig:
     classes: list[str] | None = None  # keep only these classes (None = all)
     neutral_frames: bool = False  # ckplus: add each labelled sequence's first frame as neutral
     skip_unreadable: bool = False  # go on without unreadable images (counted, listed in report)
+    test_split: str | None = None  # use the data set's own split as the test holdout, e.g.
+    # privatetest (fer2013) or val (sfew); None = a grouped holdout of ensemble.test_fraction
 
 
 @dataclass(frozen=True)

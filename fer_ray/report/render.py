@@ -148,7 +148,8 @@ def blocks_for(rep: Report, out: Path) -> list[Block]:
                     f"Input recipe: {feats.get('recipe', 'none')}. "
                     f"Feature cache: {'on' if feats['feature_cache'] else 'off'} "
                     f"({feats['feature_cache_reason']}). Shared test holdout: {feats['n_test']} "
-                    f"images ({_pct(feats['test_fraction_realised'])}), never seen by the grid. "
+                    f"images ({_pct(feats['test_fraction_realised'])}; "
+                    f"{feats.get('test_holdout', 'grouped holdout')}), never seen by the grid. "
                     f"Grid fold sizes: {feats['fold_sizes']}.",
                 )
             )

@@ -18,7 +18,7 @@ import torch
 
 from fer_ray.config import Config
 from fer_ray.data import transforms
-from fer_ray.data.splits import assert_disjoint, grouped_folds, grouped_holdout
+from fer_ray.data.splits import SplitError, assert_disjoint, grouped_folds, grouped_holdout
 from fer_ray.models.pretrain import cached_pretrain
 from fer_ray.stages.prepare import Prepared, cache_root
 from fer_ray.train.features import cache_applicable, trunk_features
@@ -61,8 +61,27 @@ class TrialData:
         return train, val
 
 
-def make_splits(cfg: Config, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    test = grouped_holdout(y, groups, cfg.ensemble.test_fraction, cfg.seed)
+def make_splits(
+    cfg: Config, y: np.ndarray, groups: np.ndarray, own_split: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shared test holdout and the grid folds of the rest, all grouped.
+
+    With ``data.test_split`` the data set's own split (``own_split``) is the holdout;
+    otherwise one grouped, stratified fold of about ``ensemble.test_fraction``.
+    """
+    want = cfg.data.test_split
+    if want is None:
+        test = grouped_holdout(y, groups, cfg.ensemble.test_fraction, cfg.seed)
+    else:
+        own = np.asarray(own_split if own_split is not None else [], dtype=object).astype(str)
+        test = own == want
+        if not test.any() or test.all():
+            found = sorted(set(own.tolist()))
+            raise SplitError(
+                f"data.test_split={want!r} must name a part of the data set's own split, not all"
+                f" of it; this data set's split values are {found}"
+            )
+        assert_disjoint(groups, ~test, test)
     folds = np.full(len(y), -1, dtype=np.int64)
     folds[~test] = grouped_folds(y[~test], groups[~test], cfg.grid.folds, cfg.seed)
     for f in range(cfg.grid.folds):
@@ -95,7 +114,7 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
     m = prepared.manifest
     y = m["label"].to_numpy(np.int64)
     groups = m["group"].astype(str).to_numpy()
-    test, folds = make_splits(cfg, y, groups)
+    test, folds = make_splits(cfg, y, groups, m["split"].fillna("").to_numpy())
     use, why = cache_applicable(cfg.model, cfg.train)
     t0 = time.time()
     gpus = 1 if cfg.resources.gpus_per_trial > 0 else 0
@@ -114,6 +133,11 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
         "feature_cache_reason": why,
         "feature_seconds": round(time.time() - t0, 2),
         "n_test": int(test.sum()),
+        "test_holdout": (
+            f"the data set's own '{cfg.data.test_split}' split"
+            if cfg.data.test_split
+            else f"grouped holdout of about {cfg.ensemble.test_fraction:g}"
+        ),
         "test_fraction_realised": round(float(test.mean()), 4),
         "fold_sizes": [int((folds == f).sum()) for f in range(cfg.grid.folds)],
     }
