@@ -180,14 +180,22 @@ def create_backbone(
 
         close = difflib.get_close_matches(cfg.backbone, timm.list_models(), n=3)
         raise ValueError(f"model.backbone={cfg.backbone!r} is not a timm model; close: {close}")
+    pretrained = cfg.weights == "imagenet" and not random_only and state is None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.init_seed)
-        model = timm.create_model(
-            cfg.backbone,
-            pretrained=cfg.weights == "imagenet" and not random_only and state is None,
-            num_classes=0,
-            in_chans=in_chans,
-        )
+        try:
+            model = timm.create_model(
+                cfg.backbone, pretrained=pretrained, num_classes=0, in_chans=in_chans
+            )
+        except OSError as e:  # hub unreachable and the weights not in the local cache
+            if not pretrained:
+                raise
+            raise RuntimeError(
+                f"model.weights=imagenet: timm could not fetch {cfg.backbone}'s pretrained weights"
+                f" ({type(e).__name__}). Run once where the model hub is reachable (the weights"
+                " are then cached under ~/.cache/huggingface), or save a state dict with"
+                " torch.save(model.state_dict(), path) and set model.weights=<path>."
+            ) from e
     if state is not None:
         model.load_state_dict(state)
     elif not random_only:

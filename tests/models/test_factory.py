@@ -63,3 +63,22 @@ def test_bad_weights_and_backbone_are_clear_errors(tmp_path):
         create_backbone(ModelConfig(weights=str(tmp_path / "missing.pt")))
     with pytest.raises(ValueError, match="not a timm model"):
         create_backbone(ModelConfig(weights="none", backbone="resnet_18"))
+
+
+def test_unreachable_imagenet_weights_give_an_actionable_error(monkeypatch):
+    import timm
+
+    from fer_ray.models import factory
+
+    real = timm.create_model
+
+    def offline(name, pretrained=False, **kw):
+        if pretrained:
+            raise FileNotFoundError("hub unreachable and not in the local cache")
+        return real(name, pretrained=False, **kw)
+
+    monkeypatch.setattr(factory.timm, "create_model", offline)
+    with pytest.raises(RuntimeError, match=r"model.weights=imagenet.*model.weights=<path>"):
+        factory.create_backbone(ModelConfig(weights="imagenet"))
+    # other weights never touch the hub
+    assert factory.create_backbone(ModelConfig(weights="none")) is not None
