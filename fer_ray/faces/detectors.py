@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,17 +126,11 @@ def _haar() -> Callable[[np.ndarray, Box | None], Box | None]:
     return detect
 
 
-MTCNN_DEVICE_ENV = "FER_RAY_MTCNN_DEVICE"
+def _mtcnn_device() -> str:
+    """CUDA when this process sees a GPU (a Ray task only does when it reserved one), else cpu."""
+    import torch
 
-
-def _mtcnn_device(device: str | None) -> str:
-    """cpu unless CUDA is asked for (argument or $FER_RAY_MTCNN_DEVICE) and available."""
-    want = device or os.environ.get(MTCNN_DEVICE_ENV) or "cpu"
-    if want.startswith("cuda"):
-        import torch
-
-        return want if torch.cuda.is_available() else "cpu"
-    return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @functools.lru_cache(maxsize=4)
@@ -154,9 +147,9 @@ def _load_mtcnn(device: str) -> Any:
     return MTCNN(keep_all=True, select_largest=True, device=device)
 
 
-def _mtcnn(device: str | None = None) -> Callable[[np.ndarray, Box | None], Box | None]:
+def _mtcnn() -> Callable[[np.ndarray, Box | None], Box | None]:
     """facenet-pytorch's MTCNN (seed 000): the most probable face."""
-    model = _load_mtcnn(_mtcnn_device(device))
+    model = _load_mtcnn(_mtcnn_device())
 
     def detect(image: np.ndarray, gt: Box | None) -> Box | None:
         found, probs = model.detect(_rgb(image))

@@ -298,17 +298,13 @@ def test_mtcnn_is_built_once_per_process():
     assert detectors._load_mtcnn.cache_info().hits == hits + 1
 
 
-def test_mtcnn_device_is_cpu_unless_cuda_asked_for_and_available(monkeypatch):
+def test_mtcnn_runs_on_cuda_only_where_the_process_sees_a_gpu(monkeypatch):
     import torch
 
-    monkeypatch.delenv(detectors.MTCNN_DEVICE_ENV, raising=False)
-    assert detectors._mtcnn_device(None) == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert detectors._mtcnn_device("cuda") == "cpu"
+    assert detectors._mtcnn_device() == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert detectors._mtcnn_device(None) == "cpu"
-    monkeypatch.setenv(detectors.MTCNN_DEVICE_ENV, "cuda:0")
-    assert detectors._mtcnn_device(None) == "cuda:0"
+    assert detectors._mtcnn_device() == "cuda"
 
 
 @pytest.mark.parametrize(
