@@ -17,10 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from fer_ray.data.descriptors import PAPER_TABLE1, PAPER_TEST_ACC  # noqa: E402
+
 Block = tuple  # ("h1"|"h2"|"p"|"code", text) · ("table", DataFrame) · ("img", file, caption)
 
-PAPER_TABLE1 = (0.6939, 0.7644, 0.7312, 0.7271, 0.6381, 0.6700, 0.6923, 0.7060, 0.6674, 0.7096)
-PAPER_TEST_ACC = 0.26857
 FIG1A = "descriptors_fig1a_angles.png"
 FIG1B = "descriptors_fig1b_pairs.png"
 
