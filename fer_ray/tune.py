@@ -86,6 +86,22 @@ def plan(cfg: Config, root: Path, resume: bool) -> dict[str, str]:
     return actions
 
 
+def preflight(cfg: Config, actions: dict[str, str]) -> None:
+    """Fail now, in the driver, on what would otherwise fail inside a Ray task or hours in:
+    the data set's layout, the detector's library, the descriptor sheet."""
+    if actions["prepare"] != "skip":
+        from fer_ray.data.datasets import load_manifest
+        from fer_ray.faces import detectors
+
+        load_manifest(cfg.data)
+        detectors.get(cfg.faces.detector).factory()
+    if actions["descriptors"] in ("run", "resume"):
+        from fer_ray.data.descriptors import read_sheet
+        from fer_ray.stages.descriptors import sheet_path
+
+        read_sheet(sheet_path(cfg))
+
+
 def _clear_stage(cfg: Config, root: Path, stage: str) -> None:
     from fer_ray.stages.common import RunPaths
 
@@ -110,6 +126,7 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
             for s in STAGES:
                 shutil.rmtree(paths.experiment(cfg, s), ignore_errors=True)
     actions = plan(cfg, paths.root, resume)
+    preflight(cfg, actions)
     paths.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, paths.root / "config.yaml")
     write_json(paths.root / "run.json", {**provenance(), "started": time.strftime("%F %T")})
@@ -212,6 +229,8 @@ def default_config_path() -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fer_ray.data.datasets import DataError
+    from fer_ray.data.splits import SplitError
     from fer_ray.stages.common import StageError
 
     args = parse_args(argv)
@@ -229,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ConfigError as e:  # a registry name (detector, recipe) the config loader cannot know
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except (DataError, SplitError) as e:
+        print(f"data error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:  # an optional detector library; the message says what to install
+        print(f"missing dependency: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(
             "\ninterrupted: rerun with --resume to continue from the last checkpoints",

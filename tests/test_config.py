@@ -99,3 +99,11 @@ def test_paper_config_is_seed_000():
         0.15,
         0.2,
     )
+
+
+def test_augment_choices_are_the_recipe_registry():
+    from fer_ray.data import transforms
+
+    assert set(config.CHOICES["train.augment"]) == set(transforms.RECIPES)
+    with pytest.raises(config.ConfigError, match="train.augment' must be one of"):
+        config.from_dict({}, ["train.augment=seed005"])

@@ -36,6 +36,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fer_ray.config import ConfigError
+
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
 
 
@@ -203,7 +205,7 @@ def get(name: str) -> DetectorSpec:
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, list(REGISTRY), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"faces.detector={name!r} is not known{hint} ({sorted(REGISTRY)})")
+        raise ConfigError(f"faces.detector={name!r} is not known{hint} ({sorted(REGISTRY)})")
     return REGISTRY[name]
 
 
