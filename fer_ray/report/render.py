@@ -130,6 +130,12 @@ def blocks_for(rep: Report, out: Path) -> list[Block]:
                 f"**{prep['fallbacks']} fallback (centre) crops** where detection failed.",
             )
         )
+        if prep["fallbacks"] and prep.get("fallback_items"):
+            shown = ", ".join(f"`{i}`" for i in prep["fallback_items"][:5])
+            more = " (the first 50 are in prepare/summary.json)" if prep["fallbacks"] > 5 else ""
+            b.append(
+                ("p", f"Fallback crops: {shown}{' …' if prep['fallbacks'] > 5 else ''}{more}.")
+            )
         if prep.get("unreadable"):
             listed = ", ".join(f"`{i}`" for i in prep.get("unreadable_items", [])[:10])
             b.append(
