@@ -119,6 +119,10 @@ def test_recipe_config_runs_on_its_data_layout(name, tmp_path):
 
     text = (report / "report.md").read_text()
     assert f"Input recipe: {shipped.train.augment}" in text
+    assert f"**{prep['fallbacks']} fallback (centre) crops**" in text
+    if prep["fallbacks"]:
+        first = manifest.loc[manifest["fallback"], "item"].iloc[0]
+        assert f"Fallback crops: `{first}`" in text
     if shipped.descriptors.enabled:
         summary = json.loads((run_dir / "descriptors" / "summary.json").read_text())
         assert summary["n_models"] == cfg.descriptors.folds
