@@ -1,0 +1,88 @@
+"""``python -m fer_ray.data NAME ROOT``: check a data set's layout before a long run.
+
+Builds the manifest exactly as the pipeline's prepare stage does (same loader, same
+errors) and prints what it found: images per class and per split, groups, extra
+columns. ``--csv`` writes the manifest; ``--read`` also decodes every image and lists
+the unreadable ones (what ``data.skip_unreadable`` would leave out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from fer_ray.data import load_manifest
+from fer_ray.data.datasets import REGISTRY, DataError, create_source
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m fer_ray.data", description=__doc__.split("\n")[0])
+    p.add_argument("name", help=f"data set: {', '.join(sorted(REGISTRY))}")
+    p.add_argument("root", nargs="?", help="its folder (data.root); not needed for synthetic")
+    p.add_argument("--classes", nargs="+", help="keep these classes, in this order")
+    p.add_argument("--neutral-frames", action="store_true", help="ckplus: first frames as neutral")
+    p.add_argument("--csv", help="write the manifest to this CSV file")
+    p.add_argument("--read", action="store_true", help="decode every image (slow on big sets)")
+    return p.parse_args(argv)
+
+
+def summarise(m: pd.DataFrame) -> str:
+    """Counts a user checks against the data set's documentation."""
+    names = m.attrs.get("class_names", sorted(m["label_name"].unique()))
+    lines = [f"{len(m)} images, {len(names)} classes, {m['group'].nunique()} groups"]
+    splits = m["split"].fillna("").replace("", "(none)")
+    table = pd.crosstab(m["label_name"], splits, margins=True, margins_name="total")
+    table = table.reindex([*names, "total"]).fillna(0).astype(int)
+    lines.append(table.to_string())
+    per_group = m.groupby("group").size()
+    lines.append(
+        f"images per group: min {per_group.min()}, median {per_group.median():g}, "
+        f"max {per_group.max()} (groups are kept on one side of every split)"
+    )
+    extra = [c for c in m.columns if c not in ("item", "label", "label_name", "group", "split")]
+    if extra:
+        lines.append(f"extra columns: {', '.join(extra)}")
+    for key, value in m.attrs.items():
+        if key.startswith("excluded"):
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
+def unreadable(name: str, root: str | None, m: pd.DataFrame, **options: object) -> list[str]:
+    from fer_ray.config import DataConfig
+
+    source = create_source(DataConfig(name=name, root=root, **options))  # type: ignore[arg-type]
+    items = m["item"].tolist()
+    bad = []
+    for s in range(0, len(items), 256):
+        chunk = items[s : s + 256]
+        bad += [i for i, (img, _) in zip(chunk, source.load(chunk)) if img is None]
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    options: dict[str, object] = {}
+    if a.classes:
+        options["classes"] = a.classes
+    if a.neutral_frames:
+        options["neutral_frames"] = True
+    try:
+        m = load_manifest(a.name, a.root, **options)
+        print(summarise(m))
+        if a.read:
+            bad = unreadable(a.name, a.root, m, **options)
+            print(f"unreadable images: {len(bad)}" + "".join(f"\n  {b}" for b in bad[:50]))
+    except DataError as e:
+        print(f"data error: {e}", file=sys.stderr)
+        return 2
+    if a.csv:
+        m.to_csv(a.csv, index=False)
+        print(f"manifest written to {a.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
