@@ -126,6 +126,22 @@ def accuracy(
     return float(np.mean(preds == y))
 
 
+def pair_elimination(feats: ArrayLike, labels: ArrayLike, head: HeadWeights) -> np.ndarray:
+    """Accuracy with each pair of inputs eliminated (seed 000's Fig. 1b).
+
+    Entry (i, j) is the accuracy with inputs i and j removed; the diagonal (i, i) has input
+    i removed alone. Symmetric, shape (n_features, n_features).
+    """
+    n = head.n_features
+    acc = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            keep = np.ones(n, dtype=bool)
+            keep[[i, j]] = False
+            acc[i, j] = acc[j, i] = accuracy(feats, labels, head, keep=keep)
+    return acc
+
+
 def prune_threshold(scores: ArrayLike) -> float:
     """The paper's pruning threshold ``mean - std`` (population std, ddof=0; sec. 3.5)."""
     s = np.asarray(scores, dtype=np.float64).ravel()

@@ -27,10 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import ray
-import torch
 
 from fer_ray.analysis import gedeon, pruning
-from fer_ray.config import Config, DescriptorsConfig, TrainConfig
+from fer_ray.config import Config, TrainConfig
 from fer_ray.data.datasets import DataError
 from fer_ray.data.descriptors import (
     CLASS_NAMES,
@@ -40,14 +39,11 @@ from fer_ray.data.descriptors import (
     read_sheet,
 )
 from fer_ray.data.splits import assert_disjoint, grouped_folds
-from fer_ray.models.factory import Head
 from fer_ray.stages.common import RunPaths, node_ip, progress, read_json, write_json
-from fer_ray.train.loop import Phase, Split, fit, predict_proba
+from fer_ray.train.descriptor_net import ACTIVATION, N_CLASSES, train_fold
 
 STAGE = "descriptors"
 ANALYSES = ("magnitude", "angles", "pairs")
-N_CLASSES = len(CLASS_NAMES)
-ACTIVATION = "relu"  # Head's default; seed 000 does not name the hidden activation
 UNGROUPED_NOTE = (
     "NOT GROUPED BY MOVIE: the sheet has no image-name column, so folds split rows "
     "independently and one movie's images can sit on both sides (accuracy may be optimistic)"
@@ -83,59 +79,6 @@ def train_config(cfg: Config) -> TrainConfig:
     )
 
 
-def zscore(x: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of the training rows only (a constant column gets std 1)."""
-    mean = x[train_idx].mean(axis=0)
-    std = x[train_idx].std(axis=0)
-    return mean, np.where(std > 0, std, 1.0)
-
-
-def train_fold(
-    x: np.ndarray,
-    y: np.ndarray,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
-    d: DescriptorsConfig,
-    tcfg: TrainConfig,
-    seed: int,
-) -> dict[str, Any]:
-    """Train one 10-hidden-7 head on the train rows; evaluate its last epoch on the fold."""
-    torch.set_num_threads(1)
-    mean, std = zscore(x, train_idx)
-    x_tr, x_va = (x[train_idx] - mean) / std, (x[val_idx] - mean) / std
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        head = Head(x.shape[1], d.hidden, N_CLASSES, ACTIVATION)
-    tr = Split(torch.as_tensor(x_tr, dtype=torch.float32), torch.as_tensor(y[train_idx]))
-    va = Split(torch.as_tensor(x_va, dtype=torch.float32), torch.as_tensor(y[val_idx]))
-    last: dict[str, Any] = {}
-
-    def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
-        if row["epoch"] == d.epochs:
-            last["state"], last["row"] = snapshot()["module"], row
-
-    st = fit(head, tr, va, [Phase(d.lr, d.epochs)], tcfg, seed, on_epoch=on_epoch)
-    head.load_state_dict(last["state"])  # fit loads the best-on-fold epoch; we keep the last
-    preds = predict_proba(head, va.x).argmax(1)
-    return {
-        "w_hidden": head.fc1.weight.detach().numpy().astype(np.float64),
-        "b_hidden": head.fc1.bias.detach().numpy().astype(np.float64),
-        "w_out": head.fc2.weight.detach().numpy().astype(np.float64),
-        "b_out": head.fc2.bias.detach().numpy().astype(np.float64),
-        "val_features": x_va,
-        "val_labels": y[val_idx],
-        "val_preds": preds.astype(np.int64),
-        "train_idx": train_idx,
-        "val_idx": val_idx,
-        "mean": mean,
-        "std": std,
-        "val_acc": float(np.mean(preds == y[val_idx])),
-        "train_acc": float(last["row"]["train_acc"]),
-        "val_acc_best_epoch": float(st["best"]["score"]),
-        "best_epoch": int(st["best"]["epoch"]),
-    }
-
-
 def run_analysis(
     name: str, head: pruning.HeadWeights, feats: np.ndarray, labels: np.ndarray, absolute: bool
 ) -> dict[str, Any]:
@@ -150,14 +93,10 @@ def run_analysis(
             "matrix": mat.tolist(),
         }
     if name == "pairs":
-        n = head.n_features
-        acc = np.zeros((n, n))
-        for i in range(n):
-            for j in range(i, n):
-                keep = np.ones(n, dtype=bool)
-                keep[[i, j]] = False  # i == j: that single input eliminated
-                acc[i, j] = acc[j, i] = pruning.accuracy(feats, labels, head, keep=keep)
-        return {"full": pruning.accuracy(feats, labels, head), "matrix": acc.tolist()}
+        return {
+            "full": pruning.accuracy(feats, labels, head),
+            "matrix": pruning.pair_elimination(feats, labels, head).tolist(),
+        }
     raise ValueError(f"unknown analysis {name!r}")
 
 

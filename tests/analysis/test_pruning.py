@@ -214,3 +214,18 @@ def test_smallest_kept_within_on_real_sweep():
     x, y, head = _useless_feature_task()
     df = pruning.ratio_sweep(x, y, head, np.arange(0, 31) / 30, 1, None, order="magnitude")
     assert pruning.smallest_kept_within(df, 1.0, tolerance=0.0) == 20
+
+
+def test_pair_elimination_matches_a_hand_worked_head():
+    # hidden unit k copies input k (k = 0, 1); output k reads hidden unit k: inputs 2, 3 unused
+    w_hidden = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+    head = pruning.HeadWeights(w_hidden, np.zeros(2), np.eye(2), np.zeros(2), "relu")
+    feats = np.array([[1.0, 0, 5, 5], [1.0, 0, -5, 5], [0, 1.0, 5, -5], [0, 1.0, 5, 5]])
+    labels = np.array([0, 0, 1, 1])
+    acc = pruning.pair_elimination(feats, labels, head)
+    assert acc.shape == (4, 4) and np.array_equal(acc, acc.T)
+    assert acc[2, 3] == acc[2, 2] == 1.0  # unused inputs: nothing changes
+    # without input 0 class-0 items score (0, 0): argmax picks class 0, still right
+    assert acc[0, 0] == 1.0 and acc[0, 2] == 1.0
+    # without input 1 class-1 items score (0, 0) too and become class 0: half right
+    assert acc[1, 1] == acc[1, 3] == acc[0, 1] == 0.5

@@ -1,0 +1,259 @@
+"""FER2013 (one CSV of 48x48 pixel strings) and FER+'s re-labelling of it.
+
+The CSV is cached per process (module level), never on the source instance, because
+sources are pickled into Ray tasks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fer_ray.config import DataConfig
+from fer_ray.data.datasets import Box, DataError, Source, register
+from fer_ray.data.loaders.files import (
+    _need_file,
+    _no_images,
+    _root,
+    _rows,
+    _with_labels,
+)
+
+FER_PIXELS = 48 * 48
+FER_COLUMNS = ("emotion", "pixels", "Usage")
+FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER_USAGE = {"Training": "train", "PublicTest": "publictest", "PrivateTest": "privatetest"}
+FERPLUS_EMOTIONS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+)
+FERPLUS_VOTES = (*FERPLUS_EMOTIONS, "unknown", "NF")
+FERPLUS_CLASSES = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt")
+
+
+def _read_csv(path: Path, required: Sequence[str], str_columns: Sequence[str]) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in str_columns})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot parse as CSV ({e})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing columns {missing}; expected columns {','.join(required)}"
+            f" (found {','.join(df.columns)})"
+        )
+    return df
+
+
+def _pixel_count(text: str) -> int:
+    """Number of pixel values; the single-space fast path covers the real file."""
+    n = text.count(" ") + 1
+    if n != FER_PIXELS or "  " in text or "\t" in text or text[:1].isspace() or text[-1:].isspace():
+        n = len(text.split())
+    return n
+
+
+def _check_pixel_rows(pixels: pd.Series, path: Path) -> None:
+    for row, text in enumerate(pixels.fillna("").tolist()):
+        n = _pixel_count(text)
+        if n != FER_PIXELS:
+            raise DataError(
+                f"{path}: row {row} (line {row + 2}) has {n} pixel values, expected {FER_PIXELS}"
+                " (48x48 grey)"
+            )
+
+
+def _fer_rows(path: Path) -> pd.DataFrame:
+    """fer2013.csv checked row by row: label range, Usage values, pixel-string length."""
+    df = _read_csv(path, FER_COLUMNS, ("pixels", "Usage"))
+    emotion = pd.to_numeric(df["emotion"], errors="coerce")
+    bad = ~emotion.isin(range(len(FER_CLASSES)))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{path}: row {row} (line {row + 2}) has emotion {str(df['emotion'].iloc[row])!r};"
+            f" expected 0..6 ({', '.join(FER_CLASSES)})"
+        )
+    usage = _usage(df["Usage"], path)
+    _check_pixel_rows(df["pixels"], path)
+    return pd.DataFrame({"emotion": emotion.astype(np.int64), "split": usage})
+
+
+def _usage(column: pd.Series, path: Path) -> pd.Series:
+    split = column.map(FER_USAGE)
+    if split.isna().any():
+        row = int(np.flatnonzero(split.isna().to_numpy())[0])
+        raise DataError(
+            f"{path}: row {row} (line {row + 2}) has Usage {column.iloc[row]!r};"
+            f" expected one of {', '.join(FER_USAGE)}"
+        )
+    return split
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+@lru_cache(maxsize=2)
+def _pixel_strings(path: str, size: int, mtime_ns: int) -> list[str]:
+    """The pixel column of one CSV, read once per process (keyed by size and mtime)."""
+    df = pd.read_csv(path, usecols=["pixels"], dtype={"pixels": str})
+    return df["pixels"].fillna("").tolist()
+
+
+def decode_pixels(text: str) -> np.ndarray | None:
+    """48x48 RGB uint8 from a FER2013 pixel string; None unless 2304 ints in 0..255."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns (not raises) on a partial parse
+        try:
+            values = np.fromstring(text, dtype=np.int64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            return None
+    if values.size != FER_PIXELS or values.min() < 0 or values.max() > 255:
+        return None
+    grey = values.astype(np.uint8).reshape(48, 48)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+class _CsvSource(Source):
+    """Rows of fer2013.csv; items are ``<abs path to fer2013.csv>#<row index>``."""
+
+    name = ""
+    csv_files: tuple[str, ...] = ("fer2013.csv",)
+
+    def __init__(self, cfg: DataConfig):
+        self.root = str(_root(cfg))
+        self.classes = list(cfg.classes) if cfg.classes else None
+
+    def _path(self, name: str) -> Path:
+        return _need_file(
+            Path(self.root) / name,
+            f"{name} in data.root (FER2013 columns {','.join(FER_COLUMNS)};"
+            f" FER+ fer2013new.csv next to it)",
+        )
+
+    def _items(self, rows: np.ndarray) -> list[str]:
+        csv = self._path("fer2013.csv")
+        return [f"{csv}#{i}" for i in rows]
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "source": self.name,
+            "root": self.root,
+            "classes": self.classes,
+            "files": {f: _stamp(self._path(f)) for f in self.csv_files},
+        }
+
+    def load(self, items: Sequence[str]) -> list[tuple[np.ndarray | None, Box | None]]:
+        out: list[tuple[np.ndarray | None, Box | None]] = []
+        for item in items:
+            path, _, row = str(item).rpartition("#")
+            try:
+                pixels = _pixel_strings(path, *_stamp(Path(path)))
+                out.append((decode_pixels(pixels[int(row)]), None))
+            except (OSError, ValueError, IndexError, KeyError):
+                out.append((None, None))
+        return out
+
+
+@register("fer2013")
+class FER2013Source(_CsvSource):
+    """FER2013 in its own label order; no subjects, so every row is its own group."""
+
+    name = "fer2013"
+    class_names = FER_CLASSES
+
+    def manifest(self) -> pd.DataFrame:
+        fer = _fer_rows(self._path("fer2013.csv"))
+        rows = np.arange(len(fer))
+        out = _rows(
+            self._items(rows),
+            [FER_CLASSES[e] for e in fer["emotion"]],
+            [f"row{i:05d}" for i in rows],
+            fer["split"].tolist(),
+        )
+        if out.empty:
+            raise _no_images(Path(self.root), "fer2013.csv with at least one row")
+        return _with_labels(out, self.class_names)
+
+
+def ferplus_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ "majority" mode: (label 0..7 or -1, reason) per row of 10 vote counts.
+
+    As Microsoft's ferplus.py: single votes are dropped as outliers, then a row keeps
+    the emotion holding more than half of the remaining votes; no such emotion
+    (a tie included) → "no_majority"; unknown or NF winning → "unknown" / "not_face".
+    """
+    v = np.where(votes <= 1, 0.0, votes.astype(np.float64))
+    top, peak, total = v.argmax(1), v.max(1), v.sum(1)
+    majority = peak * 2 > total
+    reason = np.full(len(v), "", dtype=object)
+    reason[~majority] = "no_majority"
+    reason[majority & (top == 8)] = "unknown"
+    reason[majority & (top == 9)] = "not_face"
+    label = np.where(reason == "", top, -1)
+    return label.astype(np.int64), reason
+
+
+@register("ferplus")
+class FERPlusSource(_CsvSource):
+    """FER2013 images with FER+'s re-annotation (8 classes); excluded rows are counted."""
+
+    name = "ferplus"
+    class_names = FERPLUS_CLASSES
+    csv_files = ("fer2013.csv", "fer2013new.csv")
+
+    def manifest(self) -> pd.DataFrame:
+        fer_path, new_path = self._path("fer2013.csv"), self._path("fer2013new.csv")
+        fer = _fer_rows(fer_path)
+        new = _read_csv(new_path, ("Usage", "Image name", *FERPLUS_VOTES), ("Usage", "Image name"))
+        if len(new) != len(fer):
+            raise DataError(
+                f"{new_path} has {len(new)} rows but {fer_path} has {len(fer)};"
+                " expected one FER+ row per FER2013 row, in the same order"
+            )
+        label, reason = ferplus_majority(_votes(new, new_path))
+        no_name = new["Image name"].fillna("").str.strip().to_numpy() == ""
+        reason[no_name] = "no_image"
+        keep = reason == ""
+        rows = np.flatnonzero(keep)
+        out = _rows(
+            self._items(rows),
+            [FERPLUS_CLASSES[i] for i in label[keep]],
+            [f"row{i:05d}" for i in rows],
+            _usage(new["Usage"], new_path).to_numpy()[keep].tolist(),
+        )
+        if out.empty:
+            raise _no_images(Path(self.root), "FER+ rows with a majority emotion")
+        out = _with_labels(out, self.class_names)
+        out.attrs["excluded"] = int((~keep).sum())
+        out.attrs["excluded_by_reason"] = {
+            r: int((reason == r).sum()) for r in ("no_image", "not_face", "unknown", "no_majority")
+        }
+        return out
+
+
+def _votes(df: pd.DataFrame, path: Path) -> np.ndarray:
+    votes = df[list(FERPLUS_VOTES)].apply(pd.to_numeric, errors="coerce")
+    bad = votes.isna().to_numpy() | (votes.to_numpy() < 0)
+    if bad.any():
+        row, col = (int(x[0]) for x in np.nonzero(bad))
+        raise DataError(
+            f"{path}: row {row} (line {row + 2}) column {FERPLUS_VOTES[col]!r} is"
+            f" {df[FERPLUS_VOTES[col]].iloc[row]!r}; expected a vote count >= 0"
+        )
+    return votes.to_numpy(dtype=np.float64)

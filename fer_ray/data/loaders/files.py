@@ -1,0 +1,154 @@
+"""What every file-based loader shares: the label vocabulary, image reading, layout checks.
+
+Labels use one canonical lower-case vocabulary (``CANONICAL``) so joined data sets
+(``ckplus_jaffe``) share a label map and ``data.classes`` means the same thing everywhere.
+Unreadable images load as ``(None, None)``: the pipeline counts and lists them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from fer_ray.config import DataConfig
+from fer_ray.data.datasets import Box, DataError, Source
+
+CANONICAL: tuple[str, ...] = (
+    "angry",
+    "contempt",
+    "disgust",
+    "fear",
+    "happy",
+    "neutral",
+    "sad",
+    "surprise",
+)
+SEVEN: tuple[str, ...] = tuple(c for c in CANONICAL if c != "contempt")
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+
+
+def read_image(path: str | Path) -> np.ndarray | None:
+    """RGB uint8 HxWx3, or None when the file is missing or does not decode."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        return _read_with_pil(path)  # exotic TIFF compressions cv2 lacks
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _read_with_pil(path: str | Path) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.array(im.convert("RGB"), dtype=np.uint8)
+    except Exception:  # any decoder failure means "unreadable", never a crash
+        return None
+
+
+def _root(cfg: DataConfig) -> Path:
+    if cfg.root is None:
+        raise DataError(f"data.root is not set; data set {cfg.name!r} needs its folder")
+    root = Path(cfg.root).expanduser()
+    if not root.exists():
+        raise DataError(f"data.root {root} does not exist (data set {cfg.name!r})")
+    if not root.is_dir():
+        raise DataError(f"data.root {root} is not a directory (data set {cfg.name!r})")
+    return root.resolve()
+
+
+def _need_dir(path: Path, expected: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{path} not found; expected {expected}")
+    return path
+
+
+def _need_file(path: Path, expected: str) -> Path:
+    if not path.is_file():
+        raise DataError(f"{path} not found; expected {expected}")
+    return path
+
+
+def _visible(p: Path) -> bool:
+    return not p.name.startswith((".", "__"))  # .DS_Store, .ipynb_checkpoints, __MACOSX
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p))
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_EXTS
+    )
+
+
+def _no_images(root: Path, layout: str) -> DataError:
+    return DataError(f"no images found under {root}; expected {layout}")
+
+
+def _fingerprint(root: Path, paths: Iterable[str | Path]) -> str:
+    """sha1 of relative path, size and mtime of every file: changes when any pixel can."""
+    h = hashlib.sha1()
+    for p in paths:
+        p = Path(p)
+        try:
+            st = p.stat()
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        rel = p.relative_to(root) if p.is_relative_to(root) else p
+        h.update(f"{rel.as_posix()}\0{stamp}\n".encode())
+    return h.hexdigest()
+
+
+def _with_labels(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
+    """Number ``label_name`` by ``class_names`` and order the manifest columns first."""
+    index = {c: i for i, c in enumerate(class_names)}
+    out = rows.copy()
+    out["label"] = out["label_name"].map(index).astype(np.int64)
+    first = ["item", "label", "label_name", "group", "split"]
+    return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True)
+
+
+def _rows(
+    items: list[str], names: list[str], groups: list[str], split: str | list[str]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"item": items, "label_name": names, "group": groups, "split": split},
+        columns=["item", "label_name", "group", "split"],
+    )
+
+
+class _FileSource(Source):
+    """A data set of image files under ``data.root``; items are absolute paths."""
+
+    name = ""
+
+    def __init__(self, cfg: DataConfig):
+        self.root = str(_root(cfg))
+        self.classes = list(cfg.classes) if cfg.classes else None
+
+    def identity(self) -> dict[str, Any]:
+        # classes are in it because the crop cache is chunked by manifest position
+        items = self.manifest()["item"]
+        return {
+            "source": self.name,
+            "root": self.root,
+            "classes": self.classes,
+            "files": _fingerprint(Path(self.root), items),
+        }
+
+    def load(self, items: Sequence[str]) -> list[tuple[np.ndarray | None, Box | None]]:
+        return [(read_image(i), None) for i in items]
