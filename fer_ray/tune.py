@@ -41,24 +41,51 @@ def _pick(d: dict[str, Any], dotted: str) -> Any:
     return d
 
 
-def stage_fingerprints(cfg: Config) -> dict[str, str]:
-    """Chained hashes: a stage's fingerprint covers its keys and all upstream stages'."""
+def input_identity(cfg: Config) -> dict[str, Any]:
+    """What the config cannot see but the results depend on: the data set's files
+    (names, sizes, mtimes) and the descriptor sheet's bytes. Changing either reruns the
+    stages that read them instead of skipping them as done."""
+    from fer_ray.data.datasets import create_source
+
+    out: dict[str, Any] = {"data": create_source(cfg.data).identity()}
+    if cfg.descriptors.enabled:
+        from fer_ray.stages.descriptors import sheet_path
+
+        sheet = sheet_path(cfg)
+        out["sheet"] = hashlib.sha256(sheet.read_bytes()).hexdigest() if sheet.is_file() else None
+    return out
+
+
+def stage_fingerprints(cfg: Config, inputs: dict[str, Any] | None = None) -> dict[str, str]:
+    """Chained hashes: a stage's fingerprint covers its keys and all upstream stages'.
+
+    ``inputs`` (from ``input_identity``) adds the data files to prepare (and so to every
+    stage after it) and the sheet to the descriptors stage.
+    """
     d, prev, out = cfg.to_dict(), "", {}
+    inputs = inputs or {}
     for stage, keys in STAGE_KEYS.items():
-        blob = json.dumps({k: _pick(d, k) for k in keys}, sort_keys=True, default=str)
+        picked = {k: _pick(d, k) for k in keys}
+        if stage == "prepare":
+            picked["files"] = inputs.get("data")
+        blob = json.dumps(picked, sort_keys=True, default=str)
         prev = hashlib.sha256((prev + blob).encode()).hexdigest()[:16]
         out[stage] = prev
     for stage, keys in SIDE_STAGE_KEYS.items():
-        blob = json.dumps({k: _pick(d, k) for k in keys}, sort_keys=True, default=str)
+        picked = {k: _pick(d, k) for k in keys}
+        picked["files"] = [inputs.get("data"), inputs.get("sheet")]
+        blob = json.dumps(picked, sort_keys=True, default=str)
         out[stage] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return out
 
 
-def plan(cfg: Config, root: Path, resume: bool) -> dict[str, str]:
+def plan(
+    cfg: Config, root: Path, resume: bool, inputs: dict[str, Any] | None = None
+) -> dict[str, str]:
     """Per stage: 'skip' (done, same inputs), 'resume', or 'run' (fresh)."""
     from fer_ray.stages.common import StageError, read_json
 
-    fps = stage_fingerprints(cfg)
+    fps = stage_fingerprints(cfg, inputs)
     actions, rerun_upstream = {}, False
     for stage in STAGES:
         if stage in SIDE_STAGE_KEYS:
@@ -125,13 +152,14 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
         if cfg.output.storage_path and "://" not in exp:
             for s in STAGES:
                 shutil.rmtree(paths.experiment(cfg, s), ignore_errors=True)
-    actions = plan(cfg, paths.root, resume)
+    inputs = input_identity(cfg)
+    actions = plan(cfg, paths.root, resume, inputs)
     preflight(cfg, actions)
     paths.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, paths.root / "config.yaml")
     write_json(paths.root / "run.json", {**provenance(), "started": time.strftime("%F %T")})
     print(f"run {paths.root} · " + " · ".join(f"{s}: {a}" for s, a in actions.items()), flush=True)
-    fps = stage_fingerprints(cfg)
+    fps = stage_fingerprints(cfg, inputs)
     t_start = time.time()
     needs_ray = any(a in ("run", "resume") for a in actions.values())
     started_ray = init_ray(cfg) if needs_ray else False

@@ -48,3 +48,30 @@ def test_unknown_detector_is_a_config_error_with_did_you_mean(tmp_path, capsys):
     rc, err = _main(tmp_path, capsys, "faces.detector=mtcn")
     assert rc == 2 and err.startswith("config error: faces.detector='mtcn'")
     assert "did you mean 'mtcnn'" in err
+
+
+def test_changed_data_files_or_sheet_rerun_the_stages_that_read_them(tmp_path):
+    from tests.conftest import smoke_config
+    from tests.data.descriptor_fixture import write_sfew_sheet
+
+    fixtures.write_sfew_subset(tmp_path / "sfew")
+    write_sfew_sheet(tmp_path / "sfew" / "SFEW.xlsx")
+    cfg = smoke_config(
+        tmp_path,
+        "data.name=sfew_subset",
+        f"data.root={tmp_path / 'sfew'}",
+        "descriptors.enabled=true",
+    )
+
+    def fingerprints():
+        return tune.stage_fingerprints(cfg, tune.input_identity(cfg))
+
+    base = fingerprints()
+    assert fingerprints() == base  # stable when nothing changed
+    new_image = tmp_path / "sfew" / "Happy" / "Zodiac_000000001_00000001.png"
+    new_image.write_bytes((tmp_path / "sfew" / "Happy").glob("*.png").__next__().read_bytes())
+    changed = fingerprints()
+    assert [s for s in base if changed[s] != base[s]] == list(base)  # every stage reads the images
+    write_sfew_sheet(tmp_path / "sfew" / "SFEW.xlsx", seed=1)
+    again = fingerprints()
+    assert [s for s in base if again[s] != changed[s]] == ["descriptors"]
