@@ -96,7 +96,10 @@ def _bundle(cfg: Config, images: np.ndarray, y, groups, test, folds, n_classes, 
     if cfg.model.weights == "synthetic":
         state, pre = cached_pretrain(cfg, cache_dir, device)
     if use:
-        x, kind = trunk_features(cfg.model, images, device=device, backbone_state=state), "features"
+        x = trunk_features(
+            cfg.model, images, device=device, backbone_state=state, recipe=cfg.train.augment
+        )
+        kind = "features"
     else:
         x, kind = images, "pixels"
     data = TrialData(x, kind, y, groups, test, folds, n_classes, state, cfg.train.augment)

@@ -43,12 +43,17 @@ def trunk_features(
     batch_size: int = 128,
     device: str = "cpu",
     backbone_state: dict[str, torch.Tensor] | None = None,
+    recipe: str = "none",
 ) -> np.ndarray:
-    """Activations of the frozen trunk for uint8 NHWC ``images`` (float32 NCHW)."""
+    """Activations of the frozen trunk for uint8 NHWC ``images`` (float32 NCHW), fed
+    exactly as trials would feed pixels: through the (fixed) recipe's eval transform."""
     backbone = create_backbone(model_cfg, backbone_state)
     split = split_backbone(backbone, model_cfg.train_last_convs)
     trunk = split.trunk.to(device).eval()
+    prep = transforms.get(recipe)
+    if prep.random:
+        raise ValueError(f"the feature cache cannot apply random recipe {recipe!r}")
     out = []
     for s in range(0, len(images), batch_size):
-        out.append(trunk(normalize(images[s : s + batch_size]).to(device)).cpu())
+        out.append(trunk(prep.eval_batch(images[s : s + batch_size]).to(device)).cpu())
     return torch.cat(out).numpy().astype(np.float32, copy=False)

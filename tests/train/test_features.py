@@ -1,6 +1,7 @@
 """The cached-trunk path must be the same network as the full model."""
 
 import numpy as np
+import pytest
 import torch
 
 from fer_ray.config import ModelConfig, TrainConfig
@@ -46,3 +47,9 @@ def test_cache_applicability_rules():
     assert not cache_applicable(CFG, TrainConfig(augment="seed002"))[0]
     assert not cache_applicable(ModelConfig(feature_cache="off"), TrainConfig())[0]
     assert not cache_applicable(ModelConfig(train_last_convs=-1), TrainConfig())[0]
+
+
+def test_trunk_features_refuse_a_random_recipe():
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="random recipe 'seed003'"):
+        trunk_features(ModelConfig(weights="none"), images, recipe="seed003")
