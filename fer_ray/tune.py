@@ -45,9 +45,11 @@ def input_identity(cfg: Config) -> dict[str, Any]:
     """What the config cannot see but the results depend on: the data set's files
     (names, sizes, mtimes) and the descriptor sheet's bytes. Changing either reruns the
     stages that read them instead of skipping them as done."""
-    from fer_ray.data.datasets import create_source
+    from fer_ray.data.datasets import create_source, load_manifest
 
-    out: dict[str, Any] = {"data": create_source(cfg.data).identity()}
+    source = create_source(cfg.data)
+    load_manifest(cfg.data, source)  # a bad layout fails here, before any stage
+    out: dict[str, Any] = {"data": source.identity()}
     if cfg.descriptors.enabled:
         from fer_ray.stages.descriptors import sheet_path
 
@@ -115,12 +117,10 @@ def plan(
 
 def preflight(cfg: Config, actions: dict[str, str]) -> None:
     """Fail now, in the driver, on what would otherwise fail inside a Ray task or hours in:
-    the data set's layout, the detector's library, the descriptor sheet."""
-    if actions["prepare"] != "skip":
-        from fer_ray.data.datasets import load_manifest
+    the detector's library and the descriptor sheet (``input_identity`` checked the data)."""
+    if actions["prepare"] != "skip":  # the data layout was checked by input_identity
         from fer_ray.faces import detectors
 
-        load_manifest(cfg.data)
         detectors.get(cfg.faces.detector).factory()
     if actions["descriptors"] in ("run", "resume"):
         from fer_ray.data.descriptors import read_sheet

@@ -140,9 +140,12 @@ def select_classes(
     return kept.reset_index(drop=True), list(classes)
 
 
-def load_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, list[str]]:
-    """The manifest of ``cfg``'s data set and its class names, checked."""
-    source = create_source(cfg)
+def load_manifest(cfg: DataConfig, source: Source | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The manifest of ``cfg``'s data set and its class names, checked.
+
+    Pass the ``source`` the caller already made so it lists the files only once.
+    """
+    source = source or create_source(cfg)
     m = source.manifest()
     missing = [c for c in MANIFEST_COLUMNS if c not in m.columns]
     if missing:

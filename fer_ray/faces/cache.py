@@ -33,7 +33,8 @@ def cache_key(source_identity: dict[str, Any], detector: str, margin: float, siz
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
+def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez via a temporary file: a killed process leaves the old file or the new one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
     os.close(fd)
     np.savez(tmp, **arrays)
@@ -62,7 +63,7 @@ class CropCache:
         unreadable: np.ndarray,
     ) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        _atomic_save(
+        atomic_savez(
             self.chunk_path(i), crops=crops, fallback=fallback, boxes=boxes, unreadable=unreadable
         )
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from fer_ray.data.descriptors import (
     read_sheet,
 )
 from fer_ray.data.splits import assert_disjoint, grouped_folds
+from fer_ray.faces.cache import atomic_savez
 from fer_ray.stages.common import RunPaths, node_ip, progress, read_json, write_json
 from fer_ray.train.descriptor_net import ACTIVATION, N_CLASSES, train_fold
 
@@ -133,13 +133,6 @@ def _key(r: int, f: int) -> str:
     return f"r{r}_f{f}"
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_suffix(".npz.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
-
-
 def load_model(
     tasks_dir: Path, r: int, f: int
 ) -> tuple[pruning.HeadWeights, np.ndarray, np.ndarray]:
@@ -228,7 +221,7 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
 
     def save_model(what: tuple[int, int, int], res: dict[str, Any]) -> str:
         r, f, seed = what
-        _save_npz(tasks_dir / f"{_key(r, f)}.npz", {k: res[k] for k in ARRAYS})
+        atomic_savez(tasks_dir / f"{_key(r, f)}.npz", **{k: res[k] for k in ARRAYS})
         info = {k: v for k, v in res.items() if k not in ARRAYS}
         info.update(repeat=r, fold=f, seed=seed, n_train=len(res["train_idx"]))
         info["n_val"] = len(res["val_idx"])

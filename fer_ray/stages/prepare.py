@@ -117,7 +117,7 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
 def load_prepared(cfg: Config) -> Prepared:
     """Manifest + crops for ``cfg``, from the cache when present (Ray only for misses)."""
     source = create_source(cfg.data)
-    manifest, class_names = load_manifest(cfg.data)
+    manifest, class_names = load_manifest(cfg.data, source)
     margin = margin_of(cfg)
     # crops are chunked by manifest position, so the item list is part of the key
     # (a different data.classes selection must not reuse another selection's chunks)

@@ -463,3 +463,17 @@ def test_importing_datasets_alone_registers_every_loader():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == str(sorted([*NAMES, "synthetic"]))
+
+
+def test_a_source_lists_its_files_once_and_ships_without_the_table(tmp_path, monkeypatch):
+    fixtures.write_imagefolder(tmp_path)
+    cfg = DataConfig(name="imagefolder", root=str(tmp_path))
+    src = create_source(cfg)
+    calls = []
+    build = type(src)._build_manifest
+    monkeypatch.setattr(type(src), "_build_manifest", lambda self: calls.append(1) or build(self))
+    m, _ = load_manifest(cfg, src)
+    src.identity()
+    m.loc[0, "label_name"] = "changed"  # callers get copies
+    assert len(calls) == 1 and src.manifest()["label_name"].iloc[0] != "changed"
+    assert pickle.loads(pickle.dumps(src))._manifest is None

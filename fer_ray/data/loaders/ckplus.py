@@ -158,5 +158,5 @@ class CKPlusSource(_CKBoxes, _FileSource):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "neutral_frames": self.neutral_frames}
 
-    def manifest(self) -> pd.DataFrame:
+    def _build_manifest(self) -> pd.DataFrame:
         return _with_labels(_ckplus_rows(Path(self.root), self.neutral_frames), self.class_names)

@@ -139,6 +139,19 @@ class _FileSource(Source):
     def __init__(self, cfg: DataConfig):
         self.root = str(_root(cfg))
         self.classes = list(cfg.classes) if cfg.classes else None
+        self._manifest: pd.DataFrame | None = None
+
+    def _build_manifest(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def manifest(self) -> pd.DataFrame:
+        """Walks the folder once per instance: ``identity`` needs the same file list."""
+        if self._manifest is None:
+            self._manifest = self._build_manifest()
+        return self._manifest.copy()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_manifest": None}  # Ray tasks get settings, not the table
 
     def identity(self) -> dict[str, Any]:
         # classes are in it because the crop cache is chunked by manifest position

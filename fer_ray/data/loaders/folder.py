@@ -35,7 +35,7 @@ class ImageFolderSource(_FileSource):
         super().__init__(cfg)
         self.class_names = tuple(d.name for d in _subdirs(Path(self.root)))
 
-    def manifest(self) -> pd.DataFrame:
+    def _build_manifest(self) -> pd.DataFrame:
         items, names, groups = [], [], []
         for d in _subdirs(Path(self.root)):
             files = _images_in(d)

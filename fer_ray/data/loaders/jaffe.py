@@ -69,7 +69,7 @@ class JAFFESource(_FileSource):
     name = "jaffe"
     class_names = SEVEN
 
-    def manifest(self) -> pd.DataFrame:
+    def _build_manifest(self) -> pd.DataFrame:
         return _with_labels(_jaffe_rows(Path(self.root)), self.class_names)
 
 
@@ -87,7 +87,7 @@ class CKPlusJAFFESource(_CKBoxes, _FileSource):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "neutral_frames": self.neutral_frames}
 
-    def manifest(self) -> pd.DataFrame:
+    def _build_manifest(self) -> pd.DataFrame:
         root = Path(self.root)
         layout = "<root>/ckplus/ (CK+ layout) and <root>/jaffe/ (JAFFE .tiff files)"
         ck = _ckplus_rows(_need_dir(root / "ckplus", layout), self.neutral_frames)

@@ -52,7 +52,7 @@ class SFEWSource(_FileSource):
     class_names = SEVEN
     parts = (("train", "Train/Train_Aligned_Faces"), ("val", "Val/Val_Aligned_Faces"))
 
-    def manifest(self) -> pd.DataFrame:
+    def _build_manifest(self) -> pd.DataFrame:
         root = Path(self.root)
         frames = [
             _sfew_rows(_need_dir(root / rel, SFEW_LAYOUT), split, SFEW_LAYOUT)
@@ -71,7 +71,7 @@ class SFEWSubsetSource(_FileSource):
     name = "sfew_subset"
     class_names = SEVEN
 
-    def manifest(self) -> pd.DataFrame:
+    def _build_manifest(self) -> pd.DataFrame:
         root = Path(self.root)
         if not _subdirs(root):
             raise DataError(f"{root} has no class folders; expected {SFEW_SUBSET_LAYOUT}")
