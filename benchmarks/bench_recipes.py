@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from fer_ray.config import ModelConfig, TrainConfig
-from fer_ray.data import transforms
+from fer_ray.data import recipes
 from fer_ray.models.factory import create_model
 from fer_ray.train.features import trunk_features
 from fer_ray.train.loop import Split, make_optimizer, train_epoch
@@ -33,7 +33,7 @@ def _epoch(module: torch.nn.Module, data: Split, cfg: TrainConfig, augment=None)
     return (time.perf_counter() - t0) / len(data)
 
 
-def _transform_time(recipe: transforms.Recipe, x: torch.Tensor, batch: int) -> float:
+def _transform_time(recipe: recipes.Recipe, x: torch.Tensor, batch: int) -> float:
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
     for s in range(0, len(x), batch):
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"{'cached':8} {cached * 1e3:8.2f} {'-':>10} {'-':>6} {1.0:9.1f}x")
     raw = torch.from_numpy(images)
     for name in ("none", "seed001", "seed002", "seed003"):
-        recipe = transforms.get(name)
+        recipe = recipes.get(name)
         model = create_model(mcfg, 7, 100, head_seed=0)
         if recipe.random:
             data, augment = Split(raw, y), recipe.train_batch

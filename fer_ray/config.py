@@ -18,17 +18,17 @@ from typing import Any
 
 import yaml
 
+from fer_ray.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message names the key and the fix."""
+__all__ = ["Config", "ConfigError", "from_dict", "load", "save"]
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "synthetic"  # registry key: synthetic | sfew | sfew_subset | fer2013 | ferplus |
-    # ckplus | jaffe | ckplus_jaffe | imagefolder (fer_ray.data.datasets.REGISTRY)
+    name: str = "synthetic"  # fer_ray.data.datasets.DATASETS: synthetic | sfew | sfew_subset |
+    # fer2013 | ferplus | ckplus | jaffe | ckplus_jaffe | imagefolder
     root: str | None = None  # data set folder; unused by synthetic
-    n_subjects: int = 40  # synthetic: identities (the split groups)
+    n_subjects: int = 35  # synthetic: identities (the split groups); x 7 classes x per_class
     per_class: int = 3  # synthetic: images per subject and class
     image_size: int = 96  # synthetic: rendered frame size in pixels
     seed: int = 0  # synthetic: generator seed (same seed, same bytes)
@@ -41,7 +41,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class FacesConfig:
-    detector: str = "groundtruth"  # groundtruth | center | haar | mtcnn | dlib
+    detector: str = "groundtruth"  # fer_ray.faces.detectors.DETECTORS: groundtruth | center |
+    # haar | mtcnn | dlib
     size: int = 64  # side of the square crop fed to the network
     margin: float | None = (
         None  # enlarge the box by this fraction; None = detector default (haar 0.2, seed 002)
@@ -52,25 +53,26 @@ class FacesConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = "resnet18"  # any timm model name
-    weights: str = "synthetic"  # synthetic (AU-pretrained stand-in) | none | imagenet | path
+    backbone: str = "resnet18"  # fer_ray.models.backbones.BACKBONES: resnet18 | 34 | 50 | 101 | 152
+    weights: str = "synthetic"  # fer_ray.models.weights.WEIGHTS (synthetic stand-in | none |
+    # imagenet) or a state-dict path
     pretrain_epochs: int = 8  # weights=synthetic: AU-regression epochs on a disjoint synthetic set
     pretrain_subjects: int = 150  # weights=synthetic: identities of that set (x 14 images each)
     init_seed: int = 0  # with weights=none: seeds the shared (stand-in) trunk
     train_last_convs: int = 2  # seed 000: the last two conv layers + head are trained
     feature_cache: str = "auto"  # auto: cache frozen-trunk activations when possible | off
-    activation: str = "relu"  # head hidden activation: relu | sigmoid | tanh
+    activation: str = "relu"  # head hidden activation (fer_ray.models.head): relu | sigmoid | tanh
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "adam"  # adam | sgd (seed 000 does not say; adam is our default)
     batch_size: int = 64
-    epochs: int = 8  # grid trials and ensemble phase 1
+    epochs: int = 6  # grid trials and ensemble phase 1
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
-    augment: str = "none"  # recipe: none (= seed000) | seed001 | seed002 | seed003;
-    # random recipes bypass the feature cache (fer_ray.data.transforms)
+    recipe: str = "none"  # augmentation recipe (fer_ray.data.recipes.RECIPES): none (= seed000)
+    # | seed001 | seed002 | seed003; random recipes bypass the feature cache
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class GridConfig:
 class EnsembleConfig:
     members: int = 15
     phase2_lr: float = 0.001
-    phase2_epochs: int = 8
+    phase2_epochs: int = 6
     test_fraction: float = (
         0.15  # grouped holdout, shared by every member (and excluded from the grid)
     )
@@ -154,13 +156,39 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+# Fixed choices; pluggable kinds (data sets, detectors, recipes, backbones, weights, head
+# activations) are checked against their registries by ``_check_registered``.
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.feature_cache": ("auto", "off"),
-    "model.activation": ("relu", "sigmoid", "tanh"),
     "train.optimizer": ("adam", "sgd"),
-    "train.augment": ("none", "seed000", "seed001", "seed002", "seed003"),
     "ensemble.selection": ("val", "test"),
 }
+# Keys that were renamed: the loader says what they are called now.
+RENAMED: dict[str, str] = {"train.augment": "train.recipe"}
+
+
+def registries() -> dict[str, Any]:
+    """Config key → the registry its value must be a name of (imported on first use)."""
+    from fer_ray.data.datasets import DATASETS
+    from fer_ray.data.recipes import RECIPES
+    from fer_ray.faces.detectors import DETECTORS
+    from fer_ray.models.backbones import BACKBONES
+    from fer_ray.models.head import HEAD_ACTIVATIONS
+
+    return {
+        "data.name": DATASETS,
+        "faces.detector": DETECTORS,
+        "train.recipe": RECIPES,
+        "model.backbone": BACKBONES,
+        "model.activation": HEAD_ACTIVATIONS,
+    }
+
+
+def _check_registered(cfg: Config) -> None:
+    d = cfg.to_dict()
+    for key, reg in registries().items():
+        section, name = key.split(".")
+        reg.check(d[section][name])
 
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
@@ -211,6 +239,10 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     kwargs = {}
     for key, value in raw.items():
         if key not in names:
+            if f"{prefix}{key}" in RENAMED:
+                raise ConfigError(
+                    f"config key '{prefix}{key}' is now called '{RENAMED[prefix + key]}'"
+                )
             close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise ConfigError(
@@ -288,6 +320,7 @@ def from_dict(raw: dict[str, Any] | None, overrides: list[str] | tuple[str, ...]
         _apply(raw, keys, value)
     cfg = _build(Config, raw)
     _validate(cfg)
+    _check_registered(cfg)
     return cfg
 
 

@@ -55,11 +55,23 @@ def git_commit() -> str:
         return "unknown (git not available)"
 
 
+def command_line() -> str:
+    """How this run was started, as the user typed it (``python -m fer_ray.tune ...``)."""
+    script = Path(sys.argv[0]).resolve()
+    package = Path(__file__).resolve().parent
+    if script.is_relative_to(package):
+        module = ".".join(script.relative_to(package.parent).with_suffix("").parts)
+        head = "python -m " + module.removesuffix(".__main__")
+    else:
+        head = script.name
+    return " ".join([head, *sys.argv[1:]])
+
+
 def provenance() -> dict[str, Any]:
     return {
         "versions": versions(),
         "git_commit": git_commit(),
         "host": platform.node(),
         "platform": platform.platform(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
     }

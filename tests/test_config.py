@@ -4,7 +4,7 @@ import pytest
 
 from fer_ray import config
 from fer_ray.config import ConfigError
-from fer_ray.tune import stage_fingerprints
+from fer_ray.pipeline import stage_fingerprints
 
 CONFIGS = sorted(Path(__file__).resolve().parent.parent.glob("tune_configs/*.yaml"))
 
@@ -76,7 +76,7 @@ def test_stage_fingerprints_rerun_exactly_the_stages_whose_inputs_changed():
     assert changed("ensemble.test_fraction=0.2") == ["grid", "ensemble", "analyse"]
     assert changed("faces.size=48") == ["prepare", "grid", "ensemble", "analyse"]
     assert changed("analyse.sweep_draws=2") == ["analyse"]
-    assert changed("train.augment=seed002") == ["grid", "ensemble", "analyse"]
+    assert changed("train.recipe=seed002") == ["grid", "ensemble", "analyse"]
     # the descriptor baseline is a side stage: only its own inputs rerun it
     assert changed("descriptors.epochs=50") == ["descriptors"]
     assert changed("analyse.absolute_angles=false") == ["analyse", "descriptors"]
@@ -101,9 +101,28 @@ def test_paper_config_is_seed_000():
     )
 
 
-def test_augment_choices_are_the_recipe_registry():
-    from fer_ray.data import transforms
+def test_registered_names_come_from_the_registries():
+    from fer_ray.data.recipes import RECIPES
 
-    assert set(config.CHOICES["train.augment"]) == set(transforms.RECIPES)
-    with pytest.raises(config.ConfigError, match="train.augment' must be one of"):
-        config.from_dict({}, ["train.augment=seed005"])
+    assert config.registries()["train.recipe"] is RECIPES
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.recipe='seed005' is not a known augmentation recipe.*known: none",
+    ):
+        config.from_dict({}, ["train.recipe=seed005"])
+    with pytest.raises(ConfigError, match=r"model\.backbone='resnet81'.*did you mean 'resnet18'"):
+        config.from_dict({}, ["model.backbone=resnet81"])
+    with pytest.raises(ConfigError, match=r"faces\.detector='mtcn'.*did you mean 'mtcnn'"):
+        config.from_dict({}, ["faces.detector=mtcn"])
+    with pytest.raises(ConfigError, match=r"data\.name='sfw'.*did you mean 'sfew'"):
+        config.from_dict({}, ["data.name=sfw"])
+
+
+def test_renamed_key_says_its_new_name():
+    with pytest.raises(ConfigError, match=r"'train\.augment' is now called 'train\.recipe'"):
+        config.from_dict({}, ["train.augment=seed002"])
+
+
+def test_default_yaml_is_the_dataclass_defaults():
+    path = Path(__file__).resolve().parent.parent / "tune_configs/default.yaml"
+    assert config.load(path) == config.Config()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fer_ray.tune import run_pipeline
+from fer_ray.pipeline import run_pipeline
 from tests.conftest import ROOT, smoke_config
 
 pytestmark = pytest.mark.slow

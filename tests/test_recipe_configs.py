@@ -16,8 +16,8 @@ import pytest
 import ray
 
 from fer_ray import config
-from fer_ray.data import transforms
-from fer_ray.tune import run_pipeline
+from fer_ray.data import recipes
+from fer_ray.pipeline import run_pipeline
 from tests.conftest import ROOT
 from tests.data import fixtures
 from tests.data.descriptor_fixture import write_sfew_sheet
@@ -103,8 +103,8 @@ def test_recipe_config_runs_on_its_data_layout(name, tmp_path):
     assert prep["class_names"] == (shipped.data.classes or prep["class_names"])
 
     feats = json.loads((run_dir / "grid" / "features.json").read_text())
-    recipe = transforms.get(shipped.train.augment)
-    assert feats["recipe"].startswith(shipped.train.augment)
+    recipe = recipes.get(shipped.train.recipe)
+    assert feats["recipe"].startswith(shipped.train.recipe)
     assert feats["feature_cache"] is (not recipe.random and shipped.model.train_last_convs >= 0)
 
     trials = pd.read_csv(report / "grid_trials.csv")
@@ -118,7 +118,7 @@ def test_recipe_config_runs_on_its_data_layout(name, tmp_path):
     assert test_groups and not test_groups & train_groups
 
     text = (report / "report.md").read_text()
-    assert f"Input recipe: {shipped.train.augment}" in text
+    assert f"Input recipe: {shipped.train.recipe}" in text
     assert f"**{prep['fallbacks']} fallback (centre) crops**" in text
     if prep["fallbacks"]:
         first = manifest.loc[manifest["fallback"], "item"].iloc[0]

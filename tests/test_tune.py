@@ -1,6 +1,7 @@
 """The command line fails fast, in one line, on bad data before any stage or Ray starts."""
 
-from fer_ray import tune
+from fer_ray import pipeline, tune
+from fer_ray.errors import DependencyError
 from fer_ray.faces import detectors
 from tests.conftest import SMOKE
 from tests.data import fixtures
@@ -37,7 +38,7 @@ def test_missing_descriptor_sheet_fails_before_training(tmp_path, capsys):
 
 def test_missing_detector_library_says_what_to_install(tmp_path, capsys, monkeypatch):
     def missing(device):
-        raise ImportError("faces.detector=mtcnn needs facenet-pytorch; install it with `pip …`")
+        raise DependencyError("faces.detector=mtcnn needs facenet-pytorch; install it with `pip …`")
 
     monkeypatch.setattr(detectors, "_load_mtcnn", missing)
     rc, err = _main(tmp_path, capsys, "faces.detector=mtcnn")
@@ -46,7 +47,7 @@ def test_missing_detector_library_says_what_to_install(tmp_path, capsys, monkeyp
 
 def test_unknown_detector_is_a_config_error_with_did_you_mean(tmp_path, capsys):
     rc, err = _main(tmp_path, capsys, "faces.detector=mtcn")
-    assert rc == 2 and err.startswith("config error: faces.detector='mtcn'")
+    assert rc == 2 and err.startswith("config error: --set: faces.detector='mtcn'")
     assert "did you mean 'mtcnn'" in err
 
 
@@ -64,7 +65,7 @@ def test_changed_data_files_or_sheet_rerun_the_stages_that_read_them(tmp_path):
     )
 
     def fingerprints():
-        return tune.stage_fingerprints(cfg, tune.input_identity(cfg))
+        return pipeline.stage_fingerprints(cfg, pipeline.input_identity(cfg))
 
     base = fingerprints()
     assert fingerprints() == base  # stable when nothing changed

@@ -81,3 +81,25 @@ def mean_std(values: ArrayLike) -> tuple[float, float]:
         raise ValueError("mean_std of no values")
     std = float(v.std(ddof=1)) if v.size > 1 else 0.0
     return float(v.mean()), std
+
+
+def ensemble_summary(
+    member_accs: ArrayLike, probs_list: Sequence[ArrayLike], labels: ArrayLike
+) -> dict[str, float | int]:
+    """Member mean ± std, soft-vote accuracy and both chance levels on one test set.
+
+    Chance is given twice because a skewed test set makes "always the majority class" a
+    stronger baseline than uniform guessing.
+    """
+    vote = soft_vote(probs_list)
+    y = np.asarray(labels).ravel()
+    mean, std = mean_std(member_accs)
+    counts = np.bincount(y, minlength=vote.shape[1])
+    return {
+        "test_acc_mean": mean,
+        "test_acc_std": std,
+        "vote_acc": float((vote.argmax(1) == y).mean()),
+        "n_test": int(len(y)),
+        "chance_uniform": 1.0 / vote.shape[1],
+        "chance_majority": float(counts.max() / counts.sum()),
+    }

@@ -16,6 +16,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from fer_ray.analysis import gedeon
+from fer_ray.models.head import HEAD_ACTIVATIONS
 
 __all__ = [
     "HeadWeights",
@@ -30,12 +31,6 @@ __all__ = [
 ]
 
 SweepOrder = Literal["random", "magnitude", "angle"]
-
-ACTIVATIONS = {
-    "relu": lambda z: np.maximum(z, 0.0),
-    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
-    "tanh": np.tanh,
-}
 
 
 @dataclass(frozen=True)
@@ -53,10 +48,7 @@ class HeadWeights:
     activation: str = "relu"  # the head's hidden activation: relu | sigmoid | tanh
 
     def __post_init__(self) -> None:
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
-            )
+        HEAD_ACTIVATIONS.check(self.activation)
         for name in ("w_hidden", "b_hidden", "w_out", "b_out"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         if self.w_hidden.ndim != 2 or self.w_out.ndim != 2:
@@ -109,7 +101,7 @@ def head_logits(
     mask = _check_keep(keep, head.n_features)
     cols = slice(None) if mask is None else mask
     pre = x[:, cols] @ head.w_hidden[:, cols].T
-    hidden = ACTIVATIONS[head.activation](pre + head.b_hidden)
+    hidden = HEAD_ACTIVATIONS.get(head.activation).numpy(pre + head.b_hidden)
     return hidden @ head.w_out.T + head.b_out
 
 

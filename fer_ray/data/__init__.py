@@ -1,19 +1,16 @@
-"""Data sets for fer_ray: the registry (``datasets``), real loaders, splits, synthetic faces.
+"""Data sets for fer_ray: the registry (``datasets``), loaders, splits, recipes, synthetic faces.
 
-``load_manifest(name, root, **options)`` is the one-call entry point for notebooks and
-scripts; the pipeline itself goes through ``datasets.load_manifest(cfg)``.
+``load_manifest(name, root, **options)`` is the one-call entry point for notebooks and scripts;
+the pipeline itself goes through ``datasets.read_manifest(cfg)``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from fer_ray.config import DataConfig
-from fer_ray.data import datasets as _datasets  # also registers every loader
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_manifest"]
 
@@ -24,11 +21,17 @@ def load_manifest(name: str, root: str | Path | None = None, **options: Any) -> 
     ``options`` are DataConfig fields (classes, neutral_frames, ...). The kept class
     names, in label order, are in ``manifest.attrs["class_names"]``.
     """
+    import dataclasses
+
+    from fer_ray.config import DataConfig
+    from fer_ray.data.datasets import read_manifest
+    from fer_ray.errors import DataError
+
     fields = {f.name for f in dataclasses.fields(DataConfig)} - {"name", "root"}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise _datasets.DataError(f"unknown data options {unknown}; valid: {sorted(fields)}")
+        raise DataError(f"unknown data options {unknown}; valid: {sorted(fields)}")
     cfg = DataConfig(name=name, root=None if root is None else str(root), **options)
-    manifest, class_names = _datasets.load_manifest(cfg)
+    manifest, class_names = read_manifest(cfg)
     manifest.attrs["class_names"] = list(class_names)
     return manifest

@@ -14,12 +14,13 @@ import sys
 import pandas as pd
 
 from fer_ray.data import load_manifest
-from fer_ray.data.datasets import REGISTRY, DataError, create_source
+from fer_ray.data.datasets import DATASETS, create_source
+from fer_ray.errors import FerRayError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m fer_ray.data", description=__doc__.split("\n")[0])
-    p.add_argument("name", help=f"data set: {', '.join(sorted(REGISTRY))}")
+    p.add_argument("name", help=f"data set: {', '.join(DATASETS.names())}")
     p.add_argument("root", nargs="?", help="its folder (data.root); not needed for synthetic")
     p.add_argument("--classes", nargs="+", help="keep these classes, in this order")
     p.add_argument("--neutral-frames", action="store_true", help="ckplus: first frames as neutral")
@@ -75,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.read:
             bad = unreadable(a.name, a.root, m, **options)
             print(f"unreadable images: {len(bad)}" + "".join(f"\n  {b}" for b in bad[:50]))
-    except DataError as e:
-        print(f"data error: {e}", file=sys.stderr)
-        return 2
+    except FerRayError as e:
+        print(f"{e.kind}: {e}", file=sys.stderr)
+        return e.exit_code
     if a.csv:
         m.to_csv(a.csv, index=False)
         print(f"manifest written to {a.csv}")

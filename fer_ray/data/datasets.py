@@ -1,121 +1,40 @@
-"""Data set registry: each source turns ``data.root`` into a manifest and loads images.
+"""Data set registry: ``data.name`` → a ``Source`` class, and the checked manifest.
 
-A manifest is a DataFrame with one row per image: ``item`` (path or reference),
-``label`` (0..C-1 in the order of the source's ``class_names``), ``label_name``,
-``group`` (subject or movie: the unit that splits keep on one side) and ``split``
-(the data set's own split, or ""), plus optional extra columns (CK+ AUs).
-Sources are pickled into Ray tasks, so they hold only plain settings.
-The real data sets live in ``fer_ray.data.loaders``, imported at the end of this
-module so that importing the registry always sees every source.
+The loaders (``fer_ray.data.loaders``) are registered lazily, so listing or validating
+names imports none of them; ``create_source`` imports only the one a run uses. Adding a data
+set is one loader module plus one ``DATASETS.register`` line below.
 """
 
 from __future__ import annotations
 
-import difflib
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from fer_ray.config import DataConfig
-from fer_ray.data import synthetic
+from fer_ray.data.source import MANIFEST_COLUMNS, Source
+from fer_ray.errors import DataError
+from fer_ray.registry import Registry
 
-Box = tuple[int, int, int, int]
-MANIFEST_COLUMNS = ("item", "label", "label_name", "group", "split")
+if TYPE_CHECKING:
+    from fer_ray.config import DataConfig
 
-
-class DataError(ValueError):
-    """Bad input data; the message names the file or key and what was expected."""
-
-
-class Source(ABC):
-    """One data set: where its images are, their labels and groups, and how to read them."""
-
-    class_names: tuple[str, ...] = ()
-
-    @abstractmethod
-    def manifest(self) -> pd.DataFrame: ...
-
-    @abstractmethod
-    def identity(self) -> dict[str, Any]:
-        """What determines the pixels; it keys the crop cache."""
-
-    @abstractmethod
-    def load(self, items: Sequence[str]) -> list[tuple[np.ndarray | None, Box | None]]:
-        """RGB uint8 images and their ground-truth face boxes (None where unknown).
-
-        An unreadable item gives ``(None, None)`` instead of raising, so the caller
-        can count and list every bad file at once.
-        """
-
-
-REGISTRY: dict[str, Callable[[DataConfig], Source]] = {}
-
-
-def register(
-    name: str,
-) -> Callable[[Callable[[DataConfig], Source]], Callable[[DataConfig], Source]]:
-    def deco(factory: Callable[[DataConfig], Source]) -> Callable[[DataConfig], Source]:
-        REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-@register("synthetic")
-class SyntheticSource(Source):
-    """The embedded AU-driven faces (fer_ray.data.synthetic); items are 'synthetic:<index>'."""
-
-    class_names = tuple(synthetic.CLASS_NAMES)
-
-    def __init__(self, cfg: DataConfig):
-        self.n_subjects, self.per_class = cfg.n_subjects, cfg.per_class
-        self.image_size, self.seed = cfg.image_size, cfg.seed
-
-    def manifest(self) -> pd.DataFrame:
-        t = synthetic.item_table(self.n_subjects, self.per_class)
-        return pd.DataFrame(
-            {
-                "item": [f"synthetic:{i}" for i in t["index"]],
-                "label": t["label"].astype(np.int64),
-                "label_name": t["label_name"],
-                "group": [f"s{s:04d}" for s in t["subject"]],
-                "split": "",
-            }
-        )
-
-    def identity(self) -> dict[str, Any]:
-        return {
-            "source": "synthetic",
-            "version": synthetic.GENERATOR_VERSION,
-            "n_subjects": self.n_subjects,
-            "per_class": self.per_class,
-            "image_size": self.image_size,
-            "seed": self.seed,
-        }
-
-    def load(self, items: Sequence[str]) -> list[tuple[np.ndarray, Box | None]]:
-        idx = [int(str(i).split(":", 1)[1]) for i in items]
-        images, _, boxes = synthetic.render_items(
-            idx,
-            n_subjects=self.n_subjects,
-            per_class=self.per_class,
-            image_size=self.image_size,
-            seed=self.seed,
-        )
-        return [(images[k], tuple(int(v) for v in boxes[k])) for k in range(len(idx))]
+DATASETS: Registry[type[Source]] = Registry("data set", "data.name")
+_L = "fer_ray.data.loaders"
+DATASETS.register("synthetic", f"{_L}.synthetic:SyntheticSource", help="embedded AU-driven faces")
+DATASETS.register("sfew", f"{_L}.sfew:SFEWSource", help="SFEW 2.0 Train/Val aligned faces")
+DATASETS.register("sfew_subset", f"{_L}.sfew:SFEWSubsetSource", help="seed 000's SFEW subset")
+DATASETS.register("fer2013", f"{_L}.fer2013:FER2013Source", help="fer2013.csv")
+DATASETS.register("ferplus", f"{_L}.fer2013:FERPlusSource", help="fer2013.csv + FER+ votes")
+DATASETS.register("ckplus", f"{_L}.ckplus:CKPlusSource", help="CK+ peak frames")
+DATASETS.register("jaffe", f"{_L}.jaffe:JAFFESource", help="JAFFE coded TIFFs")
+DATASETS.register("ckplus_jaffe", f"{_L}.jaffe:CKPlusJAFFESource", help="seed 002's join")
+DATASETS.register("imagefolder", f"{_L}.folder:ImageFolderSource", help="<root>/<class>/*")
 
 
 def create_source(cfg: DataConfig) -> Source:
-    if cfg.name not in REGISTRY:
-        close = difflib.get_close_matches(cfg.name, list(REGISTRY), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise DataError(
-            f"data.name={cfg.name!r} is not a known data set{hint} ({sorted(REGISTRY)})"
-        )
-    return REGISTRY[cfg.name](cfg)
+    return DATASETS.create(cfg.name, cfg)
 
 
 def select_classes(
@@ -140,7 +59,7 @@ def select_classes(
     return kept.reset_index(drop=True), list(classes)
 
 
-def load_manifest(cfg: DataConfig, source: Source | None = None) -> tuple[pd.DataFrame, list[str]]:
+def read_manifest(cfg: DataConfig, source: Source | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The manifest of ``cfg``'s data set and its class names, checked.
 
     Pass the ``source`` the caller already made so it lists the files only once.
@@ -170,6 +89,3 @@ def _check_labels(m: pd.DataFrame, names: list[str], data_name: str) -> None:
         raise DataError(
             f"data set {data_name!r}: label_name disagrees with label for item {m['item'].iloc[int(np.argmax(wrong))]!r}"
         )
-
-
-from fer_ray.data import loaders  # noqa: E402, F401  (registers the real data sets)

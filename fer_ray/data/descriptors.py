@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_ray.data.datasets import DataError
+from fer_ray.data.source import SEVEN
+from fer_ray.errors import DataError
 
 # What seed 000 reports for this sheet (Table 1, sec. 3.1): the reference the report prints.
 PAPER_TABLE1 = (0.6939, 0.7644, 0.7312, 0.7271, 0.6381, 0.6700, 0.6923, 0.7060, 0.6674, 0.7096)
@@ -33,7 +34,7 @@ PAPER_TEST_ACC = 0.26857
 
 __all__ = ["CLASS_NAMES", "FEATURES", "read_sheet"]
 
-CLASS_NAMES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+CLASS_NAMES = SEVEN  # labels 1-7 of SFEW.xlsx, in this order
 FEATURES = tuple(f"{kind}{i}" for kind in ("lpq", "phog") for i in range(1, 6))
 LABEL_NAMES = ("label", "class", "emotion")  # preference order
 
@@ -93,6 +94,17 @@ def _numeric(df: pd.DataFrame, col: object, path: Path) -> np.ndarray:
         more = f" ({len(bad)} bad cells in this column)" if len(bad) > 1 else ""
         raise DataError(f"{path}: column {col!r}, row {_excel_row(i)} {what}{more}")
     return num.to_numpy(dtype=np.float64)
+
+
+def sheet_path(path: str | None, data_root: str | None) -> Path:
+    """``descriptors.path``, else ``<data.root>/SFEW.xlsx``."""
+    if path:
+        return Path(path).expanduser().resolve()
+    if data_root:
+        return (Path(data_root).expanduser() / "SFEW.xlsx").resolve()
+    raise DataError(
+        "descriptors.enabled needs the SFEW.xlsx sheet: set descriptors.path (or data.root)"
+    )
 
 
 def read_sheet(path: str | Path) -> pd.DataFrame:

@@ -9,9 +9,16 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from fer_ray.errors import SplitError
 
-class SplitError(ValueError):
-    """The data cannot be split as asked (too few groups for the folds)."""
+__all__ = [
+    "SplitError",
+    "assert_disjoint",
+    "grouped_folds",
+    "grouped_holdout",
+    "holdout_and_folds",
+    "member_split",
+]
 
 
 def _check(labels: np.ndarray, groups: np.ndarray, n_splits: int, what: str) -> None:
@@ -60,3 +67,53 @@ def assert_disjoint(groups: np.ndarray, *masks: np.ndarray) -> None:
                     f"group {g.item() if hasattr(g, 'item') else g!r} appears in split {seen[g]} and split {i}"
                 )
             seen[g] = i
+
+
+def holdout_and_folds(
+    labels: np.ndarray,
+    groups: np.ndarray,
+    *,
+    folds: int,
+    seed: int,
+    test_fraction: float,
+    test_split: str | None = None,
+    own_split: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shared test holdout and the grid folds of the rest, all grouped.
+
+    With ``test_split`` the data set's own split (``own_split``) is the holdout; otherwise
+    one grouped, stratified fold of about ``test_fraction``. Returns (test mask, fold id per
+    item with -1 on test items).
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if test_split is None:
+        test = grouped_holdout(labels, groups, test_fraction, seed)
+    else:
+        own = np.asarray(own_split if own_split is not None else [], dtype=object).astype(str)
+        test = own == test_split
+        if not test.any() or test.all():
+            found = sorted(set(own.tolist()))
+            raise SplitError(
+                f"data.test_split={test_split!r} must name a part of the data set's own split,"
+                f" not all of it; this data set's split values are {found}"
+            )
+        assert_disjoint(groups, ~test, test)
+    fold_of = np.full(len(labels), -1, dtype=np.int64)
+    fold_of[~test] = grouped_folds(labels[~test], groups[~test], folds, seed)
+    for f in range(folds):
+        assert_disjoint(groups, (fold_of >= 0) & (fold_of != f), fold_of == f, test)
+    return test, fold_of
+
+
+def member_split(
+    labels: np.ndarray, groups: np.ndarray, test: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train/val masks of one ensemble member: grouped, drawn from its own seed, never
+    touching the shared test holdout."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    rest = ~test
+    val = np.zeros_like(rest)
+    val[rest] = grouped_holdout(labels[rest], groups[rest], val_fraction, seed)
+    train = rest & ~val
+    assert_disjoint(groups, train, val, test)
+    return train, val

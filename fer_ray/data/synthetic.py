@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+from fer_ray.data.source import SEVEN
+
+CLASS_NAMES: tuple[str, ...] = SEVEN  # label order = alphabetical, the canonical seven
 CLASS_AUS: dict[str, tuple[int, ...]] = {
     "angry": (4, 5, 7, 23),
     "disgust": (9, 15, 16),
@@ -77,7 +79,7 @@ def item_table(n_subjects: int, per_class: int) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class _Identity:
+class Identity:
     """Per-subject face geometry and colours, in face units (face half-width = 1)."""
 
     asp: float  # face half-height / half-width
@@ -103,7 +105,7 @@ class _Identity:
     glasses: bool
 
 
-def _identity(seed: int, subject: int) -> _Identity:
+def identity(seed: int, subject: int) -> Identity:
     """A subject's look, from its own RNG stream so it is the same in every chunk."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, _IDENTITY_SALT, subject]))
     u = rng.uniform
@@ -113,7 +115,7 @@ def _identity(seed: int, subject: int) -> _Identity:
         [[25, 20, 18], [70, 45, 25], [120, 80, 40], [200, 170, 110], [150, 60, 30], [160, 160, 160]]
     )
     lip = skin * np.array([0.85, 0.6, 0.6]) + np.array([20, 0, 0])
-    return _Identity(
+    return Identity(
         asp=u(1.15, 1.35), es=u(0.36, 0.46), ey=u(-0.22, -0.08), ew=u(0.15, 0.2), eo=u(0.05, 0.08),
         bh=u(0.17, 0.25), bt=u(0.04, 0.08), ny=u(0.3, 0.42), nw=u(0.13, 0.19), my=u(0.66, 0.8),
         mw=u(0.26, 0.36), lip=u(0.035, 0.065), rest=u(-0.03, 0.03),
@@ -124,7 +126,7 @@ def _identity(seed: int, subject: int) -> _Identity:
     )  # fmt: skip
 
 
-def _sample_aus(rng: np.random.Generator, label: int) -> np.ndarray:
+def sample_aus(rng: np.random.Generator, label: int) -> np.ndarray:
     """Class AUs uniform in CLASS_AU_RANGE; other AUs occasionally weakly active (distractors)."""
     active = CLASS_AUS[CLASS_NAMES[label]]
     out = np.zeros(len(AU_LIST), np.float32)
@@ -148,13 +150,13 @@ def _curve(a: Sequence[float], m: Sequence[float], b: Sequence[float], n: int = 
 
 
 @cache
-def _unit_circle(n: int) -> np.ndarray:
+def unit_circle(n: int) -> np.ndarray:
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return np.stack([np.cos(t), np.sin(t)], 1)
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 20) -> np.ndarray:
-    return _unit_circle(n) * (rx, ry) + (cx, cy)
+    return unit_circle(n) * (rx, ry) + (cx, cy)
 
 
 @cache
@@ -200,10 +202,10 @@ def _shade(c: tuple[float, ...], k: float) -> tuple[float, ...]:
 
 
 def _render_one(
-    rng: np.random.Generator, idn: _Identity, label: int, s: int
+    rng: np.random.Generator, idn: Identity, label: int, s: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw one face; all randomness comes from `rng` in a fixed order."""
-    aus = _sample_aus(rng, label)
+    aus = sample_aus(rng, label)
     a = dict(zip(AU_LIST, aus.tolist(), strict=True))
     au1, au2, au4, au5, au6, au7 = a[1], a[2], a[4], a[5], a[6], a[7]
     au9, au12, au15, au16, au20, au23, au26 = a[9], a[12], a[15], a[16], a[20], a[23], a[26]
@@ -237,7 +239,7 @@ def _render_one(
             line(pts, _shade(idn.skin, 1 - 0.45 * min(strength, 1.0)), 0.025)
 
     skin, asp, jaw = idn.skin, idn.asp, 0.14 * au26
-    face = _unit_circle(48) * (1.0, asp)
+    face = unit_circle(48) * (1.0, asp)
     face[face[:, 1] > 0, 1] *= (asp + jaw) / asp  # AU26 drops the chin
     # Hair (behind), shoulders, neck, ears.
     if idn.hair_style == 1:
@@ -360,11 +362,11 @@ def render_items(
     images = np.empty((idx.size, image_size, image_size, 3), np.uint8)
     aus = np.empty((idx.size, len(AU_LIST)), np.float32)
     boxes = np.empty((idx.size, 4), np.int32)
-    identities: dict[int, _Identity] = {}
+    identities: dict[int, Identity] = {}
     for k, i in enumerate(idx.tolist()):
         subject, label = i // block, (i % block) // per_class
         if subject not in identities:
-            identities[subject] = _identity(seed, subject)
+            identities[subject] = identity(seed, subject)
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         images[k], aus[k], boxes[k] = _render_one(rng, identities[subject], label, image_size)
     return images, aus, boxes

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fer_ray import files
 
 CACHE_VERSION = 2  # 2: chunks carry an 'unreadable' flag per item
 
@@ -31,14 +31,6 @@ def cache_key(source_identity: dict[str, Any], detector: str, margin: float, siz
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    """np.savez via a temporary file: a killed process leaves the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 class CropCache:
@@ -63,7 +55,7 @@ class CropCache:
         unreadable: np.ndarray,
     ) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_savez(
+        files.savez(
             self.chunk_path(i), crops=crops, fallback=fallback, boxes=boxes, unreadable=unreadable
         )
 
@@ -76,4 +68,4 @@ class CropCache:
         return (self.dir / "complete.json").is_file()
 
     def mark_complete(self, info: dict[str, Any]) -> None:
-        (self.dir / "complete.json").write_text(json.dumps(info, indent=2))
+        files.write_json(self.dir / "complete.json", info)

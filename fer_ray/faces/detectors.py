@@ -27,7 +27,6 @@ built once per process, because Ray tasks call the factory once per chunk.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,9 +35,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fer_ray.config import ConfigError
-
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
+from fer_ray.data.source import Box
+from fer_ray.errors import DependencyError
+from fer_ray.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def _haar() -> Callable[[np.ndarray, Box | None], Box | None]:
     path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
-        raise RuntimeError(
+        raise DependencyError(
             f"OpenCV Haar cascade not found at {path}; install opencv-python-headless<5"
         )
 
@@ -141,9 +140,9 @@ def _load_mtcnn(device: str) -> Any:
     try:
         from facenet_pytorch import MTCNN
     except ImportError as e:
-        raise ImportError(
+        raise DependencyError(
             "faces.detector=mtcnn needs facenet-pytorch; install it with "
-            "`pip install --no-deps facenet-pytorch requests` (--no-deps: it pins an old torch)"
+            "`pip install 'fer_ray[faces]'` (or `pip install facenet-pytorch==2.5.3`)"
         ) from e
     # select_largest=True only orders the boxes largest first: ties on probability → larger.
     return MTCNN(keep_all=True, select_largest=True, device=device)
@@ -170,8 +169,9 @@ def _load_dlib() -> Any:
     try:
         import dlib
     except ImportError as e:
-        raise ImportError(
-            "faces.detector=dlib needs dlib; install the prebuilt wheel with `pip install dlib-bin`"
+        raise DependencyError(
+            "faces.detector=dlib needs dlib; install it with `pip install 'fer_ray[faces]'`"
+            " (or the prebuilt wheel: `pip install dlib-bin`)"
         ) from e
     return dlib.get_frontal_face_detector()
 
@@ -192,48 +192,14 @@ def _dlib() -> Callable[[np.ndarray, Box | None], Box | None]:
     return detect
 
 
-REGISTRY: dict[str, DetectorSpec] = {
-    "groundtruth": DetectorSpec(_groundtruth, 0.0, True),
-    "center": DetectorSpec(_center, 0.0, False),
-    "haar": DetectorSpec(_haar, 0.2, True),  # seed 002: box enlarged 20 %
-    "mtcnn": DetectorSpec(_mtcnn, 0.0, True),  # seed 000 crops the detected box
-    "dlib": DetectorSpec(_dlib, 0.0, True),  # seed 001 gives no margin, so none
-}
+DETECTORS: Registry[DetectorSpec] = Registry("face detector", "faces.detector")
+DETECTORS.register("groundtruth", DetectorSpec(_groundtruth, 0.0, True))
+DETECTORS.register("center", DetectorSpec(_center, 0.0, False))
+DETECTORS.register("haar", DetectorSpec(_haar, 0.2, True))  # seed 002: box enlarged 20 %
+DETECTORS.register("mtcnn", DetectorSpec(_mtcnn, 0.0, True))  # seed 000 crops the detected box
+DETECTORS.register("dlib", DetectorSpec(_dlib, 0.0, True))  # seed 001 gives no margin, so none
 
 
 def get(name: str) -> DetectorSpec:
-    if name not in REGISTRY:
-        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"faces.detector={name!r} is not known{hint} ({sorted(REGISTRY)})")
-    return REGISTRY[name]
-
-
-def square_box(box: Box, margin: float) -> tuple[float, float, float]:
-    """Centre and half side of the square around ``box`` enlarged by ``margin``."""
-    x0, y0, x1, y1 = box
-    half = max(x1 - x0, y1 - y0) * (1 + margin) / 2
-    return (x0 + x1) / 2, (y0 + y1) / 2, half
-
-
-def crop(image: np.ndarray, box: Box | None, margin: float, size: int) -> np.ndarray:
-    """Square crop around ``box`` (or the central square when None), resized to ``size``.
-
-    Parts of the square outside the image are filled by edge replication, so a face
-    at the border keeps its aspect ratio.
-    """
-    h, w = image.shape[:2]
-    if box is None:
-        cx, cy, half = w / 2, h / 2, min(h, w) / 2
-    else:
-        cx, cy, half = square_box(box, margin)
-    half = max(half, 1.0)
-    x0, y0 = round(cx - half), round(cy - half)
-    side = max(1, round(2 * half))
-    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
-    if pad:
-        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    patch = image[y0 : y0 + side, x0 : x0 + side]
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interp)
+    """The detector for ``faces.detector`` = ``name``; a typo gets a did-you-mean."""
+    return DETECTORS.get(name)

@@ -1,38 +1,26 @@
-"""Model factory: a timm backbone, a feature→hidden→output head, and a freeze policy.
+"""Model factory: a registered backbone, its freeze policy, and seed 000's head.
 
-The network is split into a frozen ``trunk`` and a trainable ``tail`` so that the
-trunk's activations can be computed once per image and shared by every trial
-(fer_ray.train.features). For timm ResNets the split is at block granularity:
-``train_last_convs=2`` on resnet18 trains ``layer4.1.conv1`` and ``layer4.1.conv2``
-(with their BatchNorms ``layer4.1.bn1``/``layer4.1.bn2``) plus the head, which is
-seed 000's "last two convolutional layers and the fully connected classifier".
+The network is split into a frozen ``trunk`` and a trainable ``tail`` so that the trunk's
+activations can be computed once per image and shared by every trial
+(fer_ray.train.features). Backbones and their freeze policies are in
+``fer_ray.models.backbones``; weight sources in ``fer_ray.models.weights``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import timm
 import torch
 from torch import nn
 
-from fer_ray.config import ModelConfig
+from fer_ray.errors import ModelError
+from fer_ray.models import weights as weight_sources
+from fer_ray.models.backbones import BACKBONES, BackboneSplit
+from fer_ray.models.head import Head
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-
-
-class Head(nn.Module):
-    """Seed 000's 3-layer classifier; ``fc1``/``fc2`` are what the Gedeon analyses read."""
-
-    def __init__(self, n_features: int, hidden: int, n_classes: int, activation: str = "relu"):
-        super().__init__()
-        self.fc1 = nn.Linear(n_features, hidden)
-        self.act = ACTIVATIONS[activation]()
-        self.fc2 = nn.Linear(hidden, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+if TYPE_CHECKING:
+    from fer_ray.config import ModelConfig
 
 
 class Tail(nn.Module):
@@ -72,95 +60,30 @@ class FerNet(nn.Module):
         return self
 
 
-@dataclass(frozen=True)
-class BackboneSplit:
-    trunk: nn.Module
-    blocks: nn.Module
-    pool: nn.Module
-    n_features: int
-    trained_modules: list[str]
-
-
-def _resnet_units(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    units = [(n, getattr(model, n)) for n in ("conv1", "bn1", "act1", "maxpool")]
-    for layer in ("layer1", "layer2", "layer3", "layer4"):
-        for i, block in enumerate(getattr(model, layer)):
-            units.append((f"{layer}.{i}", block))
-    return units
-
-
-def split_backbone(model: nn.Module, train_last_convs: int) -> BackboneSplit:
-    """Cut a timm ResNet after the block holding the first trained conv.
-
-    Convs of the tail that come before the last ``train_last_convs`` ones stay
-    frozen (e.g. resnet50's ``layer4.2.conv1`` when two convs are trained).
-    """
-    if not all(hasattr(model, a) for a in ("conv1", "layer4", "global_pool")):
-        raise ValueError(
-            f"{type(model).__name__}: the trunk/tail split knows timm ResNet-style models "
-            "(conv1, layer1..4, global_pool); set model.train_last_convs: -1 to fine-tune all"
-        )
-    units = _resnet_units(model)
-    convs = [
-        (ui, f"{un}.{cn}" if cn else un)
-        for ui, (un, unit) in enumerate(units)
-        for cn, m in unit.named_modules()
-        if isinstance(m, nn.Conv2d) and "downsample" not in cn
-    ]
-    n = len(convs) if train_last_convs < 0 else train_last_convs
-    if not 0 <= n <= len(convs):
-        raise ValueError(f"model.train_last_convs={train_last_convs}: backbone has {len(convs)}")
-    trained_convs = [name for _, name in convs[len(convs) - n :]] if n else []
-    cut = convs[len(convs) - n][0] if n else len(units)
-    trunk = nn.Sequential(*[m for _, m in units[:cut]])
-    blocks = nn.Sequential(*[m for _, m in units[cut:]])
-    for p in model.parameters():
-        p.requires_grad_(n == len(convs))  # training every conv trains everything
-    trained = set(trained_convs)
-    for name, unit in units[cut:]:
-        for mname, m in unit.named_modules():
-            full = f"{name}.{mname}" if mname else name
-            if isinstance(m, nn.Conv2d) and full in trained:
-                m.weight.requires_grad_(True)
-            if isinstance(m, nn.BatchNorm2d):
-                # a BatchNorm trains with the conv it follows: bnN after convN
-                base, _, leaf = full.rpartition(".")
-                conv = (
-                    f"{base}.{leaf.replace('bn', 'conv')}" if base else leaf.replace("bn", "conv")
-                )
-                if conv in trained:
-                    for p in m.parameters():
-                        p.requires_grad_(True)
-    trained_modules = trained_convs + [
-        f"{c.rpartition('.')[0]}.{c.rpartition('.')[2].replace('conv', 'bn')}".lstrip(".")
-        for c in trained_convs
-    ]
-    return BackboneSplit(trunk, blocks, model.global_pool, model.num_features, trained_modules)
-
-
 def load_weights(model: nn.Module, weights: str) -> str:
     """Apply ``model.weights``; returns a description for the report."""
-    if weights == "synthetic":
-        raise ValueError(
-            "model.weights=synthetic needs the pretrained state (fer_ray.models.pretrain); "
+    src = weight_sources.source(weights)
+    if src is not None and src.stand_in:
+        raise ModelError(
+            f"model.weights={weights} needs the pretrained state (fer_ray.models.pretrain); "
             "pass it as create_backbone(..., state=...)"
         )
-    if weights == "none":
-        return "none (random init from model.init_seed)"
-    if weights == "imagenet":
-        return "imagenet (timm pretrained)"
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"model.weights={weights!r}: expected 'none', 'imagenet' or a state-dict file"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if src is not None:
+        return src.description
+    weight_sources.check(weights)
+    path = Path(weights).expanduser()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise ModelError(f"model.weights={weights!r}: cannot read a state dict ({e})") from e
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelError(f"model.weights={weights!r}: the file holds no state dict")
     missing, unexpected = model.load_state_dict(state, strict=False)
     head_keys = {k for k in missing if k.startswith(("fc.", "head.", "classifier."))}
     if set(missing) - head_keys:
-        raise ValueError(f"{path}: state dict lacks backbone keys, e.g. {sorted(missing)[:3]}")
+        raise ModelError(f"{path}: state dict lacks backbone keys, e.g. {sorted(missing)[:3]}")
     return f"state dict {path} ({len(unexpected)} unused keys)"
 
 
@@ -175,22 +98,17 @@ def create_backbone(
     ``state`` (e.g. the synthetic-pretrained weights) overrides ``cfg.weights``;
     ``random_only`` skips loading (the start of pretraining).
     """
-    if not timm.is_model(cfg.backbone):
-        import difflib
-
-        close = difflib.get_close_matches(cfg.backbone, timm.list_models(), n=3)
-        raise ValueError(f"model.backbone={cfg.backbone!r} is not a timm model; close: {close}")
-    pretrained = cfg.weights == "imagenet" and not random_only and state is None
+    spec = BACKBONES.get(cfg.backbone)
+    src = weight_sources.source(cfg.weights)
+    pretrained = bool(src and src.timm_pretrained) and not random_only and state is None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.init_seed)
         try:
-            model = timm.create_model(
-                cfg.backbone, pretrained=pretrained, num_classes=0, in_chans=in_chans
-            )
+            model = spec.build(pretrained, in_chans)
         except OSError as e:  # hub unreachable and the weights not in the local cache
             if not pretrained:
                 raise
-            raise RuntimeError(
+            raise ModelError(
                 f"model.weights=imagenet: timm could not fetch {cfg.backbone}'s pretrained weights"
                 f" ({type(e).__name__}). Run once where the model hub is reachable (the weights"
                 " are then cached under ~/.cache/huggingface), or save a state dict with"
@@ -211,7 +129,7 @@ def create_model(
     backbone_state: dict[str, torch.Tensor] | None = None,
 ) -> FerNet:
     """Backbone + head; the head is initialised from ``head_seed`` (one per trial)."""
-    split = split_backbone(create_backbone(cfg, backbone_state), cfg.train_last_convs)
+    split = split_backbone(create_backbone(cfg, backbone_state), cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(head_seed)
         head = Head(split.n_features, hidden, n_classes, cfg.activation)
@@ -219,5 +137,21 @@ def create_model(
     return FerNet(split.trunk, tail, split.trained_modules)
 
 
+def split_backbone(model: nn.Module, cfg: ModelConfig) -> BackboneSplit:
+    """The registered freeze policy of ``cfg.backbone`` applied to ``model``."""
+    return BACKBONES.get(cfg.backbone).split(model, cfg.train_last_convs)
+
+
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def check_model(cfg: ModelConfig) -> str:
+    """Build the backbone and apply its freeze policy once, in the driver, so that a bad
+    ``model.*`` setting fails before any stage instead of inside a Ray task; returns the
+    weights' description for the log."""
+    src = weight_sources.source(cfg.weights)
+    stand_in = src is not None and src.stand_in
+    model = create_backbone(cfg, random_only=stand_in)
+    split_backbone(model, cfg)
+    return src.description if src is not None else f"state dict {cfg.weights}"

@@ -13,16 +13,20 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from fer_ray.config import Config
+from fer_ray import files
 from fer_ray.data import synthetic
-from fer_ray.faces.detectors import crop
+from fer_ray.faces.crop import crop
 from fer_ray.train.features import normalize
+from fer_ray.train.loop import Split, train_epoch
+
+if TYPE_CHECKING:
+    from fer_ray.config import Config
 
 SEED_OFFSET = 7919  # the pretraining set's generator seed = data.seed + this
 
@@ -72,21 +76,10 @@ def pretrain_backbone(
     perm = torch.randperm(len(x_all), generator=gen)
     val_idx, tr_idx = perm[:n_val], perm[n_val:]
     history = []
+    model = nn.Sequential(backbone, reg)
+    train = Split(x_all[tr_idx], y_all[tr_idx])
     for epoch in range(cfg.model.pretrain_epochs):
-        backbone.train()
-        order = tr_idx[torch.randperm(len(tr_idx), generator=gen)]
-        for s in range(0, len(order), 64):
-            idx = order[s : s + 64]
-            if len(idx) < 2:
-                continue
-            x = x_all[idx]
-            flip = torch.rand(len(idx), generator=gen) < 0.5
-            x[flip] = x[flip].flip(-1)
-            pred = reg(backbone(x.to(device)))
-            loss = nn.functional.mse_loss(pred, y_all[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        train_epoch(model, train, opt, 64, gen, _random_flip, nn.functional.mse_loss)
         backbone.eval()
         with torch.no_grad():
             pv = reg(backbone(x_all[val_idx].to(device))).cpu()
@@ -105,16 +98,20 @@ def pretrain_backbone(
     return state, facts
 
 
+def _random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror half the batch: faces are left-right symmetric, the AU targets too."""
+    flip = torch.rand(len(x), generator=gen) < 0.5
+    x[flip] = x[flip].flip(-1)
+    return x
+
+
 def cached_pretrain(cfg: Config, cache_dir: Path, device: str = "cpu") -> tuple[dict, dict]:
     """Pretrained state from ``cache_dir`` or trained now and stored there (atomically)."""
     key = pretrain_key(cfg)
     path = Path(cache_dir) / f"{key}.pt"
     if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
         return blob["state"], {**blob["facts"], "cache": "reused", "key": key}
     state, facts = pretrain_backbone(cfg, device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state": state, "facts": facts}, tmp)
-    tmp.replace(path)
+    files.torch_save(path, {"state": state, "facts": facts})
     return state, {**facts, "cache": "written", "key": key}

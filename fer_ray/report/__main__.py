@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer_ray.report.aggregate import ReportError, build_report
+from fer_ray.errors import ReportError
+from fer_ray.report.build import REPORT_MD, build_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = build_report(run_dir, out)
     except ReportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"report written to {path / 'report.md'} (and report.html, *.csv, *.png)")
+        print(f"{e.kind}: {e}", file=sys.stderr)
+        return e.exit_code
+    print(f"report written to {path / REPORT_MD} (and report.html, *.csv, *.png)")
     return 0
 
 

@@ -1,20 +1,18 @@
-"""What every stage shares: the Ray session, run paths, progress, Tune settings.
+"""What every stage shares: the Ray session, progress, Tune settings, task fan-out.
 
-Stage results are files under ``runs/<name>/<stage>/`` and a stage is complete
-only when its ``done.json`` exists; that file is written last, so an
+Stage results are files under ``runs/<name>/<stage>/`` (names in ``fer_ray.layout``) and a
+stage is complete only when its ``done.json`` exists; that file is written last, so an
 interrupted stage never looks finished.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,50 +21,12 @@ import torch
 from ray import tune
 
 from fer_ray.config import Config
+from fer_ray.errors import StageError, unwrap
+from fer_ray.layout import RunPaths
 
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "3600")
-
-
-class StageError(RuntimeError):
-    """A stage cannot run or did not finish; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @classmethod
-    def of(cls, cfg: Config) -> RunPaths:
-        return cls(Path(cfg.output.runs_dir).resolve() / cfg.name)
-
-    def stage(self, name: str) -> Path:
-        return self.root / name
-
-    def storage(self, cfg: Config) -> str:
-        """Tune storage: shared storage on a cluster (output.storage_path), else local."""
-        if cfg.output.storage_path:
-            sp = cfg.output.storage_path
-            return sp if "://" in sp else str(Path(sp).resolve())
-        return str(self.root / "tune")
-
-    def experiment(self, cfg: Config, stage: str) -> str:
-        base = self.storage(cfg)
-        name = f"{cfg.name}-{stage}" if cfg.output.storage_path else stage
-        return f"{base.rstrip('/')}/{name}"
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write atomically so a killed process leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 def init_ray(cfg: Config) -> bool:
@@ -143,8 +103,7 @@ class Progress(tune.Callback):
 
 def tune_settings(cfg: Config, stage: str, metric: str, total: int) -> dict[str, Any]:
     """TuneConfig + RunConfig shared by the grid and ensemble stages."""
-    paths = RunPaths.of(cfg)
-    exp = paths.experiment(cfg, stage)
+    exp = RunPaths.of(cfg).experiment(stage)
     storage, name = exp.rsplit("/", 1)
     tune_config = tune.TuneConfig(
         reuse_actors=True,  # 5x faster for small trials here (../shared/notes/ray-tune.md)
@@ -208,7 +167,7 @@ def restore_state() -> dict[str, Any] | None:
         return None
     with ckpt.as_directory() as d:
         p = Path(d) / "state.pt"
-        return torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None
+        return torch.load(p, map_location="cpu", weights_only=True) if p.is_file() else None
 
 
 def fit_tuner(
@@ -239,8 +198,32 @@ def fit_tuner(
         )
     errors = [r for r in results if r.error is not None]
     if errors:
+        cause = unwrap(errors[0].error)
+        if cause is not None:  # the user's input, not the code: one line, no traceback
+            raise cause
         raise StageError(
             f"{len(errors)} trial(s) failed, first: {errors[0].error!r}; "
             f"fix it and rerun with --resume (logs under {path})"
         )
     return results
+
+
+def drain(
+    pending: dict[Any, Any],
+    on_result: Callable[[Any, Any], str],
+    stage: str,
+    label: str,
+    total: int,
+) -> None:
+    """Wait for Ray tasks as they finish; ``on_result(key, value)`` stores each at once (so a
+    killed stage keeps every finished task) and returns a note for the progress line."""
+    t0 = time.time()
+    done = total - len(pending)
+    if not pending:
+        progress(stage, f"{label} {done}/{total} (all stored)", True)
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        key = pending.pop(ready[0])
+        note = on_result(key, ray.get(ready[0]))
+        done += 1
+        progress(stage, f"{label} {done}/{total} · {time.time() - t0:4.0f}s{note}", not pending)

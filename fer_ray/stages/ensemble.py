@@ -21,16 +21,14 @@ import ray
 import torch
 from ray import tune
 
-from fer_ray.analysis.metrics import soft_vote
+from fer_ray import files, layout
+from fer_ray.analysis.metrics import ensemble_summary, soft_vote
 from fer_ray.config import Config
+from fer_ray.layout import Ensemble, RunPaths
 from fer_ray.models.factory import create_model
+from fer_ray.seeds import member_seed
 from fer_ray.stages import common
-from fer_ray.stages.common import RunPaths, write_json
 from fer_ray.train.loop import Phase, fit, predict_proba
-
-
-def member_seed(cfg: Config, member: int) -> int:
-    return cfg.seed * 1000 + member
 
 
 @torch.no_grad()
@@ -45,7 +43,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
     common.set_threads(cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     member = int(config["member"])
-    seed = member_seed(cfg, member)
+    seed = member_seed(cfg.seed, member)
     device = common.trial_device(cfg.resources.gpus_per_trial)
     model = create_model(
         cfg.model,
@@ -77,7 +75,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         test=test if sel == "test" else None,
         state=common.restore_state(),
         on_epoch=on_epoch,
-        augment=data.augment(),
+        transform=data.train_transform(),
     )
     # the selected weights are loaded: score them once on val and test
     test_probs = predict_proba(module, test.x)
@@ -111,15 +109,15 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         "node": common.node_ip(),
     }
     with tempfile.TemporaryDirectory() as d:
-        np.savez(Path(d) / "member.npz", **artifacts)
-        torch.save(module.state_dict(), Path(d) / "model.pt")
+        np.savez(Path(d) / Ensemble.MEMBER, **artifacts)
+        torch.save(module.state_dict(), Path(d) / Ensemble.MODEL)
         torch.save({**st, "module": module.state_dict()}, Path(d) / "state.pt")
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(d))
 
 
 def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool) -> dict[str, Any]:
-    out = paths.stage("ensemble")
-    (out / "members").mkdir(parents=True, exist_ok=True)
+    out = paths.stage(Ensemble.DIR)
+    (out / Ensemble.MEMBERS_DIR).mkdir(parents=True, exist_ok=True)
     space = {"member": tune.grid_search(list(range(cfg.ensemble.members)))}
     trainable = tune.with_resources(
         tune.with_parameters(ensemble_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref]),
@@ -136,11 +134,11 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         if not m.get("final"):
             raise common.StageError(f"ensemble member {r.config['member']} ended without a result")
         with r.checkpoint.as_directory() as d:
-            dst = out / "members" / f"member_{m['member']:02d}"
+            dst = out / Ensemble.MEMBERS_DIR / Ensemble.member_dir(m["member"])
             dst.mkdir(exist_ok=True)
-            for f in ("member.npz", "model.pt"):
+            for f in (Ensemble.MEMBER, Ensemble.MODEL):
                 shutil.copy(Path(d) / f, dst / f)
-        with np.load(dst / "member.npz") as z:
+        with np.load(dst / Ensemble.MEMBER) as z:
             probs.append(z["test_probs"])
             labels = z["test_labels"]
         keys = ["member", "seed", "test_acc", "val_acc", "selected_phase", "selected_epoch"]
@@ -167,26 +165,19 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         ]
         curves.append(h[cols].assign(member=m["member"]))
     members = pd.DataFrame(rows).sort_values("member")
-    vote = soft_vote(probs)
-    vote_acc = float((vote.argmax(1) == labels).mean())
-    counts = np.bincount(labels, minlength=vote.shape[1])
-    accs = members["test_acc"].to_numpy()
+    stats = ensemble_summary(members["test_acc"].to_numpy(), probs, labels)
     summary = {
         "members": len(members),
         "chosen": chosen,
         "selection": cfg.ensemble.selection,
         "selected_on_test": cfg.ensemble.selection == "test",
-        "test_acc_mean": float(accs.mean()),
-        "test_acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
-        "vote_acc": vote_acc,
-        "n_test": int(len(labels)),
-        "chance_uniform": 1.0 / vote.shape[1],
-        "chance_majority": float(counts.max() / counts.sum()),
+        **stats,
     }
-    members.to_csv(out / "members.csv", index=False)
-    pd.concat(curves).to_csv(out / "curves.csv", index=False)
-    np.savez(out / "vote.npz", probs=vote, labels=labels)
-    write_json(out / "summary.json", summary)
+    members.to_csv(out / Ensemble.MEMBERS, index=False)
+    pd.concat(curves).to_csv(out / Ensemble.CURVES, index=False)
+    files.savez(out / Ensemble.VOTE, probs=soft_vote(probs), labels=labels)
+    files.write_json(out / layout.SUMMARY, summary)
+    vote_acc = summary["vote_acc"]
     tag = " (selected on test)" if summary["selected_on_test"] else ""
     print(
         f"[ensemble] {len(members)} members · test acc {summary['test_acc_mean']:.3f}"

@@ -1,15 +1,12 @@
 """grid: one Ray Tune run over lr × hidden × fold (seed 000's Table 2).
 
-The cell score is the validation accuracy of the held-out fold at the last
-epoch (no epoch is picked on the fold that scores it); the chosen config has the
-best mean over folds, ties going to the simpler model (fewer hidden units, then
-the larger learning rate, as seed 000 argues).
+Each trial trains one cell on one fold; the table and the choice are
+``fer_ray.analysis.selection``'s.
 """
 
 from __future__ import annotations
 
 import shutil
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +14,14 @@ import pandas as pd
 import ray
 from ray import tune
 
+from fer_ray import files
+from fer_ray.analysis.selection import choose, table2
 from fer_ray.config import Config
+from fer_ray.layout import Grid, RunPaths
 from fer_ray.models.factory import create_model
+from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
-from fer_ray.stages.common import RunPaths, write_json
 from fer_ray.train.loop import Phase, fit
-
-
-def trial_seed(cfg: Config, lr: float, hidden: int, fold: int) -> int:
-    return zlib.crc32(f"{cfg.seed}|{lr!r}|{hidden}|{fold}".encode()) & 0x7FFFFFFF
 
 
 def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
@@ -33,7 +29,7 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     common.set_threads(cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     lr, hidden, fold = float(config["lr"]), int(config["hidden"]), int(config["fold"])
-    seed = trial_seed(cfg, lr, hidden, fold)
+    seed = trial_seed(cfg.seed, lr, hidden, fold)
     device = common.trial_device(cfg.resources.gpus_per_trial)
     model = create_model(
         cfg.model, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
@@ -55,34 +51,12 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
         seed,
         state=common.restore_state(),
         on_epoch=on_epoch,
-        augment=data.augment(),
+        transform=data.train_transform(),
     )
-
-
-def table2(trials: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std (over folds) of the last-epoch validation accuracy per lr × hidden."""
-    g = trials.groupby(["lr", "hidden"])["val_acc"]
-    t = g.agg(["mean", "std", "count"]).reset_index()
-    t["std"] = t["std"].fillna(0.0)
-    return t
-
-
-def choose(table: pd.DataFrame) -> dict[str, Any]:
-    """Best mean; ties (to 1e-9) → fewer hidden units, then larger lr."""
-    t = table.assign(m=table["mean"].round(9)).sort_values(
-        ["m", "hidden", "lr"], ascending=[False, True, False]
-    )
-    best = t.iloc[0]
-    return {
-        "lr": float(best["lr"]),
-        "hidden": int(best["hidden"]),
-        "mean_val_acc": float(best["mean"]),
-        "std_val_acc": float(best["std"]),
-    }
 
 
 def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, Any]:
-    out = paths.stage("grid")
+    out = paths.stage(Grid.DIR)
     out.mkdir(parents=True, exist_ok=True)
     space = {
         "lr": tune.grid_search(list(cfg.grid.lr)),
@@ -123,10 +97,10 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, 
     trials = pd.DataFrame(rows).sort_values(["lr", "hidden", "fold"], ascending=[False, True, True])
     t2 = table2(trials)
     chosen = choose(t2)
-    trials.to_csv(out / "trials.csv", index=False)
-    pd.concat(curves).to_csv(out / "curves.csv", index=False)
-    t2.to_csv(out / "table2.csv", index=False)
-    write_json(out / "chosen.json", chosen)
+    trials.to_csv(out / Grid.TRIALS, index=False)
+    pd.concat(curves).to_csv(out / Grid.CURVES, index=False)
+    t2.to_csv(out / Grid.TABLE2, index=False)
+    files.write_json(out / Grid.CHOSEN, chosen)
     if not cfg.output.keep_grid_checkpoints and "://" not in settings["path"]:
         for ck in Path(settings["path"]).glob("*/checkpoint_*"):
             shutil.rmtree(ck, ignore_errors=True)

@@ -11,18 +11,22 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import ray
 
+from fer_ray import files, layout
 from fer_ray.config import Config
-from fer_ray.data.datasets import DataError, Source, create_source, load_manifest
+from fer_ray.data.datasets import create_source, read_manifest
+from fer_ray.data.source import Source
+from fer_ray.errors import DataError
 from fer_ray.faces import detectors
 from fer_ray.faces.cache import CropCache, cache_key
-from fer_ray.stages.common import RunPaths, node_ip, progress, write_json
+from fer_ray.faces.crop import crop_chunk
+from fer_ray.layout import RunPaths
+from fer_ray.stages.common import drain, node_ip
 
 
 @dataclass
@@ -33,38 +37,6 @@ class Prepared:
     summary: dict[str, Any]
 
 
-def crop_chunk(
-    source: Source, items: list[str], detector: str, margin: float, size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Load, detect and crop one chunk.
-
-    Returns (crops, fallback flags, boxes with -1 for none, unreadable flags). An
-    unreadable image gets a black crop and its flag; the driver decides whether the
-    run may go on without it (``data.skip_unreadable``).
-    """
-    spec = detectors.get(detector)
-    detect = spec.factory()
-    crops, fallback, boxes, unreadable = [], [], [], []
-    for image, gt in source.load(items):
-        if image is None:
-            crops.append(np.zeros((size, size, 3), np.uint8))
-            fallback.append(False)
-            boxes.append((-1, -1, -1, -1))
-            unreadable.append(True)
-            continue
-        box = detect(image, gt)
-        crops.append(detectors.crop(image, box, margin, size))
-        fallback.append(box is None and spec.counts_fallbacks)
-        boxes.append(box if box is not None else (-1, -1, -1, -1))
-        unreadable.append(False)
-    return (
-        np.stack(crops),
-        np.array(fallback, bool),
-        np.array(boxes, np.int32).reshape(-1, 4),
-        np.array(unreadable, bool),
-    )
-
-
 @ray.remote
 def _crop_task(source: Source, items: list[str], detector: str, margin: float, size: int):  # noqa: ANN202
     return (*crop_chunk(source, items, detector, margin, size), node_ip())
@@ -73,10 +45,6 @@ def _crop_task(source: Source, items: list[str], detector: str, margin: float, s
 def margin_of(cfg: Config) -> float:
     spec = detectors.get(cfg.faces.detector)
     return spec.default_margin if cfg.faces.margin is None else cfg.faces.margin
-
-
-def cache_root(cfg: Config) -> Path:
-    return Path(cfg.faces.cache_dir or Path(cfg.output.runs_dir) / ".cache" / "crops").resolve()
 
 
 def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache) -> tuple:
@@ -92,17 +60,14 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
             _crop_task.remote(source_ref, chunks[i], cfg.faces.detector, margin, cfg.faces.size): i
             for i in todo
         }
-        t0, done = time.time(), len(chunks) - len(todo)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            i = pending.pop(ready[0])
-            crops, fallback, boxes, unreadable, node = ray.get(ready[0])
+
+        def store(i: int, result: tuple) -> str:
+            crops, fallback, boxes, unreadable, node = result
             cache.put_chunk(i, crops, fallback, boxes, unreadable)
             nodes[i] = node
-            done += 1
-            progress(
-                "prepare", f"{done}/{len(chunks)} chunks · {time.time() - t0:4.0f}s", not pending
-            )
+            return ""
+
+        drain(pending, store, "prepare", "chunks", len(chunks))
     parts = [cache.get_chunk(i) for i in range(len(chunks))]
     node_col = [nodes.get(i, "cache") for i, c in enumerate(chunks) for _ in c]
     return (
@@ -117,14 +82,14 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
 def load_prepared(cfg: Config) -> Prepared:
     """Manifest + crops for ``cfg``, from the cache when present (Ray only for misses)."""
     source = create_source(cfg.data)
-    manifest, class_names = load_manifest(cfg.data, source)
+    manifest, class_names = read_manifest(cfg.data, source)
     margin = margin_of(cfg)
     # crops are chunked by manifest position, so the item list is part of the key
     # (a different data.classes selection must not reuse another selection's chunks)
     items_hash = hashlib.sha1("\n".join(manifest["item"]).encode()).hexdigest()[:16]
     identity = {**source.identity(), "items": items_hash}
     key = cache_key(identity, cfg.faces.detector, margin, cfg.faces.size)
-    cache = CropCache(cache_root(cfg), key)
+    cache = CropCache(layout.cache_root(cfg, "crops"), key)
     t0 = time.time()
     reused = cache.complete
     crops, fallback, boxes, unreadable, nodes = _crops(cfg, source, manifest, cache)
@@ -175,10 +140,10 @@ def load_prepared(cfg: Config) -> Prepared:
 
 def run(cfg: Config, paths: RunPaths) -> Prepared:
     prepared = load_prepared(cfg)
-    out = paths.stage("prepare")
+    out = paths.stage(layout.Prepare.DIR)
     out.mkdir(parents=True, exist_ok=True)
-    prepared.manifest.to_csv(out / "manifest.csv", index=False)
-    write_json(out / "summary.json", prepared.summary)
+    prepared.manifest.to_csv(out / layout.Prepare.MANIFEST, index=False)
+    files.write_json(out / layout.SUMMARY, prepared.summary)
     s = prepared.summary
     print(
         f"[prepare] {s['n_images']} images, {s['n_groups']} groups, detector {s['detector']},"

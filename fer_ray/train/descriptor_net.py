@@ -13,7 +13,7 @@ import torch
 
 from fer_ray.config import DescriptorsConfig, TrainConfig
 from fer_ray.data.descriptors import CLASS_NAMES
-from fer_ray.models.factory import Head
+from fer_ray.models.head import Head
 from fer_ray.train.loop import Phase, Split, fit, predict_proba
 
 N_CLASSES = len(CLASS_NAMES)

@@ -7,21 +7,25 @@ random augmentation touches the input, trials train only the tail on these.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
-from fer_ray.config import ModelConfig, TrainConfig
-from fer_ray.data import transforms
-from fer_ray.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from fer_ray.data import recipes
+from fer_ray.data.recipes import IMAGENET_MEAN, IMAGENET_STD
 from fer_ray.models.factory import create_backbone, split_backbone
+
+if TYPE_CHECKING:
+    from fer_ray.config import ModelConfig, TrainConfig
 
 
 def cache_applicable(model: ModelConfig, train: TrainConfig) -> tuple[bool, str]:
     """Whether the feature cache is used, and why (the report states the reason)."""
     if model.feature_cache == "off":
         return False, "model.feature_cache=off"
-    if transforms.get(train.augment).random:
-        return False, f"random augmentation '{train.augment}' changes the trunk's input"
+    if recipes.get(train.recipe).random:
+        return False, f"random recipe '{train.recipe}' changes the trunk's input"
     if model.train_last_convs < 0:
         return False, "the whole backbone is trained"
     return True, "frozen trunk, no random augmentation"
@@ -48,9 +52,9 @@ def trunk_features(
     """Activations of the frozen trunk for uint8 NHWC ``images`` (float32 NCHW), fed
     exactly as trials would feed pixels: through the (fixed) recipe's eval transform."""
     backbone = create_backbone(model_cfg, backbone_state)
-    split = split_backbone(backbone, model_cfg.train_last_convs)
+    split = split_backbone(backbone, model_cfg)
     trunk = split.trunk.to(device).eval()
-    prep = transforms.get(recipe)
+    prep = recipes.get(recipe)
     if prep.random:
         raise ValueError(f"the feature cache cannot apply random recipe {recipe!r}")
     out = []

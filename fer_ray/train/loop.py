@@ -10,13 +10,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from fer_ray.config import TrainConfig
+if TYPE_CHECKING:
+    from fer_ray.config import TrainConfig
+
+Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -54,29 +58,37 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     batch_size: int,
     generator: torch.Generator,
-    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    transform: Transform | None = None,
+    loss_fn: Loss = nn.functional.cross_entropy,
 ) -> tuple[float, float]:
-    """One pass in a seeded random order; returns (mean loss, accuracy)."""
+    """One pass in a seeded random order; returns (mean loss, accuracy).
+
+    ``transform`` (a recipe's per-batch augmentation) draws from the same generator, so a
+    resumed epoch replays exactly. With a regression ``loss_fn`` the accuracy is NaN.
+    """
     module.train()
     device = _device_of(module)
     order = torch.randperm(len(data), generator=generator)
     total_loss, correct = 0.0, 0
+    classify = not data.y.is_floating_point()
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         if len(idx) < 2 and len(order) > 1:
             continue  # a batch of one breaks BatchNorm; it is re-drawn next epoch
         x = data.x[idx]
-        if augment is not None:
-            x = augment(x, generator)
+        if transform is not None:
+            x = transform(x, generator)
         x, y = x.to(device), data.y[idx].to(device)
         optimizer.zero_grad(set_to_none=True)
-        logits = module(x)
-        loss = nn.functional.cross_entropy(logits, y)
+        out = module(x)
+        loss = loss_fn(out, y)
         loss.backward()
         optimizer.step()
         total_loss += loss.item() * len(idx)
-        correct += int((logits.argmax(1) == y).sum())
-    return total_loss / max(1, len(order)), correct / max(1, len(order))
+        if classify:
+            correct += int((out.argmax(1) == y).sum())
+    acc = correct / max(1, len(order)) if classify else float("nan")
+    return total_loss / max(1, len(order)), acc
 
 
 @torch.no_grad()
@@ -115,7 +127,7 @@ def fit(
     test: Split | None = None,
     state: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, Any], Callable[[], dict[str, Any]]], None] | None = None,
-    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    transform: Transform | None = None,
 ) -> dict[str, Any]:
     """Train through ``phases``; each phase starts from the best state so far.
 
@@ -143,7 +155,7 @@ def fit(
                 optimizer.load_state_dict(st["optim"])
         for epoch in range(st["epoch"], phase.epochs):
             gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + p_idx * 10_007 + epoch)
-            tr_loss, tr_acc = train_epoch(module, train, optimizer, cfg.batch_size, gen, augment)
+            tr_loss, tr_acc = train_epoch(module, train, optimizer, cfg.batch_size, gen, transform)
             row: dict[str, Any] = {
                 "phase": p_idx + 1,
                 "epoch": epoch + 1,

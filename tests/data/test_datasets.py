@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 
 from fer_ray.config import DataConfig
-from fer_ray.data.datasets import DataError, create_source, load_manifest, select_classes
+from fer_ray.data.datasets import create_source, read_manifest, select_classes
+from fer_ray.errors import ConfigError, DataError
 
 
 def test_synthetic_manifest_columns_groups_and_counts():
-    m, names = load_manifest(DataConfig(n_subjects=4, per_class=2))
+    m, names = read_manifest(DataConfig(n_subjects=4, per_class=2))
     assert list(m.columns[:5]) == ["item", "label", "label_name", "group", "split"]
     assert len(m) == 4 * 7 * 2 and m["group"].nunique() == 4
     assert names == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
@@ -25,7 +26,7 @@ def test_synthetic_source_loads_what_the_manifest_names():
 
 
 def test_class_selection_renumbers_labels():
-    m, _ = load_manifest(DataConfig(n_subjects=2, per_class=1))
+    m, _ = read_manifest(DataConfig(n_subjects=2, per_class=1))
     kept, names = select_classes(m, ["sad", "happy"])
     assert names == ["sad", "happy"] and sorted(kept["label"].unique()) == [0, 1]
     assert (kept.loc[kept["label_name"] == "sad", "label"] == 0).all()
@@ -34,5 +35,5 @@ def test_class_selection_renumbers_labels():
 
 
 def test_unknown_dataset_suggests():
-    with pytest.raises(DataError, match="did you mean 'synthetic'"):
+    with pytest.raises(ConfigError, match=r"data\.name='synthetc'.*did you mean 'synthetic'"):
         create_source(DataConfig(name="synthetc"))

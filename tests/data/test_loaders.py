@@ -11,8 +11,9 @@ import pytest
 
 import fer_ray.data
 from fer_ray.config import DataConfig
-from fer_ray.data.datasets import DataError, create_source, load_manifest
+from fer_ray.data.datasets import create_source, read_manifest
 from fer_ray.data.splits import assert_disjoint, grouped_folds
+from fer_ray.errors import DataError
 from tests.data import fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ EIGHT = ["angry", "contempt", "disgust", "fear", "happy", "neutral", "sad", "sur
 
 
 def _manifest(name: str, root: Path, **options) -> tuple[pd.DataFrame, list[str]]:
-    m, names = load_manifest(DataConfig(name=name, root=str(root), **options))
+    m, names = read_manifest(DataConfig(name=name, root=str(root), **options))
     assert list(m.columns[:5]) == ["item", "label", "label_name", "group", "split"]
     assert m["label"].dtype == np.int64
     assert m["label"].between(0, len(names) - 1).all()
@@ -80,21 +81,21 @@ def test_sfew_layout_errors(tmp_path):
     fixtures.write_sfew(tmp_path)
     os.rename(tmp_path / "Val" / "Val_Aligned_Faces", tmp_path / "Val" / "Aligned")
     with pytest.raises(DataError, match=r"Val/Val_Aligned_Faces not found; expected SFEW 2\.0"):
-        load_manifest(DataConfig(name="sfew", root=str(tmp_path)))
+        read_manifest(DataConfig(name="sfew", root=str(tmp_path)))
     os.rename(tmp_path / "Val" / "Aligned", tmp_path / "Val" / "Val_Aligned_Faces")
     os.rename(
         tmp_path / "Train" / "Train_Aligned_Faces" / "Happy",
         tmp_path / "Train" / "Train_Aligned_Faces" / "Hapy",
     )
     with pytest.raises(DataError, match=r"Train_Aligned_Faces/Hapy: unknown class folder .*Happy"):
-        load_manifest(DataConfig(name="sfew", root=str(tmp_path)))
+        read_manifest(DataConfig(name="sfew", root=str(tmp_path)))
 
 
 def test_sfew_without_images_is_an_error(tmp_path):
     for part in ("Train/Train_Aligned_Faces/Angry", "Val/Val_Aligned_Faces/Sad"):
         (tmp_path / part).mkdir(parents=True)
     with pytest.raises(DataError, match=f"no images found under {tmp_path}"):
-        load_manifest(DataConfig(name="sfew", root=str(tmp_path)))
+        read_manifest(DataConfig(name="sfew", root=str(tmp_path)))
 
 
 def test_sfew_subset_manifest_and_unknown_folder(tmp_path):
@@ -104,13 +105,13 @@ def test_sfew_subset_manifest_and_unknown_folder(tmp_path):
     assert (m["split"] == "").all() and sorted(m["group"].unique()) == info["movies"]
     (tmp_path / "Contempt").mkdir()
     with pytest.raises(DataError, match=r"Contempt: unknown class folder 'Contempt'.*Angry"):
-        load_manifest(DataConfig(name="sfew_subset", root=str(tmp_path)))
+        read_manifest(DataConfig(name="sfew_subset", root=str(tmp_path)))
 
 
 def test_sfew_subset_needs_class_folders(tmp_path):
     (tmp_path / "SFEW.xlsx").write_bytes(b"x")
     with pytest.raises(DataError, match=f"{tmp_path} has no class folders"):
-        load_manifest(DataConfig(name="sfew_subset", root=str(tmp_path)))
+        read_manifest(DataConfig(name="sfew_subset", root=str(tmp_path)))
 
 
 def test_unreadable_image_loads_as_none(tmp_path):
@@ -180,7 +181,7 @@ def test_fer2013_bad_pixel_row_names_file_row_and_length(tmp_path):
     with pytest.raises(
         DataError, match=r"fer2013\.csv: row 3 \(line 5\) has 2303 pixel values, expected 2304"
     ):
-        load_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
+        read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
 
 
 @pytest.mark.parametrize(
@@ -195,12 +196,12 @@ def test_fer2013_bad_csv(tmp_path, edit, message):
     info = fixtures.write_fer2013(tmp_path, n=6)
     _rewrite_csv(info["path"], edit)
     with pytest.raises(DataError, match=rf"{info['path']}: .*{message}"):
-        load_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
+        read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
 
 
 def test_fer2013_missing_csv(tmp_path):
     with pytest.raises(DataError, match=rf"{tmp_path / 'fer2013.csv'} not found"):
-        load_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
+        read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
 
 
 def test_fer2013_undecodable_row_loads_as_none(tmp_path):
@@ -240,14 +241,14 @@ def test_ferplus_errors(tmp_path):
     info = fixtures.write_ferplus(tmp_path)
     _rewrite_csv(info["new_path"], lambda df: df.drop(columns=["contempt", "NF"]))
     with pytest.raises(DataError, match=r"fer2013new\.csv: missing columns \['contempt', 'NF'\]"):
-        load_manifest(DataConfig(name="ferplus", root=str(tmp_path)))
+        read_manifest(DataConfig(name="ferplus", root=str(tmp_path)))
     fixtures.write_ferplus(tmp_path)
     _rewrite_csv(info["new_path"], lambda df: df.drop(index=[13]))
     with pytest.raises(DataError, match=r"fer2013new\.csv has 13 rows but .*fer2013\.csv has 14"):
-        load_manifest(DataConfig(name="ferplus", root=str(tmp_path)))
+        read_manifest(DataConfig(name="ferplus", root=str(tmp_path)))
     info["new_path"].unlink()
     with pytest.raises(DataError, match=r"fer2013new\.csv not found"):
-        load_manifest(DataConfig(name="ferplus", root=str(tmp_path)))
+        read_manifest(DataConfig(name="ferplus", root=str(tmp_path)))
 
 
 # ------------------------------------------------------------------ CK+ / JAFFE
@@ -310,7 +311,7 @@ def test_ckplus_bad_emotion_file_is_named(tmp_path, text):
     assert path.is_file()
     path.write_text(f"   {text}\n")
     with pytest.raises(DataError, match=rf"{path}: emotion label .*expected one of 1\.\.7"):
-        load_manifest(DataConfig(name="ckplus", root=str(tmp_path)))
+        read_manifest(DataConfig(name="ckplus", root=str(tmp_path)))
 
 
 def test_ckplus_layout_and_facs_errors(tmp_path):
@@ -318,10 +319,10 @@ def test_ckplus_layout_and_facs_errors(tmp_path):
     facs = tmp_path / "FACS" / "S005" / "001" / "S005_001_00000004_facs.txt"
     facs.write_text("   9.0000000e+00   4.0000000e+00\n   oops\n")
     with pytest.raises(DataError, match=rf"{facs}: line 2 is 'oops'; expected 'AU intensity'"):
-        load_manifest(DataConfig(name="ckplus", root=str(tmp_path)))
+        read_manifest(DataConfig(name="ckplus", root=str(tmp_path)))
     os.rename(tmp_path / "Emotion", tmp_path / "Emotions")
     with pytest.raises(DataError, match=rf"{tmp_path / 'Emotion'} not found; expected CK\+ layout"):
-        load_manifest(DataConfig(name="ckplus", root=str(tmp_path)))
+        read_manifest(DataConfig(name="ckplus", root=str(tmp_path)))
 
 
 def test_jaffe_manifest_and_grey_tiff(tmp_path):
@@ -348,13 +349,13 @@ def test_jaffe_bad_names(tmp_path, name, message):
     fixtures.write_jaffe(tmp_path)
     cv2.imwrite(str(tmp_path / name), np.zeros((8, 8), np.uint8))
     with pytest.raises(DataError, match=rf"{tmp_path / name}: .*{message}"):
-        load_manifest(DataConfig(name="jaffe", root=str(tmp_path)))
+        read_manifest(DataConfig(name="jaffe", root=str(tmp_path)))
 
 
 def test_jaffe_empty_folder(tmp_path):
     (tmp_path / "README").write_text("x")
     with pytest.raises(DataError, match=rf"no images found under {tmp_path}; expected JAFFE"):
-        load_manifest(DataConfig(name="jaffe", root=str(tmp_path)))
+        read_manifest(DataConfig(name="jaffe", root=str(tmp_path)))
 
 
 def test_ckplus_jaffe_one_label_map_and_disjoint_groups(tmp_path):
@@ -376,7 +377,7 @@ def test_ckplus_jaffe_one_label_map_and_disjoint_groups(tmp_path):
     with pytest.raises(
         DataError, match=rf"{tmp_path / 'jaffe'} not found; expected <root>/ckplus/"
     ):
-        load_manifest(DataConfig(name="ckplus_jaffe", root=str(tmp_path)))
+        read_manifest(DataConfig(name="ckplus_jaffe", root=str(tmp_path)))
 
 
 # ------------------------------------------------------------------ image folder and common
@@ -399,7 +400,7 @@ def test_imagefolder_empty_class_folder(tmp_path):
     fixtures.write_imagefolder(tmp_path)
     (tmp_path / "bored").mkdir()
     with pytest.raises(DataError, match=rf"class folder {tmp_path / 'bored'} has no images"):
-        load_manifest(DataConfig(name="imagefolder", root=str(tmp_path)))
+        read_manifest(DataConfig(name="imagefolder", root=str(tmp_path)))
 
 
 NAMES = [
@@ -437,7 +438,7 @@ def test_identity_tracks_files_and_source_pickles_small(tmp_path, name, writer, 
     writer(tmp_path)
     cfg = DataConfig(name=name, root=str(tmp_path))
     src = create_source(cfg)
-    m, _ = load_manifest(cfg)
+    m, _ = read_manifest(cfg)
     before = src.identity()
     assert before == create_source(cfg).identity() and before["source"] == name
     assert before["root"] == str(tmp_path.resolve())
@@ -457,12 +458,17 @@ def test_identity_tracks_files_and_source_pickles_small(tmp_path, name, writer, 
     assert src.identity() != before
 
 
-def test_importing_datasets_alone_registers_every_loader():
-    code = "from fer_ray.data.datasets import REGISTRY; print(sorted(REGISTRY))"
+def test_the_registry_lists_every_loader_without_importing_any():
+    code = (
+        "import sys; from fer_ray.data.datasets import DATASETS; print(sorted(DATASETS.names()));"
+        "print([m for m in sys.modules if m.startswith('fer_ray.data.loaders.') or m == 'cv2'])"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == str(sorted([*NAMES, "synthetic"]))
+    names, imported = out.stdout.strip().splitlines()
+    assert names == str(sorted([*NAMES, "synthetic"]))
+    assert imported == "[]"  # a loader (and cv2) is imported only when a run uses it
 
 
 def test_a_source_lists_its_files_once_and_ships_without_the_table(tmp_path, monkeypatch):
@@ -472,7 +478,7 @@ def test_a_source_lists_its_files_once_and_ships_without_the_table(tmp_path, mon
     calls = []
     build = type(src)._build_manifest
     monkeypatch.setattr(type(src), "_build_manifest", lambda self: calls.append(1) or build(self))
-    m, _ = load_manifest(cfg, src)
+    m, _ = read_manifest(cfg, src)
     src.identity()
     m.loc[0, "label_name"] = "changed"  # callers get copies
     assert len(calls) == 1 and src.manifest()["label_name"].iloc[0] != "changed"

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from fer_ray.data.splits import SplitError, assert_disjoint, grouped_folds, grouped_holdout
+from fer_ray.data import load_manifest
+from fer_ray.data.splits import (
+    SplitError,
+    assert_disjoint,
+    grouped_folds,
+    grouped_holdout,
+    holdout_and_folds,
+)
+from tests.data import fixtures
 
 
 def _data(n_groups=20, per_group=14, n_classes=7, seed=0):
@@ -45,3 +53,31 @@ def test_too_few_groups_is_a_clear_error():
     labels, groups = _data(n_groups=3)
     with pytest.raises(SplitError, match="at least 5 groups"):
         grouped_folds(labels, groups, 5, seed=0)
+
+
+def _splits(y, groups, own, test_split):
+    return holdout_and_folds(
+        y, groups, folds=3, seed=0, test_fraction=0.2, test_split=test_split, own_split=own
+    )
+
+
+def test_own_split_as_test_holdout_keeps_movies_apart(tmp_path):
+    fixtures.write_sfew(tmp_path)
+    m = load_manifest("sfew", tmp_path)
+    y, groups = m["label"].to_numpy(), m["group"].to_numpy()
+    test, folds = _splits(y, groups, m["split"].to_numpy(), "val")
+    assert np.array_equal(test, (m["split"] == "val").to_numpy())
+    assert (folds[test] == -1).all() and (folds[~test] >= 0).all()
+    assert not set(groups[test]) & set(groups[~test])
+
+
+def test_own_split_errors_name_the_values(tmp_path):
+    fixtures.write_sfew(tmp_path)
+    m = load_manifest("sfew", tmp_path)
+    y, groups, split = m["label"].to_numpy(), m["group"].to_numpy(), m["split"].to_numpy()
+    with pytest.raises(SplitError, match=r"'test'.*\['train', 'val'\]"):
+        _splits(y, groups, split, "test")
+    leaky = split.copy()
+    leaky[np.flatnonzero(groups == groups[split == "train"][0])[0]] = "val"
+    with pytest.raises(SplitError, match="appears in split"):
+        _splits(y, groups, leaky, "val")

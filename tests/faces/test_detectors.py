@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from fer_ray.config import DataConfig
-from fer_ray.data.datasets import Source, SyntheticSource
+from fer_ray.data.loaders.synthetic import SyntheticSource
+from fer_ray.data.source import Source
 from fer_ray.faces import detectors
 from fer_ray.faces.cache import CropCache, cache_key
-from fer_ray.stages.prepare import crop_chunk
+from fer_ray.faces.crop import crop, crop_chunk
 
 
 def _marked_image():
@@ -22,17 +23,17 @@ def _marked_image():
 
 def test_crop_takes_the_box_and_margin_enlarges_it():
     img = _marked_image()
-    tight = detectors.crop(img, (30, 20, 70, 60), 0.0, 40)
+    tight = crop(img, (30, 20, 70, 60), 0.0, 40)
     assert tight.shape == (40, 40, 3) and tight.min() == 255
-    wide = detectors.crop(img, (30, 20, 70, 60), 0.2, 48)  # 20 % larger: a black rim appears
+    wide = crop(img, (30, 20, 70, 60), 0.2, 48)  # 20 % larger: a black rim appears
     assert wide[0, 0].max() == 0 and wide[24, 24].min() == 255
     assert np.isclose((wide == 255).all(-1).mean(), (1 / 1.2) ** 2, atol=0.05)
 
 
 def test_crop_at_border_keeps_shape_and_center_fallback():
     img = _marked_image()
-    assert detectors.crop(img, (100, 80, 130, 110), 0.0, 32).shape == (32, 32, 3)
-    c = detectors.crop(img, None, 0.0, 50)  # central 100x100 square of the 100x120 frame
+    assert crop(img, (100, 80, 130, 110), 0.0, 32).shape == (32, 32, 3)
+    c = crop(img, None, 0.0, 50)  # central 100x100 square of the 100x120 frame
     assert c.shape == (50, 50, 3)
 
 
@@ -310,7 +311,7 @@ def test_mtcnn_runs_on_cuda_only_where_the_process_sees_a_gpu(monkeypatch):
 @pytest.mark.parametrize(
     ("loader", "module", "hint"),
     [
-        ("_load_mtcnn", "facenet_pytorch", "pip install --no-deps facenet-pytorch requests"),
+        ("_load_mtcnn", "facenet_pytorch", "pip install 'fer_ray[faces]'"),
         ("_load_dlib", "dlib", "pip install dlib-bin"),
     ],
 )

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from fer_ray.config import ModelConfig
+from fer_ray.errors import ConfigError, ModelError
 from fer_ray.models.factory import create_backbone, create_model
 
 CFG = ModelConfig(weights="none")
@@ -59,10 +60,14 @@ def test_weights_from_state_dict_file(tmp_path):
 
 
 def test_bad_weights_and_backbone_are_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="expected 'none', 'imagenet'"):
+    with pytest.raises(ModelError, match=r"not one of none, imagenet, synthetic.*no such"):
         create_backbone(ModelConfig(weights=str(tmp_path / "missing.pt")))
-    with pytest.raises(ValueError, match="not a timm model"):
+    with pytest.raises(ConfigError, match=r"model\.backbone='resnet_18'.*did you mean 'resnet18'"):
         create_backbone(ModelConfig(weights="none", backbone="resnet_18"))
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a state dict")
+    with pytest.raises(ModelError, match="cannot read a state dict"):
+        create_backbone(ModelConfig(weights=str(junk)))
 
 
 def test_unreachable_imagenet_weights_give_an_actionable_error(monkeypatch):
@@ -77,8 +82,8 @@ def test_unreachable_imagenet_weights_give_an_actionable_error(monkeypatch):
             raise FileNotFoundError("hub unreachable and not in the local cache")
         return real(name, pretrained=False, **kw)
 
-    monkeypatch.setattr(factory.timm, "create_model", offline)
-    with pytest.raises(RuntimeError, match=r"model.weights=imagenet.*model.weights=<path>"):
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(ModelError, match=r"model.weights=imagenet.*model.weights=<path>"):
         factory.create_backbone(ModelConfig(weights="imagenet"))
     # other weights never touch the hub
     assert factory.create_backbone(ModelConfig(weights="none")) is not None

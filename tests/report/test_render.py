@@ -1,13 +1,18 @@
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from fer_ray.report.aggregate import Report, ReportError, build_report
-from fer_ray.report.render import blocks_for, to_html, to_markdown
+from fer_ray.errors import ReportError
+from fer_ray.layout import CONFIG, DONE, RUN_INFO, SUMMARY, Ensemble, Grid
+from fer_ray.report.build import build_report, load_parts, page_blocks
+from fer_ray.report.render import to_html, to_markdown
+from fer_ray.report.run import open_run
 
 
-def _report(selected_on_test: bool) -> Report:
+def _run(root: Path, selected_on_test: bool) -> Path:
     cfg = {
         "name": "t",
         "model": {"weights": "synthetic", "backbone": "resnet18"},
@@ -20,9 +25,16 @@ def _report(selected_on_test: bool) -> Report:
             "selection": "test" if selected_on_test else "val",
         },
     }
-    rep = Report(Path("/tmp/run"), cfg, {"git_commit": "abc123", "versions": {"ray": "2.60.0"}})
-    rep.stages = {"grid": {"done": True, "seconds": 12.0}}
-    rep.facts["ensemble"] = {
+    root.mkdir(parents=True)
+    (root / CONFIG).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (root / RUN_INFO).write_text(
+        json.dumps({"git_commit": "abc123", "versions": {"ray": "2.60.0"}})
+    )
+    (root / Grid.DIR).mkdir()
+    (root / Grid.DIR / DONE).write_text(json.dumps({"seconds": 12.0}))
+    ens = root / Ensemble.DIR
+    ens.mkdir()
+    summary = {
         "members": 3,
         "test_acc_mean": 0.5,
         "test_acc_std": 0.05,
@@ -32,15 +44,15 @@ def _report(selected_on_test: bool) -> Report:
         "chance_majority": 0.2,
         "n_test": 40,
     }
-    rep.tables["ensemble_members"] = pd.DataFrame(
-        {"member": [0, 1, 2], "test_acc": [0.45, 0.5, 0.55]}
-    )
-    return rep
+    (ens / SUMMARY).write_text(json.dumps(summary))
+    members = pd.DataFrame({"member": [0, 1, 2], "test_acc": [0.45, 0.5, 0.55]})
+    members.to_csv(ens / Ensemble.MEMBERS, index=False)
+    return root
 
 
 @pytest.mark.parametrize("on_test", [False, True])
 def test_test_selection_is_labelled_in_both_formats(on_test, tmp_path):
-    blocks = blocks_for(_report(on_test), tmp_path)
+    blocks = page_blocks(load_parts(open_run(_run(tmp_path / "run", on_test))))
     md, html = to_markdown(blocks), to_html(blocks, "t")
     assert ("selected on test" in md) == on_test
     assert ("selected on test" in html) == on_test

@@ -12,15 +12,28 @@ import pytest
 import ray
 
 from fer_ray.config import Config
-from fer_ray.data.descriptors import FEATURES
-from fer_ray.report.descriptor_tables import PAPER_TABLE1, descriptor_blocks
+from fer_ray.data.descriptors import FEATURES, PAPER_TABLE1
+from fer_ray.layout import RunPaths
 from fer_ray.report.render import to_html, to_markdown
+from fer_ray.report.run import Run
+from fer_ray.report.sections import SECTIONS
 from fer_ray.stages import descriptors as stage
-from fer_ray.stages.common import RunPaths
 from tests.conftest import smoke_config
 from tests.data.descriptor_fixture import HEADER_FEATURES, SIGNAL_FEATURES, write_sfew_sheet
 
 pytestmark = pytest.mark.slow
+
+
+def descriptor_blocks(run_dir, out):
+    """The report's descriptor section alone, as the report builds it."""
+    section = SECTIONS.get("descriptors")
+    part = section.load(Run(Path(run_dir)))
+    if part is None:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    section.plots(part, out)
+    return section.blocks(part)
+
 
 FOLDS = 5
 

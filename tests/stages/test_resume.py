@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from fer_ray.stages.common import StageError
-from fer_ray.tune import run_pipeline
+from fer_ray.errors import StageError
+from fer_ray.pipeline import run_pipeline
 from tests.conftest import ROOT, smoke_config
 
 pytestmark = pytest.mark.slow

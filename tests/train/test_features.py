@@ -44,7 +44,7 @@ def test_cached_gradients_equal_full_model():
 
 def test_cache_applicability_rules():
     assert cache_applicable(CFG, TrainConfig())[0]
-    assert not cache_applicable(CFG, TrainConfig(augment="seed002"))[0]
+    assert not cache_applicable(CFG, TrainConfig(recipe="seed002"))[0]
     assert not cache_applicable(ModelConfig(feature_cache="off"), TrainConfig())[0]
     assert not cache_applicable(ModelConfig(train_last_convs=-1), TrainConfig())[0]
 

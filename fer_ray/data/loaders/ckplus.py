@@ -5,23 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from fer_ray.config import DataConfig
-from fer_ray.data.datasets import Box, DataError, register
-from fer_ray.data.loaders.files import (
-    CANONICAL,
-    _FileSource,
-    _images_in,
-    _need_dir,
-    _no_images,
-    _subdirs,
-    _with_labels,
+from fer_ray.data.loaders.base import (
+    FileSource,
+    images_in,
+    need_dir,
+    no_images,
     read_image,
+    subdirs,
+    with_labels,
 )
+from fer_ray.data.source import CANONICAL, Box
+from fer_ray.errors import DataError
+
+if TYPE_CHECKING:
+    from fer_ray.config import DataConfig
 
 CK_CODES = {1: "angry", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad", 7: "surprise"}
 CK_LAYOUT = "CK+ layout cohn-kanade-images/Sxxx/nnn/*.png and Emotion/Sxxx/nnn/*_emotion.txt"
@@ -70,19 +72,19 @@ def _one_file(folder: Path, pattern: str) -> Path | None:
     return found[0] if found else None
 
 
-def _ckplus_rows(root: Path, neutral_frames: bool) -> pd.DataFrame:
+def ckplus_rows(root: Path, neutral_frames: bool) -> pd.DataFrame:
     """Peak frame of each labelled sequence (+ first frame as neutral), with AU columns."""
-    images = _need_dir(root / "cohn-kanade-images", CK_LAYOUT)
-    emotion = _need_dir(root / "Emotion", CK_LAYOUT)
+    images = need_dir(root / "cohn-kanade-images", CK_LAYOUT)
+    emotion = need_dir(root / "Emotion", CK_LAYOUT)
     rows: list[dict[str, Any]] = []
-    for subject in _subdirs(emotion):
-        for seq in _subdirs(subject):
+    for subject in subdirs(emotion):
+        for seq in subdirs(subject):
             label_file = _one_file(seq, "*_emotion.txt")
             if label_file is None:
                 continue  # CK+ ships empty Emotion folders for unlabelled sequences
             rows.extend(_sequence_rows(root, images, subject.name, seq.name, label_file))
     if not rows:
-        raise _no_images(root, f"{CK_LAYOUT} (no labelled sequence found)")
+        raise no_images(root, f"{CK_LAYOUT} (no labelled sequence found)")
     df = pd.DataFrame(rows)
     au_cols = sorted((c for c in df.columns if c.startswith("AU")), key=lambda c: int(c[2:]))
     scored = df.pop("_facs").to_numpy(dtype=bool)  # peak frames with a FACS file
@@ -97,7 +99,7 @@ def _sequence_rows(
     root: Path, images: Path, subject: str, seq: str, label_file: Path
 ) -> list[dict[str, Any]]:
     label = _ck_label(label_file)
-    frames = _images_in(images / subject / seq) if (images / subject / seq).is_dir() else []
+    frames = images_in(images / subject / seq) if (images / subject / seq).is_dir() else []
     if not frames:
         raise DataError(
             f"{label_file} labels a sequence but {images / subject / seq} has no images;"
@@ -135,15 +137,14 @@ def landmark_box(image_path: str | Path) -> Box | None:
     return (int(x0), int(y0), int(x1), int(y1)) if x1 > x0 and y1 > y0 else None
 
 
-class _CKBoxes:
+class CKPlusBoxes:
     """CK+ frames carry their landmark box as ground truth (faces.detector: groundtruth)."""
 
     def load(self, items: Sequence[str]) -> list[tuple[np.ndarray | None, Box | None]]:
         return [(read_image(i), landmark_box(i)) for i in items]
 
 
-@register("ckplus")
-class CKPlusSource(_CKBoxes, _FileSource):
+class CKPlusSource(CKPlusBoxes, FileSource):
     """CK+ peak frames (+ first frames as neutral when data.neutral_frames); group = subject."""
 
     name = "ckplus"
@@ -159,4 +160,4 @@ class CKPlusSource(_CKBoxes, _FileSource):
         return {**super().identity(), "neutral_frames": self.neutral_frames}
 
     def _build_manifest(self) -> pd.DataFrame:
-        return _with_labels(_ckplus_rows(Path(self.root), self.neutral_frames), self.class_names)
+        return with_labels(ckplus_rows(Path(self.root), self.neutral_frames), self.class_names)

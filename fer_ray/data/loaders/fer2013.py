@@ -10,20 +10,23 @@ import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from fer_ray.config import DataConfig
-from fer_ray.data.datasets import Box, DataError, Source, register
-from fer_ray.data.loaders.files import (
-    _need_file,
-    _no_images,
-    _root,
-    _rows,
-    _with_labels,
+from fer_ray.data.loaders.base import (
+    data_root,
+    manifest_rows,
+    need_file,
+    no_images,
+    with_labels,
 )
+from fer_ray.data.source import Box, Source
+from fer_ray.errors import DataError
+
+if TYPE_CHECKING:
+    from fer_ray.config import DataConfig
 
 FER_PIXELS = 48 * 48
 FER_COLUMNS = ("emotion", "pixels", "Usage")
@@ -136,11 +139,11 @@ class _CsvSource(Source):
     csv_files: tuple[str, ...] = ("fer2013.csv",)
 
     def __init__(self, cfg: DataConfig):
-        self.root = str(_root(cfg))
+        self.root = str(data_root(cfg))
         self.classes = list(cfg.classes) if cfg.classes else None
 
     def _path(self, name: str) -> Path:
-        return _need_file(
+        return need_file(
             Path(self.root) / name,
             f"{name} in data.root (FER2013 columns {','.join(FER_COLUMNS)};"
             f" FER+ fer2013new.csv next to it)",
@@ -170,7 +173,6 @@ class _CsvSource(Source):
         return out
 
 
-@register("fer2013")
 class FER2013Source(_CsvSource):
     """FER2013 in its own label order; no subjects, so every row is its own group."""
 
@@ -180,15 +182,15 @@ class FER2013Source(_CsvSource):
     def manifest(self) -> pd.DataFrame:
         fer = _fer_rows(self._path("fer2013.csv"))
         rows = np.arange(len(fer))
-        out = _rows(
+        out = manifest_rows(
             self._items(rows),
             [FER_CLASSES[e] for e in fer["emotion"]],
             [f"row{i:05d}" for i in rows],
             fer["split"].tolist(),
         )
         if out.empty:
-            raise _no_images(Path(self.root), "fer2013.csv with at least one row")
-        return _with_labels(out, self.class_names)
+            raise no_images(Path(self.root), "fer2013.csv with at least one row")
+        return with_labels(out, self.class_names)
 
 
 def ferplus_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +211,6 @@ def ferplus_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return label.astype(np.int64), reason
 
 
-@register("ferplus")
 class FERPlusSource(_CsvSource):
     """FER2013 images with FER+'s re-annotation (8 classes); excluded rows are counted."""
 
@@ -231,15 +232,15 @@ class FERPlusSource(_CsvSource):
         reason[no_name] = "no_image"
         keep = reason == ""
         rows = np.flatnonzero(keep)
-        out = _rows(
+        out = manifest_rows(
             self._items(rows),
             [FERPLUS_CLASSES[i] for i in label[keep]],
             [f"row{i:05d}" for i in rows],
             _usage(new["Usage"], new_path).to_numpy()[keep].tolist(),
         )
         if out.empty:
-            raise _no_images(Path(self.root), "FER+ rows with a majority emotion")
-        out = _with_labels(out, self.class_names)
+            raise no_images(Path(self.root), "FER+ rows with a majority emotion")
+        out = with_labels(out, self.class_names)
         out.attrs["excluded"] = int((~keep).sum())
         out.attrs["excluded_by_reason"] = {
             r: int((reason == r).sum()) for r in ("no_image", "not_face", "unknown", "no_majority")

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fer_ray.config import DataConfig
-from fer_ray.data.datasets import DataError, register
-from fer_ray.data.loaders.ckplus import _CKBoxes, _ckplus_rows
-from fer_ray.data.loaders.files import (
-    CANONICAL,
-    SEVEN,
-    _FileSource,
-    _need_dir,
-    _no_images,
-    _rows,
-    _visible,
-    _with_labels,
+from fer_ray.data.loaders.base import (
+    FileSource,
+    manifest_rows,
+    need_dir,
+    no_images,
+    visible,
+    with_labels,
 )
+from fer_ray.data.loaders.ckplus import CKPlusBoxes, ckplus_rows
+from fer_ray.data.source import CANONICAL, SEVEN
+from fer_ray.errors import DataError
+
+if TYPE_CHECKING:
+    from fer_ray.config import DataConfig
 
 JAFFE_CODES = {
     "AN": "angry",
@@ -41,7 +42,7 @@ JAFFE_LAYOUT = "JAFFE files <root>/<subject>.<code><n>.<id>.tiff such as KA.AN1.
 def _jaffe_rows(root: Path) -> pd.DataFrame:
     items, names, groups = [], [], []
     for p in sorted(root.iterdir()):
-        if not (p.is_file() and _visible(p) and p.suffix.lower() in (".tif", ".tiff")):
+        if not (p.is_file() and visible(p) and p.suffix.lower() in (".tif", ".tiff")):
             continue
         m = JAFFE_NAME.match(p.name)
         if m is None:
@@ -58,23 +59,21 @@ def _jaffe_rows(root: Path) -> pd.DataFrame:
         names.append(JAFFE_CODES[code])
         groups.append(m["subject"].upper())
     if not items:
-        raise _no_images(root, JAFFE_LAYOUT)
-    return _rows(items, names, groups, "")
+        raise no_images(root, JAFFE_LAYOUT)
+    return manifest_rows(items, names, groups, "")
 
 
-@register("jaffe")
-class JAFFESource(_FileSource):
+class JAFFESource(FileSource):
     """JAFFE grey 256x256 TIFFs; expression and subject come from the file name."""
 
     name = "jaffe"
     class_names = SEVEN
 
     def _build_manifest(self) -> pd.DataFrame:
-        return _with_labels(_jaffe_rows(Path(self.root)), self.class_names)
+        return with_labels(_jaffe_rows(Path(self.root)), self.class_names)
 
 
-@register("ckplus_jaffe")
-class CKPlusJAFFESource(_CKBoxes, _FileSource):
+class CKPlusJAFFESource(CKPlusBoxes, FileSource):
     """Seed 002's join: CK+ and JAFFE under one 8-class label map; groups never collide."""
 
     name = "ckplus_jaffe"
@@ -90,8 +89,8 @@ class CKPlusJAFFESource(_CKBoxes, _FileSource):
     def _build_manifest(self) -> pd.DataFrame:
         root = Path(self.root)
         layout = "<root>/ckplus/ (CK+ layout) and <root>/jaffe/ (JAFFE .tiff files)"
-        ck = _ckplus_rows(_need_dir(root / "ckplus", layout), self.neutral_frames)
-        jaffe = _jaffe_rows(_need_dir(root / "jaffe", layout))
+        ck = ckplus_rows(need_dir(root / "ckplus", layout), self.neutral_frames)
+        jaffe = _jaffe_rows(need_dir(root / "jaffe", layout))
         ck["group"] = "ck:" + ck["group"]
         jaffe["group"] = "jaffe:" + jaffe["group"]
-        return _with_labels(pd.concat([ck, jaffe], ignore_index=True), self.class_names)
+        return with_labels(pd.concat([ck, jaffe], ignore_index=True), self.class_names)

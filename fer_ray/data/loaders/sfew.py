@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_ray.data.datasets import DataError, register
-from fer_ray.data.loaders.files import (
-    SEVEN,
-    _FileSource,
-    _images_in,
-    _need_dir,
-    _no_images,
-    _rows,
-    _subdirs,
-    _with_labels,
+from fer_ray.data.loaders.base import (
+    FileSource,
+    images_in,
+    manifest_rows,
+    need_dir,
+    no_images,
+    subdirs,
+    with_labels,
 )
+from fer_ray.data.source import SEVEN
+from fer_ray.errors import DataError
 
 SFEW_FOLDERS = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 SFEW_LAYOUT = "SFEW 2.0 layout Train/Train_Aligned_Faces/<Class>/*.png and Val/Val_Aligned_Faces/<Class>/*.png"
@@ -30,22 +30,21 @@ def _movie(path: Path) -> str:
 def _sfew_rows(parent: Path, split: str, layout: str) -> pd.DataFrame:
     """One row per image in ``parent/<Class>/``; an unknown class folder is an error."""
     items, names, groups = [], [], []
-    for d in _subdirs(parent):
+    for d in subdirs(parent):
         label = d.name.lower()
         if label not in SEVEN:
             raise DataError(
                 f"{d}: unknown class folder {d.name!r}; expected one of "
                 f"{', '.join(SFEW_FOLDERS)} ({layout})"
             )
-        for p in _images_in(d):
+        for p in images_in(d):
             items.append(str(p))
             names.append(label)
             groups.append(_movie(p))
-    return _rows(items, names, groups, split)
+    return manifest_rows(items, names, groups, split)
 
 
-@register("sfew")
-class SFEWSource(_FileSource):
+class SFEWSource(FileSource):
     """SFEW 2.0 aligned faces; group = movie (the file-name prefix), split = its train/val."""
 
     name = "sfew"
@@ -55,17 +54,16 @@ class SFEWSource(_FileSource):
     def _build_manifest(self) -> pd.DataFrame:
         root = Path(self.root)
         frames = [
-            _sfew_rows(_need_dir(root / rel, SFEW_LAYOUT), split, SFEW_LAYOUT)
+            _sfew_rows(need_dir(root / rel, SFEW_LAYOUT), split, SFEW_LAYOUT)
             for split, rel in self.parts
         ]
         rows = pd.concat(frames, ignore_index=True)
         if rows.empty:
-            raise _no_images(root, SFEW_LAYOUT)
-        return _with_labels(rows, self.class_names)
+            raise no_images(root, SFEW_LAYOUT)
+        return with_labels(rows, self.class_names)
 
 
-@register("sfew_subset")
-class SFEWSubsetSource(_FileSource):
+class SFEWSubsetSource(FileSource):
     """The SFEW course subset (seed 000): class folders only; SFEW.xlsx is read elsewhere."""
 
     name = "sfew_subset"
@@ -73,9 +71,9 @@ class SFEWSubsetSource(_FileSource):
 
     def _build_manifest(self) -> pd.DataFrame:
         root = Path(self.root)
-        if not _subdirs(root):
+        if not subdirs(root):
             raise DataError(f"{root} has no class folders; expected {SFEW_SUBSET_LAYOUT}")
         rows = _sfew_rows(root, "", SFEW_SUBSET_LAYOUT)
         if rows.empty:
-            raise _no_images(root, SFEW_SUBSET_LAYOUT)
-        return _with_labels(rows, self.class_names)
+            raise no_images(root, SFEW_SUBSET_LAYOUT)
+        return with_labels(rows, self.class_names)

@@ -1,4 +1,4 @@
-"""Augmentation recipes, selected by name with the config key ``train.augment``.
+"""Augmentation recipes, selected by name with the config key ``train.recipe``.
 
 Each recipe is named after the seed paper whose preprocessing section it follows (``seed001``
 = Liu, ``seed002`` = Orozco et al., ``seed003`` = Zhu et al.), so a run's report names exactly
@@ -28,13 +28,14 @@ All randomness is drawn from the ``torch.Generator`` passed in, through
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
+
+from fer_ray.registry import Registry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -247,18 +248,20 @@ def _resize_crop(img: torch.Tensor, params: dict[str, torch.Tensor], size: int) 
 
 _SEED000_DESC = "no augmentation; ImageNet mean/std normalisation (seed 000, Dai)"
 
-RECIPES: dict[str, Recipe] = {
-    "none": Recipe("none", False, _SEED000_DESC),
-    "seed000": Recipe("seed000", False, _SEED000_DESC),
-    # Liu: "I flip all the images, and then both it and its flip version will be stretched or
-    # widened ... randomly crop a square image with a side length of 224", grayscale input. The
-    # paper gives no stretch factor and an unclear count ("at most five" per image): we take
-    # 1.25 (224 → 280) and draw each image uniformly from the six variants it describes,
-    # {as is, flipped} × {as is, stretched (taller), widened}, then crop
-    # ``size`` at a random offset (only the stretched axis has room). Grayscale is replicated to
-    # 3 channels for the ImageNet trunk and applied at eval too; the paper states no
-    # normalisation, so ImageNet mean/std as seed 000.
-    "seed001": Recipe(
+RECIPES: Registry[Recipe] = Registry("augmentation recipe", "train.recipe")
+RECIPES.register("none", Recipe("none", False, _SEED000_DESC))
+RECIPES.register("seed000", Recipe("seed000", False, _SEED000_DESC))
+# Liu: "I flip all the images, and then both it and its flip version will be stretched or
+# widened ... randomly crop a square image with a side length of 224", grayscale input. The
+# paper gives no stretch factor and an unclear count ("at most five" per image): we take
+# 1.25 (224 → 280) and draw each image uniformly from the six variants it describes,
+# {as is, flipped} × {as is, stretched (taller), widened}, then crop
+# ``size`` at a random offset (only the stretched axis has room). Grayscale is replicated to
+# 3 channels for the ImageNet trunk and applied at eval too; the paper states no
+# normalisation, so ImageNet mean/std as seed 000.
+RECIPES.register(
+    "seed001",
+    Recipe(
         "seed001",
         True,
         "seed 001 (Liu): flip p=0.5, as-is/stretched/widened x1.25, random crop; grayscale;"
@@ -268,10 +271,13 @@ RECIPES: dict[str, Recipe] = {
         flip_p=0.5,
         grayscale=True,
     ),
-    # Orozco et al. §C: resize 256, random crop 224, horizontal flip, rotation ±1°, 10 %
-    # grayscale, transforms.Normalize(ImageNet), in that order. (Their summary says "240 pixel
-    # resize" and "+/- 1%"; the detailed section's 256 and 1° are used.)
-    "seed002": Recipe(
+)
+# Orozco et al. §C: resize 256, random crop 224, horizontal flip, rotation ±1°, 10 %
+# grayscale, transforms.Normalize(ImageNet), in that order. (Their summary says "240 pixel
+# resize" and "+/- 1%"; the detailed section's 256 and 1° are used.)
+RECIPES.register(
+    "seed002",
+    Recipe(
         "seed002",
         True,
         "seed 002 (Orozco et al.): resize 256/224, random crop, flip p=0.5, rotate U(±1°),"
@@ -282,9 +288,12 @@ RECIPES: dict[str, Recipe] = {
         max_angle=1.0,
         gray_p=0.1,
     ),
-    # Zhu et al.: rotate in (-15, 15)°, flip, resize to 99, random crop 96, subtract the
-    # image's mean and divide by its standard deviation, in that order.
-    "seed003": Recipe(
+)
+# Zhu et al.: rotate in (-15, 15)°, flip, resize to 99, random crop 96, subtract the
+# image's mean and divide by its standard deviation, in that order.
+RECIPES.register(
+    "seed003",
+    Recipe(
         "seed003",
         True,
         "seed 003 (Zhu et al.): rotate U(±15°), flip p=0.5, resize 99/96, random crop;"
@@ -295,16 +304,9 @@ RECIPES: dict[str, Recipe] = {
         max_angle=15.0,
         normalization="per_image",
     ),
-}
+)
 
 
 def get(name: str) -> Recipe:
-    """The recipe for ``train.augment`` = ``name``; a typo gets a did-you-mean."""
-    if name in RECIPES:
-        return RECIPES[name]
-    close = difflib.get_close_matches(name, list(RECIPES), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(
-        f"unknown augmentation recipe {name!r} for config key train.augment.{hint}"
-        f" Known: {', '.join(RECIPES)}"
-    )
+    """The recipe for ``train.recipe`` = ``name``; a typo gets a did-you-mean."""
+    return RECIPES.get(name)

@@ -1,8 +1,8 @@
-"""What every file-based loader shares: the label vocabulary, image reading, layout checks.
+"""The contract every file-based loader shares: image reading, layout checks, manifest rows.
 
-Labels use one canonical lower-case vocabulary (``CANONICAL``) so joined data sets
-(``ckplus_jaffe``) share a label map and ``data.classes`` means the same thing everywhere.
-Unreadable images load as ``(None, None)``: the pipeline counts and lists them.
+A loader module subclasses ``FileSource`` and uses these helpers; labels use the canonical
+vocabulary of ``fer_ray.data.source`` so joined data sets share one label map. Unreadable
+images load as ``(None, None)``: the pipeline counts and lists them.
 """
 
 from __future__ import annotations
@@ -10,26 +10,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from fer_ray.config import DataConfig
-from fer_ray.data.datasets import Box, DataError, Source
+from fer_ray.data.source import Box, Source
+from fer_ray.errors import DataError
 
-CANONICAL: tuple[str, ...] = (
-    "angry",
-    "contempt",
-    "disgust",
-    "fear",
-    "happy",
-    "neutral",
-    "sad",
-    "surprise",
-)
-SEVEN: tuple[str, ...] = tuple(c for c in CANONICAL if c != "contempt")
+if TYPE_CHECKING:
+    from fer_ray.config import DataConfig
+
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
 
@@ -55,7 +47,7 @@ def _read_with_pil(path: str | Path) -> np.ndarray | None:
         return None
 
 
-def _root(cfg: DataConfig) -> Path:
+def data_root(cfg: DataConfig) -> Path:
     if cfg.root is None:
         raise DataError(f"data.root is not set; data set {cfg.name!r} needs its folder")
     root = Path(cfg.root).expanduser()
@@ -66,39 +58,37 @@ def _root(cfg: DataConfig) -> Path:
     return root.resolve()
 
 
-def _need_dir(path: Path, expected: str) -> Path:
+def need_dir(path: Path, expected: str) -> Path:
     if not path.is_dir():
         raise DataError(f"{path} not found; expected {expected}")
     return path
 
 
-def _need_file(path: Path, expected: str) -> Path:
+def need_file(path: Path, expected: str) -> Path:
     if not path.is_file():
         raise DataError(f"{path} not found; expected {expected}")
     return path
 
 
-def _visible(p: Path) -> bool:
+def visible(p: Path) -> bool:
     return not p.name.startswith((".", "__"))  # .DS_Store, .ipynb_checkpoints, __MACOSX
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p))
+def subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and visible(p))
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
     return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_EXTS
+        p for p in folder.iterdir() if p.is_file() and visible(p) and p.suffix.lower() in IMAGE_EXTS
     )
 
 
-def _no_images(root: Path, layout: str) -> DataError:
+def no_images(root: Path, layout: str) -> DataError:
     return DataError(f"no images found under {root}; expected {layout}")
 
 
-def _fingerprint(root: Path, paths: Iterable[str | Path]) -> str:
+def fingerprint(root: Path, paths: Iterable[str | Path]) -> str:
     """sha1 of relative path, size and mtime of every file: changes when any pixel can."""
     h = hashlib.sha1()
     for p in paths:
@@ -113,7 +103,7 @@ def _fingerprint(root: Path, paths: Iterable[str | Path]) -> str:
     return h.hexdigest()
 
 
-def _with_labels(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
+def with_labels(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
     """Number ``label_name`` by ``class_names`` and order the manifest columns first."""
     index = {c: i for i, c in enumerate(class_names)}
     out = rows.copy()
@@ -122,7 +112,7 @@ def _with_labels(rows: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame
     return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True)
 
 
-def _rows(
+def manifest_rows(
     items: list[str], names: list[str], groups: list[str], split: str | list[str]
 ) -> pd.DataFrame:
     return pd.DataFrame(
@@ -131,13 +121,13 @@ def _rows(
     )
 
 
-class _FileSource(Source):
+class FileSource(Source):
     """A data set of image files under ``data.root``; items are absolute paths."""
 
     name = ""
 
     def __init__(self, cfg: DataConfig):
-        self.root = str(_root(cfg))
+        self.root = str(data_root(cfg))
         self.classes = list(cfg.classes) if cfg.classes else None
         self._manifest: pd.DataFrame | None = None
 
@@ -160,7 +150,7 @@ class _FileSource(Source):
             "source": self.name,
             "root": self.root,
             "classes": self.classes,
-            "files": _fingerprint(Path(self.root), items),
+            "files": fingerprint(Path(self.root), items),
         }
 
     def load(self, items: Sequence[str]) -> list[tuple[np.ndarray | None, Box | None]]:

@@ -1,0 +1,64 @@
+"""One run directory as the report sees it: stored files, read by layout name, nothing else.
+
+Sections get a ``Run`` rather than a path so that every read goes through the same checks: an
+optional file is ``None`` when absent, a required one is a ``ReportError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from fer_ray.errors import ReportError
+from fer_ray.layout import CONFIG, RUN_INFO
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run's root plus its parsed ``config.yaml`` and ``run.json`` (provenance)."""
+
+    root: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def json(self, *parts: str) -> Any:
+        """A stored JSON file, or ``None`` when it is absent."""
+        p = self.path(*parts)
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    def csv(self, *parts: str, **read_csv: Any) -> pd.DataFrame | None:
+        """A stored CSV file, or ``None`` when it is absent."""
+        p = self.path(*parts)
+        return pd.read_csv(p, **read_csv) if p.is_file() else None
+
+    def need_csv(self, *parts: str, **read_csv: Any) -> pd.DataFrame:
+        """A CSV its stage must have written: a half-written stage is the user's to rerun."""
+        df = self.csv(*parts, **read_csv)
+        if df is None:
+            raise ReportError(
+                f"{self.path(*parts)} is missing, so the {parts[0]!r} stage's results are "
+                "incomplete; rerun the run with python -m fer_ray.tune --fresh"
+            )
+        return df
+
+
+def open_run(run_dir: str | Path) -> Run:
+    """The run at ``run_dir``; a folder without ``config.yaml`` is not a run."""
+    root = Path(run_dir)
+    cfg_path = root / CONFIG
+    if not cfg_path.is_file():
+        raise ReportError(f"{root} is not a fer_ray run directory (no {CONFIG})")
+    config = yaml.safe_load(cfg_path.read_text())
+    if not isinstance(config, dict):
+        raise ReportError(f"{cfg_path} is not a fer_ray config (expected a YAML mapping)")
+    info_path = root / RUN_INFO
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    return Run(root, config, info)

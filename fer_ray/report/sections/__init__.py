@@ -1,0 +1,32 @@
+"""The report's sections, registered in page order: one module per part of the report.
+
+How to add a section:
+
+1. Write ``fer_ray/report/sections/<name>.py`` with ``name``, ``load(run) -> Part | None``
+   (read stored files through ``run``; file names from ``fer_ray.layout``; ``None`` while its
+   stage has no results), ``plots(part, out)`` and ``blocks(part) -> list[Block]`` (see
+   ``fer_ray.report.section``).
+2. Add one ``SECTIONS.register`` line below, where it belongs on the page.
+
+Every table in ``Part.tables`` is written as ``<key>.csv``, so keys must be unique across
+sections. Entries are ``"module"`` strings, so listing sections imports no section (nor
+matplotlib); a section module never imports this package's registry.
+"""
+
+from __future__ import annotations
+
+from fer_ray.registry import Registry
+from fer_ray.report.section import Section
+
+SECTIONS: Registry[Section] = Registry("report section", "report.sections")
+
+SECTIONS.register("header", "fer_ray.report.sections.header")
+SECTIONS.register("headline", "fer_ray.report.sections.headline")
+SECTIONS.register("data", "fer_ray.report.sections.data")
+SECTIONS.register("grid", "fer_ray.report.sections.grid")
+SECTIONS.register("ensemble", "fer_ray.report.sections.ensemble")
+SECTIONS.register("feature_analysis", "fer_ray.report.sections.feature_analysis")
+SECTIONS.register("per_class", "fer_ray.report.sections.per_class")
+SECTIONS.register("descriptors", "fer_ray.report.sections.descriptors")
+SECTIONS.register("nodes", "fer_ray.report.sections.nodes")
+SECTIONS.register("config", "fer_ray.report.sections.config")

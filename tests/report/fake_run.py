@@ -1,0 +1,321 @@
+"""A small synthetic run directory with every stage's stored files, written in a test.
+
+It mirrors what the stages write (same layout names, same columns) at a tiny size, so the
+report's tests need neither Ray nor a stored run. ``stages`` picks which stages "finished".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from fer_ray.layout import (
+    CONFIG,
+    DONE,
+    RUN_INFO,
+    SUMMARY,
+    Analyse,
+    Descriptors,
+    Ensemble,
+    Grid,
+    Prepare,
+)
+
+CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+ALL_STAGES = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
+NODE = "192.0.2.2"
+MEMBERS = 3
+
+
+def config(selected_on_test: bool = False, descriptors: bool = True) -> dict[str, Any]:
+    return {
+        "name": "fake",
+        "seed": 0,
+        "model": {"backbone": "resnet18", "weights": "synthetic"},
+        "train": {"epochs": 3},
+        "grid": {"folds": 3, "lr": [0.005, 0.0005], "hidden": [50, 100]},
+        "ensemble": {
+            "members": MEMBERS,
+            "phase2_lr": 0.001,
+            "phase2_epochs": 2,
+            "val_fraction": 0.25,
+            "selection": "test" if selected_on_test else "val",
+        },
+        "descriptors": {"enabled": descriptors},
+    }
+
+
+def write_run(
+    root: Path,
+    stages: tuple[str, ...] = ALL_STAGES,
+    *,
+    selected_on_test: bool = False,
+    fallbacks: int = 7,
+) -> Path:
+    """Write a run directory at ``root`` where exactly ``stages`` have results."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = config(selected_on_test, Descriptors.DIR in stages)
+    (root / CONFIG).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    info = {
+        "versions": {"python": "3.11.7", "ray": "2.60.0"},
+        "git_commit": "abc123",
+        "host": "vm",
+        "command": "tune.py --config fake.yaml",
+        "started": "2026-01-01 00:00:00",
+    }
+    _json(root / RUN_INFO, info)
+    writers = {
+        Prepare.DIR: lambda d: _prepare(d, rng, fallbacks),
+        Grid.DIR: lambda d: _grid(d, rng),
+        Ensemble.DIR: lambda d: _ensemble(d, rng, selected_on_test),
+        Analyse.DIR: lambda d: _analyse(d, rng),
+        Descriptors.DIR: lambda d: _descriptors(d, rng),
+    }
+    for stage in stages:
+        d = root / stage
+        d.mkdir(parents=True, exist_ok=True)
+        writers[stage](d)
+        _json(d / DONE, {"fingerprint": "f" * 16, "seconds": 12.0})
+    return root
+
+
+def _json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _prepare(d: Path, rng: np.random.Generator, fallbacks: int) -> None:
+    n = 4 * len(CLASSES)
+    labels = np.tile(np.arange(len(CLASSES)), 4)
+    fb = np.zeros(n, bool)
+    fb[:fallbacks] = True
+    items = [f"synthetic:{i}" for i in range(n)]
+    pd.DataFrame(
+        {
+            "item": items,
+            "label": labels,
+            "label_name": [CLASSES[i] for i in labels],
+            "group": [f"s{i % 4:04d}" for i in range(n)],
+            "fallback": fb,
+            "node": NODE,
+        }
+    ).to_csv(d / Prepare.MANIFEST, index=False)
+    summary = {
+        "data": "synthetic",
+        "n_images": n,
+        "n_groups": 4,
+        "class_names": list(CLASSES),
+        "detector": "haar",
+        "margin": 0.1,
+        "size": 48,
+        "fallbacks": fallbacks,
+        "fallback_items": items[:fallbacks],
+        "unreadable": 2,
+        "unreadable_items": ["bad_0.png", "bad_1.png"],
+    }
+    _json(d / SUMMARY, summary)
+
+
+def _grid(d: Path, rng: np.random.Generator) -> None:
+    cells = [(lr, h) for lr in (0.005, 0.0005) for h in (50, 100)]
+    trials = pd.DataFrame(
+        [
+            {"lr": lr, "hidden": h, "fold": f, "val_acc": rng.uniform(0.1, 0.4), "node": NODE}
+            for lr, h in cells
+            for f in range(3)
+        ]
+    )
+    trials.to_csv(d / Grid.TRIALS, index=False)
+    curves = pd.DataFrame(
+        [
+            {"epoch": e, "val_acc": rng.uniform(0.1, 0.4), "lr": lr, "hidden": h, "fold": f}
+            for lr, h in cells
+            for f in range(3)
+            for e in (1, 2, 3)
+        ]
+    )
+    curves.to_csv(d / Grid.CURVES, index=False)
+    t2 = trials.groupby(["lr", "hidden"])["val_acc"].agg(["mean", "std", "count"]).reset_index()
+    t2.to_csv(d / Grid.TABLE2, index=False)
+    best = t2.loc[t2["mean"].idxmax()]
+    chosen = {
+        "lr": float(best["lr"]),
+        "hidden": int(best["hidden"]),
+        "mean_val_acc": float(best["mean"]),
+        "std_val_acc": float(best["std"]),
+    }
+    _json(d / Grid.CHOSEN, chosen)
+    features = {
+        "weights": "synthetic",
+        "recipe": "none: no augmentation",
+        "feature_cache": True,
+        "feature_cache_reason": "frozen trunk, no random augmentation",
+        "n_test": 7,
+        "test_holdout": "grouped holdout of about 0.2",
+        "test_fraction_realised": 0.25,
+        "fold_sizes": [7, 7, 7],
+    }
+    _json(d / Grid.FEATURES, features)
+
+
+def _ensemble(d: Path, rng: np.random.Generator, selected_on_test: bool) -> None:
+    acc = rng.uniform(0.2, 0.5, MEMBERS)
+    members = pd.DataFrame(
+        {"member": range(MEMBERS), "seed": range(MEMBERS), "test_acc": acc, "node": NODE}
+    )
+    members.to_csv(d / Ensemble.MEMBERS, index=False)
+    curves = pd.DataFrame(
+        [
+            {
+                "step": s,
+                "phase": 1 if s <= 3 else 2,
+                "train_acc": rng.uniform(0.1, 0.6),
+                "val_acc": rng.uniform(0.1, 0.4),
+                "member": m,
+            }
+            for m in range(MEMBERS)
+            for s in range(1, 6)
+        ]
+    )
+    curves.to_csv(d / Ensemble.CURVES, index=False)
+    test_idx = np.arange(0, 28, 4)
+    for m in range(MEMBERS):
+        member_dir = d / Ensemble.MEMBERS_DIR / Ensemble.member_dir(m)
+        member_dir.mkdir(parents=True, exist_ok=True)
+        np.savez(member_dir / Ensemble.MEMBER, test_idx=test_idx)
+    summary = {
+        "members": MEMBERS,
+        "selection": "test" if selected_on_test else "val",
+        "selected_on_test": selected_on_test,
+        "test_acc_mean": float(acc.mean()),
+        "test_acc_std": float(acc.std(ddof=1)),
+        "vote_acc": 0.5,
+        "n_test": len(test_idx),
+        "chance_uniform": 1 / 7,
+        "chance_majority": 1 / 7,
+    }
+    _json(d / SUMMARY, summary)
+
+
+def _per_model(values: np.ndarray) -> pd.DataFrame:
+    df = pd.DataFrame(values, columns=[f"m{m:02d}" for m in range(values.shape[1])])
+    return df.rename_axis("feature").reset_index()
+
+
+def _analyse(d: Path, rng: np.random.Generator) -> None:
+    n = 16
+    _per_model(rng.uniform(0.05, 0.08, (n, MEMBERS))).to_csv(d / Analyse.MAGNITUDE, index=False)
+    _per_model(rng.uniform(40, 50, (n, MEMBERS))).to_csv(d / Analyse.ANGLES, index=False)
+    rules = ("none", "magnitude", "angle", "random")
+    pd.DataFrame(
+        [
+            {"member": m, "rule": r, "n_pruned": 3 * i, "accuracy": rng.uniform(0.2, 0.5)}
+            for m in range(MEMBERS)
+            for i, r in enumerate(rules)
+        ]
+    ).to_csv(d / Analyse.BASELINES, index=False)
+    pd.DataFrame(
+        [
+            {"ratio": r, "draw": 0, "accuracy": rng.uniform(0.1, 0.5), "member": m, "order": o}
+            for o in ("random", "magnitude")
+            for m in range(MEMBERS)
+            for r in (0.0, 0.5, 0.9, 0.95)
+        ]
+    ).to_csv(d / Analyse.SWEEP, index=False)
+    rows = [
+        {"class": c, "precision": 0.3, "recall": 0.4, "f1": 0.35, "support": 1, "member": m}
+        for m in [*map(str, range(MEMBERS)), "vote"]
+        for c in CLASSES
+    ]
+    pd.DataFrame(rows).to_csv(d / Analyse.PER_CLASS, index=False)
+    conf = pd.DataFrame(np.eye(len(CLASSES), dtype=int), index=list(CLASSES), columns=CLASSES)
+    conf.rename_axis("true").to_csv(d / Analyse.CONFUSION_VOTE)
+    summary = {
+        "n_members": MEMBERS,
+        "n_features": n,
+        "absolute_angles": True,
+        "magnitude_mean": 0.0625,
+        "magnitude_std": 0.001,
+        "features_within_magnitude": 11,
+        "angle_mean": 45.0,
+        "angle_std": 1.0,
+        "features_within_angle": 10,
+        "angle_min_pair": 30.0,
+        "angle_max_pair": 60.0,
+        "pruned_by_rule": {"angle": 3.0, "magnitude": 2.5, "none": 0.0, "random": 2.5},
+        "smallest_kept_within_1pt": 5,
+    }
+    _json(d / SUMMARY, summary)
+
+
+FEATURES = tuple(f"{k}{i}" for k in ("lpq", "phog") for i in range(1, 6))
+PAPER_TABLE1 = (0.6939, 0.7644, 0.7312, 0.7271, 0.6381, 0.6700, 0.6923, 0.7060, 0.6674, 0.7096)
+
+
+def _descriptors(d: Path, rng: np.random.Generator) -> None:
+    nf = len(FEATURES)
+    inputs = np.arange(1, nf + 1)
+    t1 = pd.DataFrame({"input": inputs, "feature": FEATURES, "mean": np.full(nf, 0.7), "std": 0.01})
+    t1.to_csv(d / Descriptors.TABLE1, index=False)
+    ang = pd.DataFrame(
+        {"input": inputs, "feature": FEATURES, "mean": rng.uniform(40, 50, nf), "std": 0.5}
+    )
+    ang.to_csv(d / Descriptors.ANGLES, index=False)
+    pairs = [("full", 0, 0, 0.3)]
+    pairs += [("single", i, i, 0.29) for i in inputs]
+    pairs += [("pair", i, j, 0.28) for i in inputs for j in inputs if i < j]
+    pd.DataFrame(
+        [
+            {
+                "kind": k,
+                "i": i,
+                "j": j,
+                "name_i": FEATURES[i - 1] if i else "-",
+                "name_j": FEATURES[j - 1] if j else "-",
+                "acc_mean": a,
+                "acc_std": 0.01,
+                "drop_vs_full": 0.3 - a,
+            }
+            for k, i, j, a in pairs
+        ]
+    ).to_csv(d / Descriptors.PAIRS, index=False)
+    folds = pd.DataFrame(
+        [
+            {"repeat": 0, "fold": f, "n_train": 40, "n_val": 10, "val_acc": 0.3, "node": NODE}
+            for f in range(2)
+        ]
+    )
+    folds.to_csv(d / Descriptors.FOLDS, index=False)
+    summary = {
+        "sheet": "/data/SFEW.xlsx",
+        "grouped": False,
+        "grouping_note": "rows as groups: NOT GROUPED BY MOVIE",
+        "n_rows": 50,
+        "n_groups": 50,
+        "topology": "10-50-7",
+        "folds": 2,
+        "repeats": 1,
+        "lr": 0.01,
+        "epochs": 30,
+        "batch_size": 32,
+        "absolute_angles": True,
+        "n_models": 2,
+        "cv_acc_mean": 0.3,
+        "cv_acc_std": 0.0,
+        "cv_acc_best_epoch_mean": 0.35,
+        "chance_majority": 0.2,
+        "chance_uniform": 1 / 7,
+        "magnitude_sum": 7.0,
+        "pairs_full_acc": 0.3,
+        "pairs_mean_drop": 0.02,
+        "pairs_worst": {"inputs": [1, 2], "names": ["lpq1", "lpq2"], "drop": 0.02},
+        "paper_test_acc": 0.26857,
+        "paper_table1": list(PAPER_TABLE1),
+    }
+    _json(d / SUMMARY, summary)
