@@ -7,6 +7,7 @@ set is one loader module plus one ``DATASETS.register`` line below.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.data.source import MANIFEST_COLUMNS, Source
-from fer_ray.errors import DataError
+from fer_ray.errors import ConfigError, DataError
 from fer_ray.registry import Registry
 
 if TYPE_CHECKING:
@@ -30,7 +31,10 @@ DATASETS.register("ferplus", f"{_L}.fer2013:FERPlusSource", help="fer2013.csv + 
 DATASETS.register("ckplus", f"{_L}.ckplus:CKPlusSource", help="CK+ peak frames")
 DATASETS.register("jaffe", f"{_L}.jaffe:JAFFESource", help="JAFFE coded TIFFs")
 DATASETS.register("ckplus_jaffe", f"{_L}.jaffe:CKPlusJAFFESource", help="seed 002's join")
-DATASETS.register("imagefolder", f"{_L}.folder:ImageFolderSource", help="<root>/<class>/*")
+DATASETS.register(
+    "imagefolder", f"{_L}.folder:ImageFolderSource", help="[<split>/]<class>/* (FER2013, CK+48)"
+)
+DATASETS.register("rafdb", f"{_L}.rafdb:RAFDBSource", help="RAF-DB basic, official or folders")
 
 
 def create_source(cfg: DataConfig) -> Source:
@@ -65,6 +69,7 @@ def read_manifest(cfg: DataConfig, source: Source | None = None) -> tuple[pd.Dat
     Pass the ``source`` the caller already made so it lists the files only once.
     """
     source = source or create_source(cfg)
+    _check_options(cfg, source)
     m = source.manifest()
     missing = [c for c in MANIFEST_COLUMNS if c not in m.columns]
     if missing:
@@ -74,7 +79,23 @@ def read_manifest(cfg: DataConfig, source: Source | None = None) -> tuple[pd.Dat
     names = list(source.class_names) or None
     if names:
         _check_labels(m, names, cfg.name)
+    m.attrs["groups_note"] = source.groups_note()
     return select_classes(m, cfg.classes, names)
+
+
+# data.* keys only some sources read (Source.options); set for another source they are refused
+SOURCE_OPTIONS = ("class_map", "aligned", "neutral_frames")
+
+
+def _check_options(cfg: DataConfig, source: Source) -> None:
+    default = {f.name: f.default for f in dataclasses.fields(cfg)}
+    for key in SOURCE_OPTIONS:
+        if getattr(cfg, key) != default[key] and key not in source.options:
+            own = ", ".join(f"data.{k}" for k in source.options) or "none"
+            raise ConfigError(
+                f"data.{key} does not apply to data set {cfg.name!r} (its own options: {own});"
+                " unset it"
+            )
 
 
 def _check_labels(m: pd.DataFrame, names: list[str], data_name: str) -> None:

@@ -95,6 +95,11 @@ def _write(path: Path, image: np.ndarray) -> Path:
     return path
 
 
+def write_image(path: Path, size: tuple[int, int] = (30, 30)) -> Path:
+    """One face-like PNG/JPEG at ``path`` (its content keyed by the path's name)."""
+    return _write(path, face(*size, path.as_posix()))
+
+
 def _sfew_folder(
     folder: Path, movies: tuple[str, ...], size: tuple[int, int], salt: int
 ) -> dict[str, int]:
@@ -258,12 +263,17 @@ def write_ckplus_jaffe(root: Path, copies: int = 1) -> dict[str, Any]:
 
 
 def write_imagefolder(root: Path, size: tuple[int, int] = (50, 60)) -> dict[str, Any]:
-    """<root>/<class>/*: png, jpg and bmp; ``p01_*`` files share group p01."""
+    """<root>/<class>/*: png, jpg and bmp; ``p01_*`` files share group p01.
+
+    Folder names as people write them (``calm`` = neutral, ``Happy``, ``sadness`` = sad);
+    ``classes`` are the canonical names, sorted (= canonical order).
+    """
     layout = {
         "calm": ("p01_a.png", "p02_a.jpg", "solo.png"),
-        "excited": ("p01_b.bmp", "p03_a.png"),
-        "sleepy": ("p02_b.png", "p03_b.jpeg", "lonely.bmp"),
+        "Happy": ("p01_b.bmp", "p03_a.png"),
+        "sadness": ("p02_b.png", "p03_b.jpeg", "lonely.bmp"),
     }
+    canonical = {"calm": "neutral", "Happy": "happy", "sadness": "sad"}
     groups = {}
     for cls, names in layout.items():
         for name in names:
@@ -273,7 +283,164 @@ def write_imagefolder(root: Path, size: tuple[int, int] = (50, 60)) -> dict[str,
     (root / "calm" / "notes.txt").write_text("ignored\n")
     return {
         "size": size,
-        "classes": sorted(layout),
-        "counts": {c: len(v) for c, v in layout.items()},
+        "classes": sorted(canonical.values()),
+        "counts": {canonical[c]: len(v) for c, v in layout.items()},
         "groups": groups,
     }
+
+
+# ------------------------------------------------------------------ copies that circulate
+
+# FER2013 as image folders (Kaggle's msambare/fer2013): lower-case class folders, 48x48 grey
+# JPEGs named after fer2013.csv's Usage; (class, train images, test images)
+FER_FOLDER_COUNTS = (
+    ("angry", 3, 2),
+    ("disgust", 2, 1),
+    ("fear", 3, 2),
+    ("happy", 4, 2),
+    ("neutral", 3, 2),
+    ("sad", 3, 1),
+    ("surprise", 2, 2),
+)
+
+
+def write_fer2013_folders(root: Path) -> dict[str, Any]:
+    """train/<class>/Training_<id>.jpg and test/<class>/{PublicTest,PrivateTest}_<id>.jpg."""
+    items: dict[str, tuple[str, str]] = {}  # relative path -> (class, split)
+    next_id = 10118481
+    for cls, n_train, n_test in FER_FOLDER_COUNTS:
+        for split, n in (("train", n_train), ("test", n_test)):
+            for k in range(n):
+                usage = "Training" if split == "train" else ("PublicTest", "PrivateTest")[k % 2]
+                rel = f"{split}/{cls}/{usage}_{next_id}.jpg"
+                _write(root / rel, face(48, 48, rel))
+                items[rel] = (cls, split)
+                next_id += 7919
+    return {
+        "classes": [c for c, _, _ in FER_FOLDER_COUNTS],
+        "items": items,
+        "train": sum(n for _, n, _ in FER_FOLDER_COUNTS),
+        "test": sum(n for _, _, n in FER_FOLDER_COUNTS),
+    }
+
+
+# CK+48 (the Kaggle re-pack of CK+): folder, canonical class, (subject, sequence, frames)
+CK48_FOLDERS: tuple[tuple[str, str, tuple[tuple[str, str, int], ...]], ...] = (
+    ("anger", "angry", (("S010", "004", 17), ("S022", "005", 20))),
+    ("contempt", "contempt", (("S138", "008", 10),)),
+    ("disgust", "disgust", (("S005", "001", 11), ("S011", "005", 9))),
+    ("fear", "fear", (("S011", "003", 14),)),
+    ("happy", "happy", (("S010", "006", 15), ("S022", "003", 30))),
+    ("sadness", "sad", (("S011", "002", 12),)),
+    ("surprise", "surprise", (("S005", "002", 8), ("S138", "001", 13))),
+)
+
+
+def write_ck48(root: Path) -> dict[str, Any]:
+    """<root>/anger|contempt|...|sadness|surprise/S010_004_00000017.png: the last three frames
+    of each sequence, 48x48 grey PNG."""
+    labels: dict[str, str] = {}
+    for folder, canonical, sequences in CK48_FOLDERS:
+        for subject, seq, last in sequences:
+            for frame in range(last - 2, last + 1):
+                rel = f"{folder}/{subject}_{seq}_{frame:08d}.png"
+                _write(root / rel, face(48, 48, rel))
+                labels[rel] = canonical
+    return {
+        "labels": labels,
+        "subjects": sorted({s for _, _, seqs in CK48_FOLDERS for s, _, _ in seqs}),
+        "classes": [c for _, c, _ in CK48_FOLDERS],
+    }
+
+
+def write_split_tree(root: Path) -> dict[str, Any]:
+    """Train/, Validation/, Test/ (capitalised) with Angry, Happiness, Neutral class folders;
+    generic names (``img_0001.png``, ``0002.png``) carry no subject id."""
+    items: dict[str, tuple[str, str]] = {}
+    counts = {"Train": 3, "Validation": 2, "Test": 2}
+    split_of = {"Train": "train", "Validation": "val", "Test": "test"}
+    classes = {"Angry": "angry", "Happiness": "happy", "Neutral": "neutral"}
+    for split, n in counts.items():
+        for folder, cls in classes.items():
+            for k in range(n):
+                name = f"img_{k:04d}.png" if k % 2 == 0 else f"{k:04d}.png"
+                rel = f"{split}/{folder}/{name}"
+                _write(root / rel, face(40, 40, rel, color=True))
+                items[rel] = (cls, split_of[split])
+    return {"items": items, "classes": ["angry", "happy", "neutral"]}
+
+
+# FER2013's label codes as numeric folders: the class_map a user passes for them
+FER_NUMERIC_MAP = {str(i): c for i, c in enumerate(FER_CODES)}
+
+
+def write_numeric_folders(root: Path, codes: tuple[int, ...] = (0, 3, 4, 6)) -> dict[str, Any]:
+    """<root>/0/, 3/, 4/, 6/ (FER2013 codes angry, happy, sad, neutral), two images each."""
+    labels: dict[str, str] = {}
+    for code in codes:
+        for k in range(2):
+            rel = f"{code}/{k}.png"
+            _write(root / rel, face(48, 48, rel))
+            labels[rel] = FER_CODES[code]
+    return {"labels": labels, "class_map": dict(FER_NUMERIC_MAP)}
+
+
+# RAF-DB basic: label codes and (image name, code) rows in list_patition_label.txt's order
+RAF_CODES = {1: "surprise", 2: "fear", 3: "disgust", 4: "happy", 5: "sad", 6: "angry", 7: "neutral"}
+RAF_ROWS: tuple[tuple[str, int], ...] = (
+    ("train_00001.jpg", 5),
+    ("train_00002.jpg", 5),
+    ("train_00003.jpg", 4),
+    ("train_00004.jpg", 4),
+    ("train_00005.jpg", 1),
+    ("train_00006.jpg", 7),
+    ("train_00007.jpg", 6),
+    ("train_00008.jpg", 2),
+    ("train_00009.jpg", 3),
+    ("train_00010.jpg", 4),
+    ("test_0001.jpg", 5),
+    ("test_0002.jpg", 1),
+    ("test_0003.jpg", 4),
+    ("test_0004.jpg", 7),
+    ("test_0005.jpg", 2),
+    ("test_0006.jpg", 6),
+    ("test_0007.jpg", 3),
+)
+
+
+def write_rafdb_basic(root: Path, aligned: bool = True, original: bool = True) -> dict[str, Any]:
+    """RAF-DB basic: EmoLabel/list_patition_label.txt ("patition" as shipped), Image/aligned/
+    <name>_aligned.jpg (100x100 colour) and/or Image/original/<name>.jpg (varied sizes)."""
+    label_file = root / "EmoLabel" / "list_patition_label.txt"
+    label_file.parent.mkdir(parents=True, exist_ok=True)
+    label_file.write_text("".join(f"{name} {code}\n" for name, code in RAF_ROWS))
+    written: dict[str, list[Path]] = {"aligned": [], "original": []}
+    for k, (name, _) in enumerate(RAF_ROWS):
+        stem = name.rsplit(".", 1)[0]
+        if aligned:
+            path = root / "Image" / "aligned" / f"{stem}_aligned.jpg"
+            written["aligned"].append(_write(path, face(100, 100, path.name, color=True)))
+        if original:
+            path = root / "Image" / "original" / name
+            h, w = 120 + 10 * (k % 5), 90 + 20 * (k % 3)
+            written["original"].append(_write(path, face(h, w, path.name, color=True)))
+    return {
+        "label_file": label_file,
+        "files": written,
+        "labels": [RAF_CODES[c] for _, c in RAF_ROWS],
+        "splits": [n.split("_", 1)[0] for n, _ in RAF_ROWS],
+        "ids": [n.rsplit(".", 1)[0] for n, _ in RAF_ROWS],
+    }
+
+
+def write_rafdb_folders(root: Path, wrapper: str | None = "DATASET") -> dict[str, Any]:
+    """RAF-DB's circulating folder form: [DATASET/]train/<1..7>/train_00001_aligned.jpg and
+    test/<1..7>/test_0001_aligned.jpg (numeric folders in RAF-DB's own 1..7 meaning)."""
+    base = root / wrapper if wrapper else root
+    items: dict[str, tuple[str, str]] = {}
+    for name, code in RAF_ROWS:
+        split = name.split("_", 1)[0]
+        rel = f"{split}/{code}/{name.rsplit('.', 1)[0]}_aligned.jpg"
+        _write(base / rel, face(100, 100, rel, color=True))
+        items[(f"{wrapper}/" if wrapper else "") + rel] = (RAF_CODES[code], split)
+    return {"items": items, "base": base}

@@ -398,8 +398,8 @@ def test_imagefolder_classes_groups_and_formats(tmp_path):
 
 def test_imagefolder_empty_class_folder(tmp_path):
     fixtures.write_imagefolder(tmp_path)
-    (tmp_path / "bored").mkdir()
-    with pytest.raises(DataError, match=rf"class folder {tmp_path / 'bored'} has no images"):
+    (tmp_path / "surprise").mkdir()
+    with pytest.raises(DataError, match=rf"class folder {tmp_path / 'surprise'} has no images"):
         read_manifest(DataConfig(name="imagefolder", root=str(tmp_path)))
 
 
@@ -412,6 +412,7 @@ NAMES = [
     "jaffe",
     "ckplus_jaffe",
     "imagefolder",
+    "rafdb",
 ]
 
 

@@ -140,6 +140,13 @@ class FileSource(Source):
             self._manifest = self._build_manifest()
         return self._manifest.copy()
 
+    def groups_note(self) -> str | None:
+        """The loader's note on its groups, kept in ``manifest.attrs["groups_note"]``."""
+        if self._manifest is None:
+            self.manifest()
+        assert self._manifest is not None
+        return self._manifest.attrs.get("groups_note")
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_manifest": None}  # Ray tasks get settings, not the table
 

@@ -148,6 +148,7 @@ class CKPlusSource(CKPlusBoxes, FileSource):
     """CK+ peak frames (+ first frames as neutral when data.neutral_frames); group = subject."""
 
     name = "ckplus"
+    options = ("neutral_frames",)
 
     def __init__(self, cfg: DataConfig):
         super().__init__(cfg)

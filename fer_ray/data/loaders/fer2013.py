@@ -22,7 +22,7 @@ from fer_ray.data.loaders.base import (
     no_images,
     with_labels,
 )
-from fer_ray.data.source import Box, Source
+from fer_ray.data.source import EACH_IMAGE_OWN_GROUP, Box, Source
 from fer_ray.errors import DataError
 
 if TYPE_CHECKING:
@@ -148,6 +148,9 @@ class _CsvSource(Source):
             f"{name} in data.root (FER2013 columns {','.join(FER_COLUMNS)};"
             f" FER+ fer2013new.csv next to it)",
         )
+
+    def groups_note(self) -> str | None:
+        return EACH_IMAGE_OWN_GROUP  # FER2013 has no subject ids: every row is its own group
 
     def _items(self, rows: np.ndarray) -> list[str]:
         csv = self._path("fer2013.csv")

@@ -1,4 +1,9 @@
-"""Any ``<root>/<class>/*.<image>`` collection."""
+"""Any class-folder collection: ``<root>/<class>/*`` or ``<root>/<split>/<class>/*``.
+
+FER2013 as image folders, CK+48, or a lab's own set: class folder names map to the
+canonical classes (``anger`` → ``angry``, ``Sadness`` → ``sad``; see ``tree.py``), other
+names (numeric ``0``…``6`` folders) through ``data.class_map: {folder: class}``.
+"""
 
 from __future__ import annotations
 
@@ -7,45 +12,42 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from fer_ray.data.loaders.base import (
-    FileSource,
-    images_in,
-    manifest_rows,
-    no_images,
-    subdirs,
-    with_labels,
-)
-from fer_ray.errors import DataError
+from fer_ray.data.loaders.base import FileSource
+from fer_ray.data.loaders.tree import TREE_LAYOUT, read_tree
+from fer_ray.data.source import accepted_classes, check_class_map
 
 if TYPE_CHECKING:
     from fer_ray.config import DataConfig
 
 
-def _folder_group(path: Path, class_name: str) -> str:
-    """``<group>_<rest>`` names share a group; otherwise each image is its own group."""
-    prefix = path.stem.split("_", 1)[0]
-    return prefix if "_" in path.stem and prefix else f"{class_name}/{path.stem}"
-
-
 class ImageFolderSource(FileSource):
-    """Any ``<root>/<class>/*.<image>`` collection; class names are the folder names, sorted."""
+    """Class folders, optionally under split folders; labels in canonical order of the classes
+    present; group = subject id coded in the file name (``S010_…``), else the image itself."""
 
     name = "imagefolder"
-    layout = "<root>/<class>/*.{png,jpg,jpeg,bmp,tif,tiff}"
+    options = ("class_map",)
+    layout = TREE_LAYOUT
 
     def __init__(self, cfg: DataConfig):
         super().__init__(cfg)
-        self.class_names = tuple(d.name for d in subdirs(Path(self.root)))
+        self.class_map = check_class_map(cfg.class_map)
+        self._class_names: tuple[str, ...] | None = None
+
+    @property  # type: ignore[override]
+    def class_names(self) -> tuple[str, ...]:
+        """The canonical classes found on disk, in canonical order (= label order)."""
+        if self._class_names is None:
+            self.manifest()
+        assert self._class_names is not None
+        return self._class_names
 
     def _build_manifest(self) -> pd.DataFrame:
-        items, names, groups = [], [], []
-        for d in subdirs(Path(self.root)):
-            files = images_in(d)
-            if not files:
-                raise DataError(f"class folder {d} has no images; expected {self.layout}")
-            items += [str(p) for p in files]
-            names += [d.name] * len(files)
-            groups += [_folder_group(p, d.name) for p in files]
-        if not items:
-            raise no_images(Path(self.root), self.layout)
-        return with_labels(manifest_rows(items, names, groups, ""), self.class_names)
+        rows, self._class_names = read_tree(
+            Path(self.root),
+            self.class_map,
+            unknown_hint=(
+                f"accepted (any case): {accepted_classes()};"
+                " map other folder names with data.class_map: {<folder>: <class>, ...}"
+            ),
+        )
+        return rows

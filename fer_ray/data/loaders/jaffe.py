@@ -77,6 +77,7 @@ class CKPlusJAFFESource(CKPlusBoxes, FileSource):
     """Seed 002's join: CK+ and JAFFE under one 8-class label map; groups never collide."""
 
     name = "ckplus_jaffe"
+    options = ("neutral_frames",)
     class_names = CANONICAL
 
     def __init__(self, cfg: DataConfig):
