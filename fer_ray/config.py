@@ -26,7 +26,7 @@ __all__ = ["Config", "ConfigError", "from_dict", "load", "save"]
 @dataclass(frozen=True)
 class DataConfig:
     name: str = "synthetic"  # fer_ray.data.datasets.DATASETS: synthetic | sfew | sfew_subset |
-    # fer2013 | ferplus | ckplus | jaffe | ckplus_jaffe | imagefolder
+    # fer2013 | ferplus | ckplus | jaffe | ckplus_jaffe | imagefolder | rafdb
     root: str | None = None  # data set folder; unused by synthetic
     n_subjects: int = 35  # synthetic: identities (the split groups); x 7 classes x per_class
     per_class: int = 3  # synthetic: images per subject and class
@@ -37,6 +37,10 @@ class DataConfig:
     skip_unreadable: bool = False  # go on without unreadable images (counted, listed in report)
     test_split: str | None = None  # use the data set's own split as the test holdout, e.g.
     # privatetest (fer2013) or val (sfew); None = a grouped holdout of ensemble.test_fraction
+    class_map: dict[str, str] | None = None  # imagefolder: {folder: class} for folder names
+    # outside the accepted ones, e.g. {0: angry, 1: disgust, ...} for numeric folders
+    aligned: bool | None = None  # rafdb basic layout: Image/aligned (true) or Image/original
+    # (false); None = aligned where present
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class TrainConfig:
     epochs: int = 6  # grid trials and ensemble phase 1
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
+    deterministic: bool = True  # torch's deterministic algorithms (cuDNN included): the same
+    # config gives the same numbers; false lets cuDNN pick the fastest kernels (GPU speed)
     recipe: str = "none"  # augmentation recipe (fer_ray.data.recipes.RECIPES): none (= seed000)
     # | seed001 | seed002 | seed003; random recipes bypass the feature cache
 
@@ -117,12 +123,25 @@ class DescriptorsConfig:
 
 @dataclass(frozen=True)
 class ResourcesConfig:
-    address: str | None = None  # Ray cluster address; None starts a local Ray
+    """What each piece of work asks Ray for. Every request must fit ONE node (checked before
+    any stage); thread counts follow the CPUs asked for, so numbers do not depend on the
+    machine a task lands on."""
+
+    address: str | None = None  # a Ray cluster to join (host:port, auto, ray://); None = local
+    # Ray, unless RAY_ADDRESS is set or this runs inside a Ray job (then that cluster is joined)
     num_cpus: int | None = None  # local Ray only; None = all cores
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0  # fractional allowed, e.g. 0.25
+    cpus_per_trial: float = 1.0  # each grid trial / ensemble member (its torch threads)
+    gpus_per_trial: float = 0.0  # fractional allowed, e.g. 0.25: four trials share a GPU
     max_concurrent_trials: int | None = None
+    cpus_per_task: float = 1.0  # each preprocessing, analysis and descriptor task
+    features_cpus: int = 2  # the stand-in pretraining and trunk-feature task (its threads)
+    features_gpus: float | None = None  # None: 1 when gpus_per_trial > 0, else 0
+    node_types: list[dict[str, float]] | None = None  # nodes an autoscaler may add, e.g.
+    # [{CPU: 8, GPU: 1}]; None = read ~/ray_bootstrap_config.yaml on a `ray up` head, if any
+    wait_s: float = 900.0  # how long work may wait for an autoscaler to add a node
+    connect_timeout_s: float = 30.0  # an unreachable address fails after this
     dashboard: bool = True
+    dashboard_host: str = "127.0.0.1"  # local Ray's dashboard binds here (0.0.0.0 exposes it)
 
 
 @dataclass(frozen=True)
@@ -185,10 +204,13 @@ def registries() -> dict[str, Any]:
 
 
 def _check_registered(cfg: Config) -> None:
+    from fer_ray.models import weights
+
     d = cfg.to_dict()
     for key, reg in registries().items():
         section, name = key.split(".")
         reg.check(d[section][name])
+    weights.check(cfg.model.weights)  # a registered source or a readable state-dict file
 
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
@@ -214,6 +236,14 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         if not isinstance(value, list):
             value = [value]  # a scalar where a list is expected: a one-point grid
         return [_convert(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{path}' must be a mapping, got {value!r}")
+        return {
+            _convert(k, key_tp, f"{path}.{k}"): _convert(v, val_tp, f"{path}.{k}")
+            for k, v in value.items()
+        }
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"'{path}' must be a mapping of {tp.__name__} keys, got {value!r}")
@@ -263,8 +293,23 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
 def _validate(cfg: Config) -> None:
     checks = [
         (cfg.grid.folds >= 2, "grid.folds must be >= 2"),
-        (len(cfg.grid.lr) >= 1 and all(x > 0 for x in cfg.grid.lr), "grid.lr must be > 0"),
-        (len(cfg.grid.hidden) >= 1 and all(h > 0 for h in cfg.grid.hidden), "grid.hidden > 0"),
+        (cfg.data.n_subjects >= 1, "data.n_subjects must be >= 1"),
+        (cfg.data.per_class >= 1, "data.per_class must be >= 1"),
+        (cfg.data.image_size >= 16, "data.image_size must be >= 16"),
+        (cfg.faces.chunk_size >= 1, "faces.chunk_size must be >= 1"),
+        (cfg.model.pretrain_epochs >= 1, "model.pretrain_epochs must be >= 1"),
+        (cfg.model.pretrain_subjects >= 2, "model.pretrain_subjects must be >= 2"),
+        (cfg.model.train_last_convs >= -1, "model.train_last_convs must be >= 0, or -1 (all)"),
+        (cfg.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
+        (0 <= cfg.train.momentum < 1, "train.momentum must be in [0, 1)"),
+        (cfg.ensemble.phase2_lr > 0, "ensemble.phase2_lr must be > 0"),
+        (cfg.analyse.sweep_draws >= 1, "analyse.sweep_draws must be >= 1"),
+        (cfg.descriptors.lr > 0, "descriptors.lr must be > 0"),
+        (cfg.descriptors.batch_size >= 1, "descriptors.batch_size must be >= 1"),
+        (len(cfg.grid.lr) >= 1, "grid.lr is empty: the search space needs at least one value"),
+        (all(x > 0 for x in cfg.grid.lr), "grid.lr must be > 0"),
+        (len(cfg.grid.hidden) >= 1, "grid.hidden is empty: the search space needs one value"),
+        (all(h > 0 for h in cfg.grid.hidden), "grid.hidden must be > 0"),
         (cfg.ensemble.members >= 1, "ensemble.members must be >= 1"),
         (0 < cfg.ensemble.test_fraction < 0.5, "ensemble.test_fraction must be in (0, 0.5)"),
         (0 < cfg.ensemble.val_fraction < 0.5, "ensemble.val_fraction must be in (0, 0.5)"),
@@ -276,6 +321,14 @@ def _validate(cfg: Config) -> None:
         (cfg.output.checkpoint_every >= 1, "output.checkpoint_every must be >= 1"),
         (cfg.resources.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
         (cfg.resources.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
+        (cfg.resources.cpus_per_task > 0, "resources.cpus_per_task must be > 0"),
+        (cfg.resources.features_cpus >= 1, "resources.features_cpus must be >= 1"),
+        (
+            cfg.resources.features_gpus is None or cfg.resources.features_gpus >= 0,
+            "resources.features_gpus must be >= 0",
+        ),
+        (cfg.resources.wait_s > 0, "resources.wait_s must be > 0"),
+        (cfg.resources.connect_timeout_s > 0, "resources.connect_timeout_s must be > 0"),
         (cfg.descriptors.folds >= 2, "descriptors.folds must be >= 2"),
         (cfg.descriptors.repeats >= 1, "descriptors.repeats must be >= 1"),
         (cfg.descriptors.hidden >= 1, "descriptors.hidden must be >= 1"),
@@ -284,6 +337,13 @@ def _validate(cfg: Config) -> None:
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)
+
+
+def _yaml_error(e: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -297,7 +357,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({e})") from e
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({_yaml_error(e)})") from None
     return key.split("."), value
 
 
@@ -334,7 +394,7 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
         try:
             raw = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
+            raise ConfigError(f"config file {p} is not valid YAML: {_yaml_error(e)}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {p} must hold a mapping at top level")
     try:

@@ -22,11 +22,15 @@ DONE = "done.json"
 STARTED = "started.json"
 TASKS = "tasks"  # per-task results of a Ray fan-out, one file each
 SUMMARY = "summary.json"  # every stage's headline facts
+DEPARTURES = "departures.json"  # run root: how this run departs from its seed paper, and why
+ERRORS = "errors.json"  # a Tune stage: the trials that failed after their retries, and why
+WORK = "work.csv"  # every stage: one row per trial or task (unit, node_id, node_ip, seconds)
 
 
 class Prepare:
     DIR = "prepare"
     MANIFEST = "manifest.csv"
+    UNREADABLE = "unreadable.txt"  # every image that failed to decode, one path per line
 
 
 class Grid:

@@ -50,13 +50,27 @@ def input_identity(cfg: Config) -> dict[str, Any]:
     from fer_ray.data.datasets import create_source, read_manifest
 
     source = create_source(cfg.data)
-    read_manifest(cfg.data, source)  # a bad layout fails here, before any stage
-    out: dict[str, Any] = {"data": source.identity()}
+    manifest, _ = read_manifest(cfg.data, source)  # a bad layout fails here, before any stage
+    out: dict[str, Any] = {"data": source.identity(), "manifest": manifest}
     if cfg.descriptors.enabled:
         from fer_ray.data.descriptors import sheet_path
 
         sheet = sheet_path(cfg.descriptors.path, cfg.data.root)
         out["sheet"] = hashlib.sha256(sheet.read_bytes()).hexdigest() if sheet.is_file() else None
+    return out
+
+
+def stage_inputs(cfg: Config, inputs: dict[str, Any] | None = None) -> dict[str, dict]:
+    """Per stage, the config values (and file identities) it reads itself."""
+    d, out = cfg.to_dict(), {}
+    inputs = {k: v for k, v in (inputs or {}).items() if k != "manifest"}
+    for stage, keys in {**STAGE_KEYS, **SIDE_STAGE_KEYS}.items():
+        picked = {k: _pick(d, k) for k in keys}
+        if stage == "prepare":
+            picked["files"] = inputs.get("data")
+        elif stage in SIDE_STAGE_KEYS:
+            picked["files"] = [inputs.get("data"), inputs.get("sheet")]
+        out[stage] = json.loads(json.dumps(picked, sort_keys=True, default=str))
     return out
 
 
@@ -66,21 +80,34 @@ def stage_fingerprints(cfg: Config, inputs: dict[str, Any] | None = None) -> dic
     ``inputs`` (from ``input_identity``) adds the data files to prepare (and so to every
     stage after it) and the sheet to the descriptors stage.
     """
-    d, prev, out = cfg.to_dict(), "", {}
-    inputs = inputs or {}
-    for stage, keys in STAGE_KEYS.items():
-        picked = {k: _pick(d, k) for k in keys}
-        if stage == "prepare":
-            picked["files"] = inputs.get("data")
-        blob = json.dumps(picked, sort_keys=True, default=str)
+    picked, prev, out = stage_inputs(cfg, inputs), "", {}
+    for stage in STAGE_KEYS:
+        blob = json.dumps(picked[stage], sort_keys=True, default=str)
         prev = hashlib.sha256((prev + blob).encode()).hexdigest()[:16]
         out[stage] = prev
-    for stage, keys in SIDE_STAGE_KEYS.items():
-        picked = {k: _pick(d, k) for k in keys}
-        picked["files"] = [inputs.get("data"), inputs.get("sheet")]
-        blob = json.dumps(picked, sort_keys=True, default=str)
+    for stage in SIDE_STAGE_KEYS:
+        blob = json.dumps(picked[stage], sort_keys=True, default=str)
         out[stage] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return out
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old → new`` for every config value that differs between two stage inputs."""
+    a, b = _flat(old), _flat(new)
+    return [
+        f"{k}: {a.get(k, '(unset)')!r} → {b.get(k, '(unset)')!r}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
 
 
 def plan(
@@ -110,27 +137,60 @@ def plan(
             actions[stage] = "resume"
             rerun_upstream = True
         else:
+            if resume and started and not done and started.get("keys"):
+                what = changed_keys(started["keys"], stage_inputs(cfg, inputs)[stage])
+                why = "; ".join(what) if what else "a stage before it reruns"
+                print(
+                    f"[plan] {stage}: interrupted with other inputs ({why}); it reruns from the"
+                    " start (--fresh starts the whole run over)",
+                    flush=True,
+                )
             actions[stage] = "run"
             rerun_upstream = True
     return actions
 
 
-def preflight(cfg: Config, actions: dict[str, str]) -> None:
+def preflight(cfg: Config, actions: dict[str, str], inputs: dict[str, Any]) -> None:
     """Fail now, in the driver, on what would otherwise fail inside a Ray task or hours in:
-    the detector's library, the model (backbone, freeze policy, weights file) and the
-    descriptor sheet (``input_identity`` checked the data)."""
+    the detector's library, the splits (enough groups for the folds), the model (backbone,
+    freeze policy, weights file) and the descriptor sheet (``input_identity`` checked the
+    data's layout)."""
     if actions["prepare"] != "skip":  # the data layout was checked by input_identity
         from fer_ray.faces import detectors
 
         detectors.get(cfg.faces.detector).factory()
     if any(actions[s] in ("run", "resume") for s in ("grid", "ensemble")):
+        from fer_ray.data.splits import holdout_and_folds
         from fer_ray.models.factory import check_model
 
+        m = inputs["manifest"]
+        holdout_and_folds(
+            m["label"].to_numpy(),
+            m["group"].astype(str).to_numpy(),
+            folds=cfg.grid.folds,
+            seed=cfg.seed,
+            test_fraction=cfg.ensemble.test_fraction,
+            test_split=cfg.data.test_split,
+            own_split=m["split"].fillna("").to_numpy(),
+        )
         check_model(cfg.model)
     if actions["descriptors"] in ("run", "resume"):
         from fer_ray.data.descriptors import read_sheet, sheet_path
 
         read_sheet(sheet_path(cfg.descriptors.path, cfg.data.root))
+
+
+def disk_usage(paths: RunPaths) -> dict[str, int]:
+    """Bytes written for this run: its directory (stage results, Tune storage when local)
+    and, when output.storage_path is a separate local folder, this run's experiments there."""
+
+    def size(p: Path) -> int:
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
+
+    out = {"run directory": size(paths.root)}
+    if paths.storage_path and "://" not in paths.storage():
+        out["tune storage"] = sum(size(Path(paths.experiment(s))) for s in STAGES)
+    return out
 
 
 def _clear_stage(cfg: Config, root: Path, stage: str) -> None:
@@ -144,8 +204,7 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     """Run every stage that needs running; returns the report directory."""
     from fer_ray.report.build import build_report
     from fer_ray.runinfo import provenance
-    from fer_ray.stages import ensemble, features, grid, prepare
-    from fer_ray.stages.common import init_ray
+    from fer_ray.stages import cluster, ensemble, features, grid, prepare
 
     paths = RunPaths.of(cfg)
     if fresh and paths.root.exists():
@@ -154,26 +213,34 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
         if cfg.output.storage_path and "://" not in exp:
             for s in STAGES:
                 shutil.rmtree(paths.experiment(s), ignore_errors=True)
+    if resume and not (paths.root / layout.CONFIG).is_file():
+        raise StageError(
+            f"--resume: there is no run to resume at {paths.root}; run without --resume to start it"
+        )
     inputs = input_identity(cfg)
     actions = plan(cfg, paths.root, resume, inputs)
-    preflight(cfg, actions)
+    preflight(cfg, actions, inputs)
     paths.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, paths.root / layout.CONFIG)
-    files.write_json(
-        paths.root / layout.RUN_INFO, {**provenance(), "started": time.strftime("%F %T")}
-    )
+    run_info = {**provenance(), "started": time.strftime("%F %T")}
+    files.write_json(paths.root / layout.RUN_INFO, run_info)
     print(f"run {paths.root} · " + " · ".join(f"{s}: {a}" for s, a in actions.items()), flush=True)
     fps = stage_fingerprints(cfg, inputs)
     t_start = time.time()
     needs_ray = any(a in ("run", "resume") for a in actions.values())
-    started_ray = init_ray(cfg) if needs_ray else False
+    started_ray = cluster.connect(cfg) if needs_ray else False
     try:
+        if needs_ray:
+            cluster.preflight(cfg, paths.storage())
         prepared, data_ref, chosen = None, None, None
 
         def begin(stage: str) -> float:
             if actions[stage] == "run":
                 _clear_stage(cfg, paths.root, stage)
-            files.write_json(paths.stage(stage) / layout.STARTED, {"fingerprint": fps[stage]})
+            files.write_json(
+                paths.stage(stage) / layout.STARTED,
+                {"fingerprint": fps[stage], "keys": stage_inputs(cfg, inputs)[stage]},
+            )
             return time.time()
 
         def finish(stage: str, t0: float, extra: dict | None = None) -> None:
@@ -218,6 +285,15 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
             import ray
 
             ray.shutdown()
+    disk = disk_usage(paths)
+    files.write_json(
+        paths.root / layout.RUN_INFO,
+        {**run_info, "finished": time.strftime("%F %T"), "disk_bytes": disk},
+    )
+    print(
+        "disk: " + ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in disk.items()),
+        flush=True,
+    )
     report_dir = build_report(paths.root, Path(cfg.output.reports_dir) / cfg.name)
     print(f"report {report_dir / 'report.md'} · total {time.time() - t_start:.0f}s", flush=True)
     return report_dir

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import inspect
 import platform
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 PACKAGES = (
@@ -53,6 +56,15 @@ def git_commit() -> str:
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown (git not available)"
+
+
+def source_hash(*modules: ModuleType) -> str:
+    """A short hash of these modules' source: part of every cache key whose content the code
+    computes, so changed code never reuses a stale cache entry."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(inspect.getsource(m).encode())
+    return h.hexdigest()[:12]
 
 
 def command_line() -> str:

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         err = unwrap(e)  # also inside a Ray task or trial error
         if err is None:
             raise  # a bug, not the user's input: keep the traceback
-        print(f"{err.kind}: {err}", file=sys.stderr)
+        message = " ".join(str(err).split())  # one line, whatever the message held
+        print(f"{err.kind}: {message}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print(

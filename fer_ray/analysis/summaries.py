@@ -179,8 +179,8 @@ def descriptor_tables(
     Per model the Gedeon magnitudes sum to the number of outputs; the summary records how far
     any model strays from that invariant (a check on the analysis, not on the data).
     """
-    cols = ["repeat", "fold", "n_train", "n_val", "val_acc", "node"]
-    extra = ["train_acc", "val_acc_best_epoch", "best_epoch", "seed", "seconds"]
+    cols = ["repeat", "fold", "n_train", "n_val", "val_acc"]
+    extra = ["train_acc", "val_acc_best_epoch", "best_epoch", "seed"]
     folds = pd.DataFrame(infos)[cols + extra]
     mag = np.array([t["values"] for t in tasks["magnitude"]])
     ang = np.array([t["values"] for t in tasks["angles"]])

@@ -80,7 +80,14 @@ def read_manifest(cfg: DataConfig, source: Source | None = None) -> tuple[pd.Dat
     if names:
         _check_labels(m, names, cfg.name)
     m.attrs["groups_note"] = source.groups_note()
-    return select_classes(m, cfg.classes, names)
+    kept, kept_names = select_classes(m, cfg.classes, names)
+    present = sorted(set(kept["label_name"]))
+    if len(present) < 2:
+        raise DataError(
+            f"data set {cfg.name!r} at {cfg.root!r} has {len(present)} class with images "
+            f"({', '.join(present) or 'none'}); classifying needs at least 2"
+        )
+    return kept, kept_names
 
 
 # data.* keys only some sources read (Source.options); set for another source they are refused

@@ -37,8 +37,15 @@ def grouped_folds(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> 
     _check(labels, groups, k, f"{k}-fold split")
     folds = np.full(len(labels), -1, dtype=np.int64)
     sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for f, (_, test_idx) in enumerate(sgkf.split(np.zeros(len(labels)), labels, groups)):
-        folds[test_idx] = f
+    try:
+        for f, (_, test_idx) in enumerate(sgkf.split(np.zeros(len(labels)), labels, groups)):
+            folds[test_idx] = f
+    except ValueError as e:  # scikit-learn's own checks (e.g. too few items of a class)
+        counts = np.bincount(np.unique(labels, return_inverse=True)[1])
+        raise SplitError(
+            f"{k}-fold split: {e} (smallest class has {counts.min()} items, "
+            f"{len(np.unique(groups))} groups); use fewer folds or more data"
+        ) from None
     return folds
 
 

@@ -1,16 +1,19 @@
-"""Stand-in for ImageNet weights where no hub is reachable: ``model.weights: synthetic``.
+"""Stand-ins for ImageNet weights where no hub is reachable: ``model.weights: synthetic_*``.
 
-A frozen *random* trunk gives features on which nothing generalises (measured:
-validation at chance), so the default run transfers from a backbone pretrained
-here: it regresses the 13 Action Unit intensities of a disjoint synthetic set
-(another generator seed, so other identities, never the run's images). Like
-ImageNet pretraining it learns generic face geometry, not the run's labels.
+A frozen *random* trunk gives features on which nothing generalises (measured: validation at
+chance), so the default run transfers from a backbone pretrained here, on a disjoint synthetic
+set (another generator seed, so other identities, never the run's images). What it learns to
+predict is the weight source's objective (``fer_ray.models.pretrain_tasks``): the 13 Action
+Unit intensities (``synthetic_au``, which determine the expression class, so that is supervised
+pretraining on the task) or label-free targets such as the subject's identity
+(``synthetic_identity``, the VGG-Face analogue) or a random quarter turn (``synthetic_rotation``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,19 +24,51 @@ from torch import nn
 
 from fer_ray import files
 from fer_ray.data import synthetic
+from fer_ray.errors import ModelError
 from fer_ray.faces.crop import crop
+from fer_ray.models import pretrain_tasks, weights
+from fer_ray.models.pretrain_tasks import Objective
+from fer_ray.runinfo import source_hash
 from fer_ray.train.features import normalize
-from fer_ray.train.loop import Split, train_epoch
+from fer_ray.train.loop import train_epoch
 
 if TYPE_CHECKING:
     from fer_ray.config import Config
 
 SEED_OFFSET = 7919  # the pretraining set's generator seed = data.seed + this
+PER_CLASS = 2  # images per subject and class in the pretraining set (x 7 classes)
 
 
-def pretrain_key(cfg: Config) -> str:
+def stand_in_source(cfg: Config) -> weights.WeightSource:
+    """The registered stand-in source that ``model.weights`` names."""
+    src = weights.source(cfg.model.weights)
+    if src is None or not src.stand_in or src.objective is None:
+        raise ModelError(f"model.weights={cfg.model.weights!r} is not a pretrained stand-in")
+    return src
+
+
+def objective_name(cfg: Config) -> str:
+    """The pretraining objective of ``model.weights`` (a registered stand-in source)."""
+    return str(stand_in_source(cfg).objective)
+
+
+def objective(cfg: Config) -> Objective:
+    return pretrain_tasks.OBJECTIVES[objective_name(cfg)]
+
+
+def pretrain_key(cfg: Config, device: str = "cpu", threads: int = 1) -> str:
+    """Everything the pretrained weights depend on: objective, settings, data seed, generator,
+    code, torch version, device and thread count (other threads or devices round differently)."""
+    from fer_ray.models import backbones
+    from fer_ray.train import loop
+
     blob = json.dumps(
         {
+            "objective": objective_name(cfg),
+            "torch": torch.__version__,
+            "device": device,
+            "threads": int(threads),
+            "code": source_hash(sys.modules[__name__], pretrain_tasks, loop, backbones, synthetic),
             "backbone": cfg.model.backbone,
             "init_seed": cfg.model.init_seed,
             "epochs": cfg.model.pretrain_epochs,
@@ -48,46 +83,70 @@ def pretrain_key(cfg: Config) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def pretraining_set(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+def pretraining_faces(cfg: Config) -> tuple[np.ndarray, synthetic.SyntheticFaces]:
+    """(face crops, the rendered set with its per-image facts) of the disjoint pretraining set."""
     faces = synthetic.generate(
-        cfg.model.pretrain_subjects, 2, cfg.data.image_size, cfg.data.seed + SEED_OFFSET
+        cfg.model.pretrain_subjects, PER_CLASS, cfg.data.image_size, cfg.data.seed + SEED_OFFSET
     )
     crops = np.stack(
         [crop(im, tuple(b), 0.0, cfg.faces.size) for im, b in zip(faces.images, faces.boxes)]
     )
+    return crops, faces
+
+
+def pretraining_set(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(face crops, AU intensities) of the disjoint pretraining set."""
+    crops, faces = pretraining_faces(cfg)
     return crops, faces.aus.astype(np.float32)
 
 
 def pretrain_backbone(
     cfg: Config, device: str = "cpu"
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train the whole backbone on AU regression; returns (state dict, facts for the report)."""
+    """Train the whole backbone on the source's objective; returns (state dict, facts)."""
     from fer_ray.models.factory import create_backbone
 
     t0 = time.time()
-    images, aus = pretraining_set(cfg)
+    src = stand_in_source(cfg)
+    name = str(src.objective)
+    obj = pretrain_tasks.OBJECTIVES[name]
+    images, faces = pretraining_faces(cfg)
+    x_all, y_all = normalize(images), obj.targets_of(faces)
     backbone = create_backbone(cfg.model, state=None, random_only=True).to(device)
-    reg = nn.Linear(backbone.num_features, aus.shape[1]).to(device)
-    params = list(backbone.parameters()) + list(reg.parameters())
+    with torch.random.fork_rng(devices=[]):  # seeded: cold runs must give the same weights
+        torch.manual_seed(cfg.model.init_seed)
+        head = nn.Linear(backbone.num_features, obj.n_outputs(y_all)).to(device)
+    params = list(backbone.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
-    x_all, y_all = normalize(images), torch.from_numpy(aus)
     n_val = max(1, len(x_all) // 10)
     gen = torch.Generator().manual_seed(cfg.model.init_seed)
     perm = torch.randperm(len(x_all), generator=gen)
     val_idx, tr_idx = perm[:n_val], perm[n_val:]
+    # the validation images' self-supervised draws are fixed once, from their own generator
+    val = obj.epoch_split(
+        x_all[val_idx], y_all[val_idx], torch.Generator().manual_seed(cfg.model.init_seed + 1)
+    )
     history = []
-    model = nn.Sequential(backbone, reg)
-    train = Split(x_all[tr_idx], y_all[tr_idx])
+    model = nn.Sequential(backbone, head)
+    x_tr, y_tr = x_all[tr_idx], y_all[tr_idx]
     for epoch in range(cfg.model.pretrain_epochs):
-        train_epoch(model, train, opt, 64, gen, _random_flip, nn.functional.mse_loss)
-        backbone.eval()
+        train = obj.epoch_split(x_tr, y_tr, gen)
+        loss, _ = train_epoch(model, train, opt, 64, gen, obj.transform, obj.loss)
+        model.eval()
         with torch.no_grad():
-            pv = reg(backbone(x_all[val_idx].to(device))).cpu()
-        mse = float(nn.functional.mse_loss(pv, y_all[val_idx]))
-        base = float(((y_all[val_idx] - y_all[tr_idx].mean(0)) ** 2).mean())
-        history.append({"epoch": epoch + 1, "val_mse": mse, "baseline_mse": base})
+            out = torch.cat(
+                [model(val.x[s : s + 256].to(device)).cpu() for s in range(0, len(val), 256)]
+            )
+        row = {"epoch": epoch + 1, "train_loss": loss, **obj.score(out, val.y)}
+        if name == "au":
+            row["baseline_mse"] = float(((val.y - y_tr.mean(0)) ** 2).mean())
+        history.append(row)
     state = {k: v.detach().cpu() for k, v in backbone.state_dict().items()}
     facts = {
+        "objective": name,
+        "targets": src.targets,
+        "reveals": src.reveals,
+        "label_free": src.label_free,
         "images": len(images),
         "subjects": cfg.model.pretrain_subjects,
         "generator_seed": cfg.data.seed + SEED_OFFSET,
@@ -98,20 +157,16 @@ def pretrain_backbone(
     return state, facts
 
 
-def _random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Mirror half the batch: faces are left-right symmetric, the AU targets too."""
-    flip = torch.rand(len(x), generator=gen) < 0.5
-    x[flip] = x[flip].flip(-1)
-    return x
-
-
-def cached_pretrain(cfg: Config, cache_dir: Path, device: str = "cpu") -> tuple[dict, dict]:
-    """Pretrained state from ``cache_dir`` or trained now and stored there (atomically)."""
-    key = pretrain_key(cfg)
+def load_pretrained(cache_dir: Path, key: str) -> tuple[dict, dict] | None:
+    """The stored (state, facts) for ``key``, or None."""
     path = Path(cache_dir) / f"{key}.pt"
-    if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        return blob["state"], {**blob["facts"], "cache": "reused", "key": key}
-    state, facts = pretrain_backbone(cfg, device)
-    files.torch_save(path, {"state": state, "facts": facts})
-    return state, {**facts, "cache": "written", "key": key}
+    if not path.is_file():
+        return None
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return blob["state"], {**blob["facts"], "cache": "reused", "key": key}
+
+
+def store_pretrained(cache_dir: Path, key: str, state: dict, facts: dict) -> dict:
+    """Store atomically; returns the facts as the report shows them."""
+    files.torch_save(Path(cache_dir) / f"{key}.pt", {"state": state, "facts": facts})
+    return {**facts, "cache": "written", "key": key}

@@ -18,16 +18,91 @@ class WeightSource:
     description: str
     timm_pretrained: bool = False  # timm loads them (from its hub or local cache)
     stand_in: bool = False  # trained here before any trial (fer_ray.models.pretrain)
+    objective: str | None = None  # stand-ins: a fer_ray.models.pretrain_tasks.OBJECTIVES name
+    targets: str = ""  # one line for the report: what the weights were trained to predict
+    reveals: str = ""  # one line for the report: what those targets reveal about the class
+    label_free: bool = True  # the targets carry no information about the expression class
 
 
+_AU = dict(
+    targets="the 13 Action Unit intensities of each image of a disjoint synthetic set",
+    reveals="the expression class: the generator composes each class from its AUs, so the"
+    " targets determine it (supervised pretraining on the task, with other people)",
+    label_free=False,
+)
 WEIGHTS: Registry[WeightSource] = Registry("weight source", "model.weights")
-WEIGHTS.register("none", WeightSource("none (random init from model.init_seed)"))
-WEIGHTS.register("imagenet", WeightSource("imagenet (timm pretrained)", timm_pretrained=True))
+WEIGHTS.register(
+    "none",
+    WeightSource(
+        "none (random init from model.init_seed)",
+        targets="none (random initialisation)",
+        reveals="nothing (no training)",
+    ),
+)
+WEIGHTS.register(
+    "imagenet",
+    WeightSource(
+        "imagenet (timm pretrained)",
+        timm_pretrained=True,
+        targets="the 1000 ImageNet object classes",
+        reveals="nothing about the expression class (object categories)",
+    ),
+)
+WEIGHTS.register(
+    "synthetic_au",
+    WeightSource(
+        "synthetic_au stand-in: pretrained here on the Action Units of a disjoint synthetic set"
+        " (supervised: the AUs determine the class)",
+        stand_in=True,
+        objective="au",
+        **_AU,
+    ),
+)
+WEIGHTS.register(
+    "synthetic_identity",
+    WeightSource(
+        "synthetic_identity stand-in: pretrained here to tell apart the subjects of a disjoint"
+        " synthetic set (label-free, the VGG-Face analogue)",
+        stand_in=True,
+        objective="identity",
+        targets="which of a disjoint synthetic set's subjects each image shows",
+        reveals="nothing about the expression class: every subject shows every class equally often",
+    ),
+)
+WEIGHTS.register(
+    "synthetic_rotation",
+    WeightSource(
+        "synthetic_rotation stand-in: pretrained here, self-supervised, to predict a random"
+        " quarter turn of the images of a disjoint synthetic set (label-free)",
+        stand_in=True,
+        objective="rotation",
+        targets="how many quarter turns each image of a disjoint synthetic set was rotated by",
+        reveals="nothing about the expression class: the turn is drawn at random,"
+        " independently of the image",
+    ),
+)
+WEIGHTS.register(
+    "synthetic_identity_rotation",
+    WeightSource(
+        "synthetic_identity_rotation stand-in: pretrained here on the subject and a random"
+        " quarter turn of the images of a disjoint synthetic set (label-free)",
+        stand_in=True,
+        objective="identity_rotation",
+        targets="the subject each image of a disjoint synthetic set shows and the random"
+        " quarter turn applied to it",
+        reveals="nothing about the expression class: every subject shows every class equally"
+        " often and the turn is independent of the image",
+    ),
+)
+# the AU stand-in's former name, kept so older configs and stored runs still resolve
 WEIGHTS.register(
     "synthetic",
     WeightSource(
-        "synthetic stand-in: the backbone pretrained here on a disjoint synthetic set",
+        "synthetic (= synthetic_au) stand-in: pretrained here on the Action Units of a disjoint"
+        " synthetic set (supervised: the AUs determine the class)",
         stand_in=True,
+        objective="au",
+        **_AU,
     ),
 )
 

@@ -2,15 +2,16 @@
 
 ``build_report(run_dir, out_dir)`` is what both the pipeline (at the end of a run) and
 ``python -m fer_ray.report`` (afterwards, no Ray) call. The page is every registered
-section with results, in registration order; nothing here knows a stage.
+section with results, in registration order; nothing here knows a stage. A section's optional
+``glance`` and ``place`` (see ``fer_ray.report.section``) default to none and ``"body"``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fer_ray.report.page import Block
-from fer_ray.report.render import to_html, to_markdown
+from fer_ray.report.page import Block, Shown
+from fer_ray.report.render import to_markdown, to_page
 from fer_ray.report.run import Run, open_run
 from fer_ray.report.section import Part
 from fer_ray.report.sections import SECTIONS
@@ -33,6 +34,23 @@ def page_blocks(parts: dict[str, Part]) -> list[Block]:
     return [b for name, part in parts.items() for b in SECTIONS.get(name).blocks(part)]
 
 
+def shown(parts: dict[str, Part]) -> list[Shown]:
+    """Each section with results as the HTML page shows it, in page order."""
+    out = []
+    for name, part in parts.items():
+        section = SECTIONS.get(name)
+        glance = getattr(section, "glance", None)
+        out.append(
+            Shown(
+                name,
+                section.blocks(part),
+                glance=glance(part) if glance else [],
+                in_header=getattr(section, "place", "body") == "header",
+            )
+        )
+    return out
+
+
 def write_outputs(parts: dict[str, Part], out: Path) -> None:
     """Every section's tables as CSV and its plots as PNG."""
     for name, part in parts.items():
@@ -48,8 +66,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(parts, out)
-    blocks = page_blocks(parts)
-    (out / REPORT_MD).write_text(to_markdown(blocks))
-    title = f"fer_ray report: {run.config.get('name', '')}"
-    (out / REPORT_HTML).write_text(to_html(blocks, title))
+    page = shown(parts)
+    (out / REPORT_MD).write_text(to_markdown([b for s in page for b in s.blocks]))
+    title = f"fer_ray report: {run.config.get('name', run.root.name)}"
+    (out / REPORT_HTML).write_text(to_page(page, title, out))
     return out

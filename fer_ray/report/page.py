@@ -1,18 +1,45 @@
 """The page's building blocks: what a section returns and what ``render`` writes.
 
 A block is a plain tuple so that a section needs no renderer to build one and a test can
-match on ``block[0]``: ``("h1"|"h2"|"p"|"code", text)``, ``("table", DataFrame)`` or
-``("img", file name in the report folder, caption)``. Text may use ``**bold**`` and
-``code`` spans; the HTML drops the asterisks.
+match on ``block[0]``: ``("h1"|"h2"|"p"|"code", text)``, ``("ul", [text, ...])``,
+``("table", DataFrame)`` or ``("img", file name in the report folder, caption)``. Text may use
+``**bold**`` and ``code`` spans (the HTML shows them as bold and code).
+
+The HTML page also has a header that sums the run up "at a glance": each section may give
+``Glance`` entries (a label and a line, or a list of lines), and ``Shown`` is one section as
+the page shows it: its blocks, its glance entries, and whether it lives in that header.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 Block = tuple[Any, ...]
+#: ``(label, text)`` or ``(label, [text, ...])``: one line of the page header's summary.
+Glance = tuple[str, str | list[str]]
+
+#: The page header's labels in the order the header lists them; other labels follow, in
+#: section order. The header reads: what the run found, where it leaves the paper, on what.
+GLANCE_ORDER = ("Headline", "Departures from the paper", "Data", "Weights", "Stages")
+
+
+@dataclass
+class Shown:
+    """One section as the page shows it.
+
+    ``in_header``: the section lives in the HTML page's header, which shows its ``glance``
+    (so that glance must say everything its blocks say); otherwise its blocks form a
+    ``<section>`` of the page body with an entry in the contents. Markdown shows every
+    section's blocks in section order either way.
+    """
+
+    name: str
+    blocks: list[Block]
+    glance: list[Glance] = field(default_factory=list)
+    in_header: bool = False
 
 
 def h1(text: str) -> Block:
@@ -29,6 +56,10 @@ def p(text: str) -> Block:
 
 def code(text: str) -> Block:
     return ("code", text)
+
+
+def ul(items: list[str]) -> Block:
+    return ("ul", list(items))
 
 
 def table(df: pd.DataFrame) -> Block:

@@ -8,8 +8,16 @@ A section is a module (or any object) with:
 * ``plots(part, out)``: write its PNGs into the report folder (a no-op when it has none);
 * ``blocks(part) -> list[Block]``: its part of the page, from the loaded part alone.
 
-Only ``load`` touches the run directory, which keeps ``plots`` and ``blocks`` testable on a
-hand-made ``Part``.
+and, optionally (``build`` supplies the defaults):
+
+* ``glance(part) -> list[Glance]``: lines for the HTML page's header, which sums the run up
+  (default: none);
+* ``place``: ``"header"`` for a section whose whole content is its glance (title, headline,
+  departures from the paper): the HTML shows it in the page header, not as a body section;
+  default ``"body"``. Markdown shows every section's blocks in section order either way.
+
+Only ``load`` touches the run directory, which keeps ``plots``, ``blocks`` and ``glance``
+testable on a hand-made ``Part``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from fer_ray.config import Config
 from fer_ray.errors import StageError
 from fer_ray.layout import Analyse, Ensemble, Prepare, RunPaths
 from fer_ray.seeds import member_seed
-from fer_ray.stages.common import drain, node_ip
+from fer_ray.stages.cluster import node_info
+from fer_ray.stages.common import drain, write_work
 
 ANALYSES = ("magnitude", "angles", "baselines", "sweep_random", "sweep_magnitude", "metrics")
 TABLE_FILES = {
@@ -52,7 +53,7 @@ def settings(cfg: Config) -> per_model.Settings:
 def _task(name: str, model: per_model.ModelData, s: per_model.Settings, seed: int) -> dict:
     t0 = time.time()
     out = per_model.run(name, model, s, seed)
-    return {**out, "node": node_ip(), "seconds": round(time.time() - t0, 3)}
+    return {**out, **node_info(), "seconds": round(time.time() - t0, 3)}
 
 
 def _task_file(tasks_dir: Path, member: int, name: str) -> Path:
@@ -67,6 +68,7 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
     if not members:
         raise StageError(f"no ensemble members under {paths.stage(Ensemble.DIR)}")
     s = settings(cfg)
+    task = _task.options(num_cpus=cfg.resources.cpus_per_task, scheduling_strategy="SPREAD")
     pending: dict[Any, Path] = {}
     for m_idx, path in enumerate(members):
         todo = [n for n in ANALYSES if not _task_file(tasks_dir, m_idx, n).is_file()]
@@ -74,7 +76,7 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
             continue
         model_ref = ray.put(load_member(path, cfg.model.activation))
         for n in todo:
-            ref = _task.remote(n, model_ref, s, member_seed(cfg.seed, m_idx))
+            ref = task.remote(n, model_ref, s, member_seed(cfg.seed, m_idx))
             pending[ref] = _task_file(tasks_dir, m_idx, n)
 
     def store(dst: Path, result: dict) -> str:
@@ -106,5 +108,13 @@ def aggregate(cfg: Config, paths: RunPaths, n_members: int) -> dict[str, Any]:
     )
     for name, frame in tables.items():
         frame.to_csv(out / TABLE_FILES[name], index=False)
+    write_work(
+        out,
+        [
+            {"unit": f"member {m} {n}", **{k: t[k] for k in ("node_id", "node_ip", "seconds")}}
+            for n in ANALYSES
+            for m, t in enumerate(tasks[n])
+        ],
+    )
     files.write_json(out / layout.SUMMARY, summary)
     return summary

@@ -7,7 +7,6 @@ interrupted stage never looks finished.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -16,49 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import ray
 import torch
 from ray import tune
 
+from fer_ray import files, layout
 from fer_ray.config import Config
 from fer_ray.errors import StageError, unwrap
 from fer_ray.layout import RunPaths
+from fer_ray.stages.cluster import node_info
+from fer_ray.train.loop import torch_settings
 
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "3600")
-
-
-def init_ray(cfg: Config) -> bool:
-    """Start (or join) Ray once; returns True when this call started it."""
-    if ray.is_initialized():
-        return False
-    res = cfg.resources
-    kwargs: dict[str, Any] = {
-        "logging_level": logging.ERROR,
-        "log_to_driver": False,
-        "runtime_env": {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}},
-    }
-    if res.address:
-        ctx = ray.init(address=res.address, **kwargs)
-    else:
-        ctx = ray.init(num_cpus=res.num_cpus, include_dashboard=res.dashboard, **kwargs)
-    url = getattr(ctx, "dashboard_url", None)
-    cpus = ray.cluster_resources().get("CPU", 0)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    print(
-        f"ray: {len(ray.nodes())} node(s), {cpus:g} CPU, {gpus:g} GPU"
-        + (f" · dashboard http://{url}" if url else ""),
-        flush=True,
-    )
-    return True
-
-
-def node_ip() -> str:
-    try:
-        return ray.util.get_node_ip_address()
-    except Exception:  # noqa: BLE001 - outside Ray (plain tests)
-        return "local"
 
 
 _last_line: dict[str, float] = {}
@@ -117,7 +88,8 @@ def tune_settings(cfg: Config, stage: str, metric: str, total: int) -> dict[str,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         failure_config=tune.FailureConfig(max_failures=2),
     )
-    return {"tune_config": tune_config, "run_config": run_config, "path": exp}
+    stage_dir = RunPaths.of(cfg).stage(stage)
+    return {"tune_config": tune_config, "run_config": run_config, "path": exp, "dir": stage_dir}
 
 
 def resources(cfg: Config) -> dict[str, float]:
@@ -131,13 +103,52 @@ def trial_device(cfg_gpus: float) -> str:
     return "cuda" if cfg_gpus > 0 and torch.cuda.is_available() else "cpu"
 
 
-def set_threads(cpus: float) -> None:
-    torch.set_num_threads(max(1, int(cpus)))
+def release_accelerator(*objects: Any) -> float:
+    """Free a finished trial's GPU memory before a reused actor takes the next trial.
+
+    With ``reuse_actors`` the process lives on, so tensors that stay referenced (and CUDA's
+    cache) would pile up trial after trial. Returns the bytes still allocated (0 on CPU)."""
+    import gc
+
+    for obj in objects:
+        if isinstance(obj, torch.nn.Module):
+            obj.to("cpu")
+    del objects
+    gc.collect()
+    if not torch.cuda.is_available():
+        return 0.0
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    return float(torch.cuda.memory_allocated())
+
+
+def where(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Node and duration of a finished trial, from its last reported metrics."""
+    return {
+        "node_id": metrics.get("node_id", ""),
+        "node_ip": metrics.get("node_ip", ""),
+        "seconds": round(float(metrics.get("time_total_s", 0.0)), 2),
+    }
+
+
+def write_work(stage_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Who did what where: one row per trial or task (unit, node id and IP, seconds, and for
+    trials the epoch a restart resumed from), so the report can show the work per node. The
+    result tables stay free of it, so they are identical from run to run."""
+    cols = ["unit", "node_id", "node_ip", "seconds", "resumed_from_epoch"]
+    frame = pd.DataFrame(rows, columns=cols)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(stage_dir / layout.WORK, index=False)
+
+
+def set_threads(cfg: Config, cpus: float) -> None:
+    """A trial's or task's torch threads = the CPUs it asked Ray for (Ray pins it to 1)."""
+    torch_settings(int(cpus), cfg.train.deterministic)
 
 
 def report_epoch(row: dict[str, Any], snapshot: Any, every: int, last: bool) -> None:
     """``tune.report`` one epoch; attach a checkpoint every ``every`` epochs and at the end."""
-    row = {**row, "node": node_ip()}
+    row = {**row, **node_info()}
     if last or row["step"] % every == 0:
         with tempfile.TemporaryDirectory() as d:
             torch.save(snapshot(), Path(d) / "state.pt")
@@ -148,7 +159,11 @@ def report_epoch(row: dict[str, Any], snapshot: Any, every: int, last: bool) -> 
 
 
 def _maybe_inject_fault(step: int) -> None:
-    """Test hook: crash one trial once after ``FER_RAY_FAULT_AT_STEP`` to prove resumption."""
+    """Test hooks: crash one trial once after ``FER_RAY_FAULT_AT_STEP`` to prove resumption;
+    ``FER_RAY_TEST_EPOCH_SLEEP_S`` slows every epoch so a test can kill a node mid-trial."""
+    delay = os.environ.get("FER_RAY_TEST_EPOCH_SLEEP_S")
+    if delay:
+        time.sleep(float(delay))
     at, marker = os.environ.get("FER_RAY_FAULT_AT_STEP"), os.environ.get("FER_RAY_FAULT_MARKER")
     if at and marker and step == int(at):
         try:
@@ -161,7 +176,8 @@ def _maybe_inject_fault(step: int) -> None:
 
 
 def restore_state() -> dict[str, Any] | None:
-    """The state saved in this trial's last checkpoint, when Tune restarted it."""
+    """The state saved in this trial's last checkpoint, when Tune restarted it (on any node:
+    checkpoints live under the shared storage path)."""
     ckpt = tune.get_checkpoint()
     if ckpt is None:
         return None
@@ -197,7 +213,17 @@ def fit_tuner(
             "rerun with --resume to continue from the last checkpoints"
         )
     errors = [r for r in results if r.error is not None]
+    failures = settings["dir"] / layout.ERRORS
+    failures.unlink(missing_ok=True)
     if errors:
+        # named where the report finds them: a stage with missing trials never says "done"
+        files.write_json(
+            failures,
+            [
+                {"trial": r.path.rsplit("/", 1)[-1], "config": r.config, "error": _short(r.error)}
+                for r in errors
+            ],
+        )
         cause = unwrap(errors[0].error)
         if cause is not None:  # the user's input, not the code: one line, no traceback
             raise cause
@@ -206,6 +232,13 @@ def fit_tuner(
             f"fix it and rerun with --resume (logs under {path})"
         )
     return results
+
+
+def _short(error: BaseException) -> str:
+    """The last line of an error's message (Ray wraps the cause in a long traceback)."""
+    cause = unwrap(error) or getattr(error, "cause", None) or error
+    lines = [x for x in str(cause).strip().splitlines() if x.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"
 
 
 def drain(

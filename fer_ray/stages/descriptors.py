@@ -42,7 +42,8 @@ from fer_ray.data.descriptors import sheet_path as descriptor_sheet
 from fer_ray.data.splits import assert_disjoint, grouped_folds
 from fer_ray.layout import Descriptors, RunPaths
 from fer_ray.seeds import fold_model_seed
-from fer_ray.stages.common import drain, node_ip, progress
+from fer_ray.stages.cluster import node_info
+from fer_ray.stages.common import drain, progress, write_work
 from fer_ray.train.descriptor_net import ACTIVATION, N_CLASSES, train_fold
 
 STAGE = Descriptors.DIR
@@ -74,14 +75,14 @@ def train_config(cfg: Config) -> TrainConfig:
 def _train_task(x, y, train_idx, val_idx, d, tcfg, seed):  # noqa: ANN001, ANN202
     t0 = time.time()
     out = train_fold(x, y, train_idx, val_idx, d, tcfg, seed)
-    return {**out, "node": node_ip(), "seconds": round(time.time() - t0, 3)}
+    return {**out, **node_info(), "seconds": round(time.time() - t0, 3)}
 
 
 @ray.remote
 def _analysis_task(name: str, model: per_model.ModelData, s: per_model.Settings) -> dict:
     t0 = time.time()
     out = per_model.run(name, model, s, 0)
-    return {**out, "node": node_ip(), "seconds": round(time.time() - t0, 3)}
+    return {**out, **node_info(), "seconds": round(time.time() - t0, 3)}
 
 
 ARRAYS = (
@@ -160,6 +161,8 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
     models = [(r, f) for r in range(d.repeats) for f in range(d.folds)]
     tcfg = train_config(cfg)
     x_ref, y_ref = ray.put(x), ray.put(y)
+    spread = {"num_cpus": cfg.resources.cpus_per_task, "scheduling_strategy": "SPREAD"}
+    train_task, analysis_task = _train_task.options(**spread), _analysis_task.options(**spread)
     pending: dict[Any, Any] = {}
     for r in range(d.repeats):
         folds = grouped_folds(y, groups, d.folds, seed=cfg.seed + r)
@@ -171,7 +174,8 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
                 (tasks_dir / f"{_key(r, f)}_{a}.json").unlink(missing_ok=True)
             tr, va = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
             seed = fold_model_seed(cfg.seed, r, f)
-            pending[_train_task.remote(x_ref, y_ref, tr, va, d, tcfg, seed)] = (r, f, seed)
+            ref = train_task.remote(x_ref, y_ref, tr, va, d, tcfg, seed)
+            pending[ref] = (r, f, seed)
     n_train = len(pending)
 
     def save_model(what: tuple[int, int, int], res: dict[str, Any]) -> str:
@@ -193,7 +197,7 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
             continue
         model_ref = ray.put(load_model(tasks_dir, r, f))
         for a in todo:
-            pending[_analysis_task.remote(a, model_ref, s)] = tasks_dir / f"{_key(r, f)}_{a}.json"
+            pending[analysis_task.remote(a, model_ref, s)] = tasks_dir / f"{_key(r, f)}_{a}.json"
     n_analyses = len(pending)
 
     def save_analysis(dst: Path, res: dict[str, Any]) -> str:
@@ -241,6 +245,19 @@ def aggregate(
     )
     for name, frame in tables.items():
         frame.to_csv(out / TABLE_FILES[name], index=False)
+    where = ("node_id", "node_ip", "seconds")
+    write_work(
+        out,
+        [
+            {"unit": f"train r{r} f{f}", **{k: i[k] for k in where}}
+            for (r, f), i in zip(models, infos)
+        ]
+        + [
+            {"unit": f"{a} r{r} f{f}", **{k: t[k] for k in where}}
+            for a in ANALYSES
+            for (r, f), t in zip(models, tasks[a])
+        ],
+    )
     grouped = bool(df.attrs["grouped"])
     d = cfg.descriptors
     counts = facts.pop("class_counts")

@@ -28,6 +28,7 @@ from fer_ray.layout import Ensemble, RunPaths
 from fer_ray.models.factory import create_model
 from fer_ray.seeds import member_seed
 from fer_ray.stages import common
+from fer_ray.stages.cluster import node_info
 from fer_ray.train.loop import Phase, fit, predict_proba
 
 
@@ -40,7 +41,7 @@ def _pooled(model: Any, kind: str, x: torch.Tensor, device: str) -> np.ndarray:
 
 
 def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_ref: Any) -> None:
-    common.set_threads(cfg.resources.cpus_per_trial)
+    common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     member = int(config["member"])
     seed = member_seed(cfg.seed, member)
@@ -60,8 +61,11 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         phases.append(Phase(cfg.ensemble.phase2_lr, cfg.ensemble.phase2_epochs))
     last_step = sum(p.epochs for p in phases)
     sel = cfg.ensemble.selection
+    state = common.restore_state()
+    resumed = len(state["history"]) if state else 0  # epochs done before a restart
 
     def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
+        row = {**row, "resumed_from": resumed}
         common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["step"] == last_step)
 
     st = fit(
@@ -73,7 +77,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         seed,
         select_on=sel,
         test=test if sel == "test" else None,
-        state=common.restore_state(),
+        state=state,
         on_epoch=on_epoch,
         transform=data.train_transform(),
     )
@@ -106,13 +110,15 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         "n_train": len(train),
         "n_val": len(val),
         "n_test": len(test),
-        "node": common.node_ip(),
+        "resumed_from": resumed,
+        **node_info(),
     }
     with tempfile.TemporaryDirectory() as d:
         np.savez(Path(d) / Ensemble.MEMBER, **artifacts)
         torch.save(module.state_dict(), Path(d) / Ensemble.MODEL)
         torch.save({**st, "module": module.state_dict()}, Path(d) / "state.pt")
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(d))
+    common.release_accelerator(model)
 
 
 def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool) -> dict[str, Any]:
@@ -128,7 +134,7 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
     )
 
-    rows, curves, probs, labels = [], [], [], None
+    rows, curves, work, probs, labels = [], [], [], {}, None
     for r in results:
         m = r.metrics
         if not m.get("final"):
@@ -139,11 +145,16 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
             for f in (Ensemble.MEMBER, Ensemble.MODEL):
                 shutil.copy(Path(d) / f, dst / f)
         with np.load(dst / Ensemble.MEMBER) as z:
-            probs.append(z["test_probs"])
+            probs[m["member"]] = z["test_probs"]
             labels = z["test_labels"]
         keys = ["member", "seed", "test_acc", "val_acc", "selected_phase", "selected_epoch"]
-        rows.append(
-            {k: m[k] for k in keys} | {k: m[k] for k in ("n_train", "n_val", "n_test", "node")}
+        rows.append({k: m[k] for k in (*keys, "n_train", "n_val", "n_test")})
+        work.append(
+            {
+                "unit": f"member {m['member']}",
+                **common.where(m),
+                "resumed_from_epoch": m["resumed_from"],
+            }
         )
         h = r.metrics_dataframe
         h = h[h.get("final", pd.Series(False, index=h.index)).fillna(False) != True]  # noqa: E712
@@ -165,7 +176,9 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         ]
         curves.append(h[cols].assign(member=m["member"]))
     members = pd.DataFrame(rows).sort_values("member")
+    probs = [probs[k] for k in sorted(probs)]  # member order, not Tune's completion order
     stats = ensemble_summary(members["test_acc"].to_numpy(), probs, labels)
+    common.write_work(out, sorted(work, key=lambda w: int(w["unit"].split()[1])))
     summary = {
         "members": len(members),
         "chosen": chosen,
@@ -174,7 +187,7 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         **stats,
     }
     members.to_csv(out / Ensemble.MEMBERS, index=False)
-    pd.concat(curves).to_csv(out / Ensemble.CURVES, index=False)
+    pd.concat(curves).sort_values(["member", "step"]).to_csv(out / Ensemble.CURVES, index=False)
     files.savez(out / Ensemble.VOTE, probs=soft_vote(probs), labels=labels)
     files.write_json(out / layout.SUMMARY, summary)
     vote_acc = summary["vote_acc"]

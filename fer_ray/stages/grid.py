@@ -26,7 +26,7 @@ from fer_ray.train.loop import Phase, fit
 
 def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     """One (lr, hidden, fold) trial; resumes from its checkpoint when Tune restarts it."""
-    common.set_threads(cfg.resources.cpus_per_trial)
+    common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     lr, hidden, fold = float(config["lr"]), int(config["hidden"]), int(config["fold"])
     seed = trial_seed(cfg.seed, lr, hidden, fold)
@@ -38,21 +38,27 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     train = data.split((data.folds >= 0) & (data.folds != fold), train=True)
     val = data.split(data.folds == fold)
     epochs = cfg.train.epochs
+    state = common.restore_state()
+    resumed = len(state["history"]) if state else 0  # epochs done before a restart
 
     def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
+        row = {**row, "resumed_from": resumed}
         common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["epoch"] == epochs)
 
-    fit(
+    st = fit(
         module,
         train,
         val,
         [Phase(lr, epochs)],
         cfg.train,
         seed,
-        state=common.restore_state(),
+        state=state,
         on_epoch=on_epoch,
         transform=data.train_transform(),
     )
+    if resumed == len(st["history"]):  # restarted after its last epoch: nothing was reported
+        tune.report({**st["history"][-1], "resumed_from": resumed, "replayed": True})
+    common.release_accelerator(model)
 
 
 def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, Any]:
@@ -76,7 +82,7 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, 
         finished=lambda r: r.metrics.get("epoch") == cfg.train.epochs,
     )
 
-    rows, curves = [], []
+    rows, curves, work = [], [], []
     for r in results:
         c, h = r.config, r.metrics_dataframe
         h = h.drop_duplicates("step", keep="last").sort_values("step")
@@ -89,16 +95,27 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, 
                 "best_val_acc": float(h["val_acc"].max()),
                 "train_acc": float(h["train_acc"].iloc[-1]),
                 "epochs": int(h["epoch"].iloc[-1]),
-                "node": r.metrics.get("node", ""),
+            }
+        )
+        work.append(
+            {
+                "unit": f"trial lr={c['lr']:g} hidden={c['hidden']} fold={c['fold']}",
+                **common.where(r.metrics),
+                "resumed_from_epoch": int(h["resumed_from"].max()),
             }
         )
         cols = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
         curves.append(h[cols].assign(lr=c["lr"], hidden=c["hidden"], fold=c["fold"]))
-    trials = pd.DataFrame(rows).sort_values(["lr", "hidden", "fold"], ascending=[False, True, True])
+    order = ["lr", "hidden", "fold"]
+    trials = pd.DataFrame(rows).sort_values(order, ascending=[False, True, True])
+    curves_table = pd.concat(curves).sort_values(
+        [*order, "step"], ascending=[False, True, True, True]
+    )
+    common.write_work(out, sorted(work, key=lambda w: w["unit"]))
     t2 = table2(trials)
     chosen = choose(t2)
     trials.to_csv(out / Grid.TRIALS, index=False)
-    pd.concat(curves).to_csv(out / Grid.CURVES, index=False)
+    curves_table.to_csv(out / Grid.CURVES, index=False)
     t2.to_csv(out / Grid.TABLE2, index=False)
     files.write_json(out / Grid.CHOSEN, chosen)
     if not cfg.output.keep_grid_checkpoints and "://" not in settings["path"]:

@@ -26,7 +26,8 @@ from fer_ray.faces import detectors
 from fer_ray.faces.cache import CropCache, cache_key
 from fer_ray.faces.crop import crop_chunk
 from fer_ray.layout import RunPaths
-from fer_ray.stages.common import drain, node_ip
+from fer_ray.stages.cluster import node_info
+from fer_ray.stages.common import drain, write_work
 
 
 @dataclass
@@ -35,11 +36,14 @@ class Prepared:
     images: np.ndarray  # (N, size, size, 3) uint8 crops
     class_names: list[str]
     summary: dict[str, Any]
+    work: list[dict[str, Any]]  # one row per chunk computed now (none when read from the cache)
 
 
 @ray.remote
 def _crop_task(source: Source, items: list[str], detector: str, margin: float, size: int):  # noqa: ANN202
-    return (*crop_chunk(source, items, detector, margin, size), node_ip())
+    t0 = time.time()
+    out = crop_chunk(source, items, detector, margin, size)
+    return (*out, {**node_info(), "seconds": round(time.time() - t0, 3)})
 
 
 def margin_of(cfg: Config) -> float:
@@ -52,30 +56,32 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
     cs = cfg.faces.chunk_size
     chunks = [items[i : i + cs] for i in range(0, len(items), cs)]
     todo = [i for i in range(len(chunks)) if not cache.has_chunk(i)]
-    nodes: dict[int, str] = {}
+    work: list[dict[str, Any]] = []
     if todo:
         margin = margin_of(cfg)
         source_ref = ray.put(source)
+        task = _crop_task.options(
+            num_cpus=cfg.resources.cpus_per_task, scheduling_strategy="SPREAD"
+        )
         pending = {
-            _crop_task.remote(source_ref, chunks[i], cfg.faces.detector, margin, cfg.faces.size): i
+            task.remote(source_ref, chunks[i], cfg.faces.detector, margin, cfg.faces.size): i
             for i in todo
         }
 
         def store(i: int, result: tuple) -> str:
-            crops, fallback, boxes, unreadable, node = result
+            crops, fallback, boxes, unreadable, where = result
             cache.put_chunk(i, crops, fallback, boxes, unreadable)
-            nodes[i] = node
+            work.append({"unit": f"chunk {i}", **where})
             return ""
 
         drain(pending, store, "prepare", "chunks", len(chunks))
     parts = [cache.get_chunk(i) for i in range(len(chunks))]
-    node_col = [nodes.get(i, "cache") for i, c in enumerate(chunks) for _ in c]
     return (
         np.concatenate([p[0] for p in parts]),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
         np.concatenate([p[3] for p in parts]),
-        node_col,
+        work,
     )
 
 
@@ -92,23 +98,22 @@ def load_prepared(cfg: Config) -> Prepared:
     cache = CropCache(layout.cache_root(cfg, "crops"), key)
     t0 = time.time()
     reused = cache.complete
-    crops, fallback, boxes, unreadable, nodes = _crops(cfg, source, manifest, cache)
+    crops, fallback, boxes, unreadable, work = _crops(cfg, source, manifest, cache)
     if not reused:
         cache.mark_complete({"n": len(manifest), "identity": identity})
     bad = manifest.loc[unreadable, "item"].tolist()
     if bad and not cfg.data.skip_unreadable:
-        shown = "\n  ".join(bad[:20]) + (
-            f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        )
+        listing = layout.RunPaths.of(cfg).stage(layout.Prepare.DIR) / layout.Prepare.UNREADABLE
+        files.write_text(listing, "\n".join(bad) + "\n")
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise DataError(
-            f"{len(bad)} of {len(manifest)} images in {cfg.data.root} could not be read:\n  {shown}\n"
-            "fix or remove them, or set data.skip_unreadable=true to go on without them"
-            " (they are then counted and listed in the report)"
+            f"{len(bad)} of {len(manifest)} images in {cfg.data.root} could not be read: {shown}"
+            f" (all listed in {listing}); fix or remove them, or set data.skip_unreadable=true"
+            " to go on without them (they are then counted and listed in the report)"
         )
     keep = ~unreadable
     manifest = manifest.loc[keep].reset_index(drop=True)
     crops, fallback, boxes = crops[keep], fallback[keep], boxes[keep]
-    nodes = [n for n, k in zip(nodes, keep) if k]
     if manifest["label"].nunique() < 2:
         raise DataError(
             f"{cfg.data.root}: fewer than 2 classes left after dropping unreadable images"
@@ -116,7 +121,6 @@ def load_prepared(cfg: Config) -> Prepared:
     manifest["fallback"] = fallback
     for j, c in enumerate(("box_x0", "box_y0", "box_x1", "box_y1")):
         manifest[c] = boxes[:, j]
-    manifest["node"] = nodes
     summary = {
         "data": cfg.data.name,
         "n_images": len(manifest),
@@ -135,7 +139,9 @@ def load_prepared(cfg: Config) -> Prepared:
         "cache_reused": reused,
         "seconds": round(time.time() - t0, 2),
     }
-    return Prepared(manifest, crops, class_names, summary)
+    return Prepared(
+        manifest, crops, class_names, summary, sorted(work, key=lambda w: int(w["unit"].split()[1]))
+    )
 
 
 def run(cfg: Config, paths: RunPaths) -> Prepared:
@@ -144,6 +150,7 @@ def run(cfg: Config, paths: RunPaths) -> Prepared:
     out.mkdir(parents=True, exist_ok=True)
     prepared.manifest.to_csv(out / layout.Prepare.MANIFEST, index=False)
     files.write_json(out / layout.SUMMARY, prepared.summary)
+    write_work(out, prepared.work)
     s = prepared.summary
     print(
         f"[prepare] {s['n_images']} images, {s['n_groups']} groups, detector {s['detector']},"

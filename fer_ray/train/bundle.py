@@ -9,21 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from fer_ray.data import recipes
 from fer_ray.data.splits import member_split
-from fer_ray.models import weights as weight_sources
-from fer_ray.models.pretrain import cached_pretrain
-from fer_ray.train.features import cache_applicable, trunk_features
 from fer_ray.train.loop import Split
-
-if TYPE_CHECKING:
-    from fer_ray.config import Config
 
 
 @dataclass
@@ -55,31 +47,3 @@ class TrialData:
     def member_split(self, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """Train/val masks of one ensemble member: grouped, drawn from its own seed."""
         return member_split(self.y, self.groups, self.test, val_fraction, seed)
-
-
-def build_bundle(
-    cfg: Config,
-    images: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    test: np.ndarray,
-    folds: np.ndarray,
-    n_classes: int,
-    weights_cache: Path,
-    device: str = "cpu",
-) -> tuple[TrialData, dict[str, Any] | None]:
-    """The bundle, and the pretraining facts when a stand-in backbone was trained or reused."""
-    use, _ = cache_applicable(cfg.model, cfg.train)
-    state, pre = None, None
-    src = weight_sources.source(cfg.model.weights)
-    if src is not None and src.stand_in:
-        state, pre = cached_pretrain(cfg, weights_cache, device)
-    if use:
-        x = trunk_features(
-            cfg.model, images, device=device, backbone_state=state, recipe=cfg.train.recipe
-        )
-        kind = "features"
-    else:
-        x, kind = images, "pixels"
-    data = TrialData(x, kind, y, groups, test, folds, n_classes, state, cfg.train.recipe)
-    return data, pre

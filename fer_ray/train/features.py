@@ -7,6 +7,9 @@ random augmentation touches the input, trials train only the tail on these.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +18,7 @@ import torch
 from fer_ray.data import recipes
 from fer_ray.data.recipes import IMAGENET_MEAN, IMAGENET_STD
 from fer_ray.models.factory import create_backbone, split_backbone
+from fer_ray.runinfo import source_hash
 
 if TYPE_CHECKING:
     from fer_ray.config import ModelConfig, TrainConfig
@@ -29,6 +33,36 @@ def cache_applicable(model: ModelConfig, train: TrainConfig) -> tuple[bool, str]
     if model.train_last_convs < 0:
         return False, "the whole backbone is trained"
     return True, "frozen trunk, no random augmentation"
+
+
+def features_key(
+    model_cfg: ModelConfig,
+    recipe: str,
+    crops_key: str,
+    weights_key: str | None,
+    device: str,
+    threads: int,
+) -> str:
+    """Everything the cached trunk activations depend on: the crops (their cache key), the
+    trunk (backbone, cut, weights), the recipe's eval transform, code, torch, device, threads."""
+    from fer_ray.models import backbones
+
+    blob = json.dumps(
+        {
+            "crops": crops_key,
+            "backbone": model_cfg.backbone,
+            "train_last_convs": model_cfg.train_last_convs,
+            "weights": weights_key or model_cfg.weights,
+            "init_seed": model_cfg.init_seed,
+            "recipe": recipe,
+            "torch": torch.__version__,
+            "device": device,
+            "threads": int(threads),
+            "code": source_hash(sys.modules[__name__], backbones, recipes),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def normalize(images: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,15 @@ class Split:
         return len(self.y)
 
 
+def torch_settings(threads: int, deterministic: bool = True) -> None:
+    """Fix what decides a process's numbers besides the seeds: its thread count (reductions
+    split differently with more threads) and, when asked, deterministic kernels."""
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
 def make_optimizer(
     params: list[nn.Parameter], cfg: TrainConfig, lr: float
 ) -> torch.optim.Optimizer:

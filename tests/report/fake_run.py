@@ -19,6 +19,7 @@ from fer_ray.layout import (
     DONE,
     RUN_INFO,
     SUMMARY,
+    WORK,
     Analyse,
     Descriptors,
     Ensemble,
@@ -29,6 +30,7 @@ from fer_ray.layout import (
 CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 ALL_STAGES = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
 NODE = "192.0.2.2"
+NODE_ID = "a1b2c3d4e5f6" + "0" * 44  # Ray node ids are 56 hex digits
 MEMBERS = 3
 
 
@@ -56,8 +58,10 @@ def write_run(
     *,
     selected_on_test: bool = False,
     fallbacks: int = 7,
+    departures: bool = True,
 ) -> Path:
-    """Write a run directory at ``root`` where exactly ``stages`` have results."""
+    """Write a run directory at ``root`` where exactly ``stages`` have results; with
+    ``departures``, ``run.json`` and the ensemble summary list departures from the paper."""
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
     cfg = config(selected_on_test, Descriptors.DIR in stages)
@@ -69,11 +73,13 @@ def write_run(
         "command": "tune.py --config fake.yaml",
         "started": "2026-01-01 00:00:00",
     }
+    if departures:
+        info["departures"] = ["data: synthetic faces instead of SFEW 2.0"]
     _json(root / RUN_INFO, info)
     writers = {
         Prepare.DIR: lambda d: _prepare(d, rng, fallbacks),
         Grid.DIR: lambda d: _grid(d, rng),
-        Ensemble.DIR: lambda d: _ensemble(d, rng, selected_on_test),
+        Ensemble.DIR: lambda d: _ensemble(d, rng, selected_on_test, departures),
         Analyse.DIR: lambda d: _analyse(d, rng),
         Descriptors.DIR: lambda d: _descriptors(d, rng),
     }
@@ -81,6 +87,8 @@ def write_run(
         d = root / stage
         d.mkdir(parents=True, exist_ok=True)
         writers[stage](d)
+        work = {"unit": [f"{stage} {i}" for i in range(2)], "node_id": NODE_ID, "node_ip": NODE}
+        pd.DataFrame({**work, "seconds": [1.5, 2.5]}).to_csv(d / WORK, index=False)
         _json(d / DONE, {"fingerprint": "f" * 16, "seconds": 12.0})
     return root
 
@@ -164,7 +172,15 @@ def _grid(d: Path, rng: np.random.Generator) -> None:
     _json(d / Grid.FEATURES, features)
 
 
-def _ensemble(d: Path, rng: np.random.Generator, selected_on_test: bool) -> None:
+ENSEMBLE_DEPARTURE = {
+    "what": "weights",
+    "ours": "`synthetic` pretraining",
+    "paper": "VGG-Face",
+    "why": "no hub here",
+}
+
+
+def _ensemble(d: Path, rng: np.random.Generator, selected_on_test: bool, departures: bool) -> None:
     acc = rng.uniform(0.2, 0.5, MEMBERS)
     members = pd.DataFrame(
         {"member": range(MEMBERS), "seed": range(MEMBERS), "test_acc": acc, "node": NODE}
@@ -200,6 +216,8 @@ def _ensemble(d: Path, rng: np.random.Generator, selected_on_test: bool) -> None
         "chance_uniform": 1 / 7,
         "chance_majority": 1 / 7,
     }
+    if departures:
+        summary["departures"] = [ENSEMBLE_DEPARTURE]
     _json(d / SUMMARY, summary)
 
 
@@ -287,7 +305,15 @@ def _descriptors(d: Path, rng: np.random.Generator) -> None:
     ).to_csv(d / Descriptors.PAIRS, index=False)
     folds = pd.DataFrame(
         [
-            {"repeat": 0, "fold": f, "n_train": 40, "n_val": 10, "val_acc": 0.3, "node": NODE}
+            {
+                "repeat": 0,
+                "fold": f,
+                "n_train": 40,
+                "n_val": 10,
+                "val_acc": 0.3,
+                "node_id": NODE_ID,
+                "node_ip": NODE,
+            }
             for f in range(2)
         ]
     )

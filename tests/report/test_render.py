@@ -8,7 +8,8 @@ import yaml
 from fer_ray.errors import ReportError
 from fer_ray.layout import CONFIG, DONE, RUN_INFO, SUMMARY, Ensemble, Grid
 from fer_ray.report.build import build_report, load_parts, page_blocks
-from fer_ray.report.render import to_html, to_markdown
+from fer_ray.report.page import Shown, h2, img, p
+from fer_ray.report.render import to_html, to_markdown, to_page
 from fer_ray.report.run import open_run
 
 
@@ -63,3 +64,14 @@ def test_test_selection_is_labelled_in_both_formats(on_test, tmp_path):
 def test_missing_run_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ReportError, match="not a fer_ray run directory"):
         build_report(tmp_path / "nope", tmp_path / "out")
+
+
+def test_a_bare_page_links_its_figures_and_a_report_page_embeds_them(tmp_path):
+    blocks = [p("`code` and **bold**"), img("fig.png", "a figure")]
+    bare = to_html(blocks, "t")
+    assert 'src="fig.png"' in bare and "Content-Security-Policy" not in bare
+    assert "<code>code</code> and <strong>bold</strong>" in bare
+    (tmp_path / "fig.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    page = to_page([Shown("s", [h2("S"), *blocks])], "t", tmp_path)
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in page and "fig.png" in page
+    assert "Content-Security-Policy" in page and '<a href="#s">S</a>' in page

@@ -3,20 +3,22 @@ Markdown and the HTML carry the same words."""
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from fer_ray.layout import SUMMARY, Analyse, Descriptors, Ensemble, Grid, Prepare
-from fer_ray.report.build import build_report, load_parts, page_blocks
-from fer_ray.report.render import to_html, to_markdown
+from fer_ray.layout import RUN_INFO, SUMMARY, Analyse, Descriptors, Ensemble, Grid, Prepare
+from fer_ray.report.build import build_report, load_parts, page_blocks, shown
+from fer_ray.report.page import Shown
+from fer_ray.report.render import to_markdown
 from fer_ray.report.run import open_run
 from fer_ray.report.sections import SECTIONS
 from tests.report.fake_run import ALL_STAGES, write_run
 
-ALWAYS = ("header", "config")  # every run directory has a config and provenance
+ALWAYS = ("header", "provenance", "config")  # every run directory has a config and provenance
 
 
 def test_every_registered_section_loads_plots_and_renders(full_run: Path, tmp_path: Path):
@@ -87,7 +89,7 @@ def test_a_stage_without_results_contributes_nothing(
 
 
 def test_a_run_without_results_has_only_header_and_config(tmp_path: Path):
-    root = write_run(tmp_path / "run", ())
+    root = write_run(tmp_path / "run", (), departures=False)
     assert list(load_parts(open_run(root))) == list(ALWAYS)
     out = build_report(root, tmp_path / "rep")
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md"]
@@ -95,28 +97,54 @@ def test_a_run_without_results_has_only_header_and_config(tmp_path: Path):
     assert "prepare not run" in md and "## Headline" not in md
 
 
-class _Words(HTMLParser):
-    """The text of an HTML body, with each image's alt and src where Markdown has them."""
+class _Regions(HTMLParser):
+    """The words of an HTML page per region (``header``, ``nav``, each section's id), with each
+    image's alt text and file name where Markdown has them; inline tags join words."""
+
+    BLOCK = {"p", "li", "td", "th", "h1", "h2", "dt", "dd", "pre", "figcaption", "tr", "ul"}
 
     def __init__(self) -> None:
         super().__init__()
-        self.words: list[str] = []
+        self.text: dict[str, str] = {}
+        self.region = ""
         self.skip = 0
 
+    def add(self, text: str) -> None:
+        self.text[self.region] = self.text.get(self.region, "") + text
+
     def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in ("title", "style"):
+        a = dict(attrs)
+        if tag in ("title", "style", "script"):
             self.skip += 1
-        if tag == "img":
-            a = dict(attrs)
-            self.words += _split(f"{a['alt']} {a['src']}")
+        elif tag in ("header", "nav"):
+            self.region = tag
+        elif tag == "section":
+            self.region = a["id"]
+        elif tag == "img":
+            assert a["src"].startswith("data:image/png;base64,"), a["src"][:40]
+            self.add(f" {a['alt']} {a['data-file']} ")
+        if tag in self.BLOCK:
+            self.add(" ")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("title", "style"):
+        if tag in ("title", "style", "script"):
             self.skip -= 1
+        if tag in self.BLOCK:
+            self.add(" ")
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
-            self.words += _split(data)
+            self.add(data)
+
+    def words(self, region: str) -> list[str]:
+        return _split(self.text.get(region, ""))
+
+
+def _regions(html: str) -> _Regions:
+    parser = _Regions()
+    parser.feed(html)
+    parser.close()
+    return parser
 
 
 def _split(text: str) -> list[str]:
@@ -126,20 +154,83 @@ def _split(text: str) -> list[str]:
 def _md_words(md: str) -> list[str]:
     md = re.sub(r"!\[([^\]]*)\]\(([^)]*)\)", r"\1 \2", md)
     md = re.sub(r"^\|(---\|)+$", "", md, flags=re.M)
+    md = re.sub(r"^- ", "", md, flags=re.M)
     return _split(md)
+
+
+def _page(root: Path, out: Path) -> tuple[list[Shown], str]:
+    out = build_report(root, out)
+    return shown(load_parts(open_run(root))), (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("selected_on_test", [False, True])
 def test_markdown_and_html_say_the_same_thing(selected_on_test: bool, tmp_path: Path):
+    """Each body section word for word; each header section's paragraphs in the page header."""
     root = write_run(tmp_path / "run", selected_on_test=selected_on_test)
-    blocks = page_blocks(load_parts(open_run(root)))
-    md, html = to_markdown(blocks), to_html(blocks, "fake")
-    parser = _Words()
-    parser.feed(html)
-    parser.close()
-    assert parser.words == _md_words(md)
+    page, html = _page(root, tmp_path / "rep")
+    regions = _regions(html)
+    header = " ".join(regions.words("header"))
+    for s in page:
+        md = to_markdown(s.blocks)
+        if s.in_header:
+            for b in s.blocks:
+                said = {"p": lambda b: [b[1].partition(": ")[2] or b[1]], "ul": lambda b: b[1]}
+                for text in said.get(b[0], lambda b: [])(b):
+                    assert " ".join(_split(text)).rstrip(".") in header, (s.name, text)
+        else:
+            assert regions.words(s.name) == _md_words(md), s.name
+    md = (tmp_path / "rep" / "report.md").read_text()
     assert html.count("<table") == md.count("\n|---|") + md.startswith("|---|")
     assert ("selected on test" in md) == selected_on_test
+    assert ("selected on test" in " ".join(regions.words("header"))) == selected_on_test
+
+
+def test_the_page_header_sums_the_run_up_and_the_end_has_provenance(tmp_path: Path):
+    root = write_run(tmp_path / "run")
+    page, html = _page(root, tmp_path / "rep")
+    header = _regions(html).text["header"]
+    labels = re.findall(r"<dt>([^<]*)</dt>", html)
+    assert labels == ["Headline", "Departures from the paper", "Data", "Weights", "Stages"]
+    assert "soft-vote ensemble 50.00 %" in header and "synthetic faces instead of SFEW" in header
+    assert "weights: synthetic pretraining (paper: VGG-Face); no hub here" in header
+    contents = re.findall(r'<li><a href="#([^"]+)">', html)
+    body = [s.name for s in page if not s.in_header]
+    assert contents == body and body[-2:] == ["provenance", "config"]
+    assert body[0] == "data" and "headline" not in body and "header" not in body
+    assert html.index('id="provenance"') > html.index('id="nodes"')
+    assert "abc123" in _regions(html).text["provenance"]
+
+
+def test_departures_are_absent_without_stored_entries(tmp_path: Path):
+    root = write_run(tmp_path / "run", departures=False)
+    out = build_report(root, tmp_path / "rep")
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "departures" not in load_parts(open_run(root))
+    assert "Departures" not in md and "Departures" not in html
+
+
+def test_departures_accept_strings_mappings_and_records(tmp_path: Path):
+    root = write_run(tmp_path / "run", departures=False)
+    summary = json.loads((root / Ensemble.DIR / SUMMARY).read_text())
+    summary["departures"] = {"epochs": "8 instead of 20"}
+    (root / Ensemble.DIR / SUMMARY).write_text(json.dumps(summary))
+    info = json.loads((root / RUN_INFO).read_text())
+    info["departures"] = "one string"
+    (root / RUN_INFO).write_text(json.dumps(info))
+    part = load_parts(open_run(root))["departures"]
+    assert part.facts["departures"] == ["one string", "ensemble: epochs: 8 instead of 20"]
+    md = (build_report(root, tmp_path / "rep") / "report.md").read_text()
+    assert "## Departures from the paper\n\n- one string\n- ensemble: epochs: 8" in md
+
+
+def test_the_page_is_one_file(tmp_path: Path):
+    """Nothing on the page points outside it; the browser test checks that nothing loads."""
+    _, html = _page(write_run(tmp_path / "run"), tmp_path / "rep")
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert links and all(u.startswith(("data:", "#")) for u in links), links
+    assert "http" not in html.replace("http-equiv", "")
+    assert html.count("<img ") == 10 and html.count('class="sortable"') == html.count("<table")
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
 
 
 @pytest.mark.parametrize("drop_summary", [False, True])

@@ -71,7 +71,9 @@ def test_folds_are_complete_and_grouped_by_movie(done: tuple) -> None:
     cfg, _, summary, raw, out = done
     folds = pd.read_csv(out / "folds.csv")
     assert len(folds) == FOLDS * cfg.descriptors.repeats == summary["n_models"]
-    assert set(folds.columns) >= {"repeat", "fold", "n_train", "n_val", "val_acc", "node"}
+    assert set(folds.columns) >= {"repeat", "fold", "n_train", "n_val", "val_acc"}
+    work = pd.read_csv(out / "work.csv")  # where each model trained and was analysed
+    assert len(work) == (1 + len(stage.ANALYSES)) * len(folds) and work["node_id"].notna().all()
     groups = raw["Image name"].str.split("_").str[0].to_numpy()
     seen = []
     for row in folds.itertuples():

@@ -6,6 +6,8 @@ How to add a section:
    (read stored files through ``run``; file names from ``fer_ray.layout``; ``None`` while its
    stage has no results), ``plots(part, out)`` and ``blocks(part) -> list[Block]`` (see
    ``fer_ray.report.section``).
+   Optionally ``glance(part)`` (lines for the HTML page's header) and ``place = "header"``
+   (the section is all glance; see ``fer_ray.report.section``).
 2. Add one ``SECTIONS.register`` line below, where it belongs on the page.
 
 Every table in ``Part.tables`` is written as ``<key>.csv``, so keys must be unique across
@@ -22,6 +24,7 @@ SECTIONS: Registry[Section] = Registry("report section", "report.sections")
 
 SECTIONS.register("header", "fer_ray.report.sections.header")
 SECTIONS.register("headline", "fer_ray.report.sections.headline")
+SECTIONS.register("departures", "fer_ray.report.sections.departures")
 SECTIONS.register("data", "fer_ray.report.sections.data")
 SECTIONS.register("grid", "fer_ray.report.sections.grid")
 SECTIONS.register("ensemble", "fer_ray.report.sections.ensemble")
@@ -29,4 +32,5 @@ SECTIONS.register("feature_analysis", "fer_ray.report.sections.feature_analysis"
 SECTIONS.register("per_class", "fer_ray.report.sections.per_class")
 SECTIONS.register("descriptors", "fer_ray.report.sections.descriptors")
 SECTIONS.register("nodes", "fer_ray.report.sections.nodes")
+SECTIONS.register("provenance", "fer_ray.report.sections.provenance")
 SECTIONS.register("config", "fer_ray.report.sections.config")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.layout import SUMMARY, Ensemble, Grid, Prepare
-from fer_ray.report.page import Block, h2, p, pct, table
+from fer_ray.report.page import Block, Glance, h2, p, pct, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
@@ -88,3 +88,18 @@ def blocks(part: Part) -> list[Block]:
     if "data_counts" in part.tables:
         b.append(table(part.tables["data_counts"]))
     return b
+
+
+def glance(part: Part) -> list[Glance]:
+    """One line for the page header: the data set, its size and how many faces fell back."""
+    s = part.facts["prepare"]
+    line = (
+        f"`{s['data']}`: {s['n_images']} images, {s['n_groups']} groups; faces by "
+        f"`{s['detector']}` at {s['size']} px, {s['fallbacks']} fallback (centre) crops"
+    )
+    if s.get("unreadable"):
+        line += f"; {s['unreadable']} unreadable images left out"
+    feats = part.facts["features"]
+    if feats:
+        line += f"; test holdout {feats['n_test']} images"
+    return [("Data", line + ".")]

@@ -134,6 +134,6 @@ def blocks(part: Part) -> list[Block]:
             f"{100 * w['drop']:.2f} points). The paper found every pair removable without "
             "significant loss."
         ),
-        table(folds[["repeat", "fold", "n_train", "n_val", "val_acc", "node"]]),
+        table(folds[["repeat", "fold", "n_train", "n_val", "val_acc"]]),
     ]
     return b

@@ -1,4 +1,9 @@
-"""Title, provenance and stage status: which code, versions and machine made these numbers."""
+"""Title and stage status: which stages ran, and on which weights.
+
+In the HTML page this section is the header (``place = "header"``): its glance gives the
+weights and the stage status beside the other sections' summary lines. The provenance (git
+commit, versions, host) is its own section at the end of the page.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from fer_ray.layout import DONE, STAGE_DIRS, Descriptors
-from fer_ray.report.page import Block, h1, p
+from fer_ray.report.page import Block, Glance, h1, p
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
 name = "header"
+place = "header"
 
 
 def load(run: Run) -> Part:
@@ -23,8 +29,6 @@ def load(run: Run) -> Part:
     return Part(
         facts={
             "title": cfg.get("name", run.root.name),
-            "run_dir": str(run.root),
-            "info": run.info,
             "stages": stages,
             "weights": cfg["model"]["weights"],
             "backbone": cfg["model"]["backbone"],
@@ -44,18 +48,21 @@ def stage_status(stage: str, done: dict[str, Any] | None) -> str:
     )
 
 
+def stages(part: Part) -> str:
+    return ", ".join(stage_status(s, d) for s, d in part.facts["stages"].items())
+
+
+def weights(part: Part) -> str:
+    return f"`{part.facts['weights']}` ({part.facts['backbone']})"
+
+
 def blocks(part: Part) -> list[Block]:
-    f = part.facts
-    info = f["info"]
-    versions = info.get("versions", {})
-    stages = ", ".join(stage_status(s, d) for s, d in f["stages"].items())
     return [
-        h1(f"fer_ray report: {f['title']}"),
-        p(
-            f"Run directory `{f['run_dir']}` · git commit `{info.get('git_commit', 'unknown')}` · "
-            f"started {info.get('started', '?')} on {info.get('host', '?')} · "
-            + ", ".join(f"{k} {v}" for k, v in versions.items())
-        ),
-        p(f"Stages: {stages}."),
-        p(f"Model weights: `{f['weights']}` ({f['backbone']})."),
+        h1(f"fer_ray report: {part.facts['title']}"),
+        p(f"Stages: {stages(part)}."),
+        p(f"Model weights: {weights(part)}."),
     ]
+
+
+def glance(part: Part) -> list[Glance]:
+    return [("Weights", weights(part)), ("Stages", stages(part))]

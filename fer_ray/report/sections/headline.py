@@ -1,15 +1,25 @@
-"""The one sentence a reader wants first: ensemble accuracy against chance, test-selected or not."""
+"""The one sentence a reader wants first: ensemble accuracy against chance, test-selected or not.
+
+It opens the HTML page's header (``place = "header"``; its glance is the same ``sentence``)
+and is the ``## Headline`` section of the Markdown.
+
+Hook for intervals (a later issue): put them in ``Part.facts`` in ``load`` (from the ensemble
+summary, or a file beside it) and say them in ``sentence``; the Markdown section and the page
+header both print ``sentence(part.facts)``, so they change together.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fer_ray.layout import SUMMARY, Ensemble
-from fer_ray.report.page import Block, h2, p, pct
+from fer_ray.report.page import Block, Glance, h2, p, pct
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
 name = "headline"
+place = "header"
 
 
 def load(run: Run) -> Part | None:
@@ -21,15 +31,20 @@ def plots(part: Part, out: Path) -> None:
     """No plots."""
 
 
-def blocks(part: Part) -> list[Block]:
-    e = part.facts["ensemble"]
+def sentence(facts: dict[str, Any]) -> str:
+    e = facts["ensemble"]
     tag = " **(selected on test, seed 000's protocol)**" if e["selected_on_test"] else ""
-    return [
-        h2("Headline"),
-        p(
-            f"{e['members']} members: test accuracy {pct(e['test_acc_mean'])} ± "
-            f"{pct(e['test_acc_std'])}{tag}; soft-vote ensemble {pct(e['vote_acc'])}; "
-            f"chance {pct(e['chance_uniform'])} (uniform), "
-            f"{pct(e['chance_majority'])} (majority class); test set {e['n_test']} images."
-        ),
-    ]
+    return (
+        f"{e['members']} members: test accuracy {pct(e['test_acc_mean'])} ± "
+        f"{pct(e['test_acc_std'])}{tag}; soft-vote ensemble {pct(e['vote_acc'])}; "
+        f"chance {pct(e['chance_uniform'])} (uniform), "
+        f"{pct(e['chance_majority'])} (majority class); test set {e['n_test']} images."
+    )
+
+
+def blocks(part: Part) -> list[Block]:
+    return [h2("Headline"), p(sentence(part.facts))]
+
+
+def glance(part: Part) -> list[Glance]:
+    return [("Headline", sentence(part.facts))]

@@ -1,0 +1,191 @@
+"""Pretraining objectives of the synthetic stand-in backbone (``fer_ray.models.pretrain``).
+
+An objective says what the backbone learns to predict on the disjoint pretraining set, and
+what those targets reveal about the expression class, so the report can state it:
+
+- ``au``: the 13 Action Unit intensities. The generator *composes* each class from its AUs, so
+  the targets determine the class (thresholding them recovers it): supervised pretraining on
+  the run's task with other people, not an analogue of ImageNet.
+- ``identity``: which of the pretraining set's subjects is shown (the VGG-Face analogue). Every
+  subject is rendered with every class equally often, so the targets carry no class information.
+- ``rotation``: by how many quarter turns the image was rotated (self-supervised, RotNet); the
+  turn is drawn from a seeded generator, independently of the image.
+- ``identity_rotation``: both at once (two heads' logits, summed cross-entropies).
+
+``training_targets`` returns, one row per image, exactly what the loss sees during one epoch
+(classes one-hot), so a test can check how much a classifier learns about the expression
+class from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from fer_ray.data.synthetic import SyntheticFaces
+from fer_ray.train.loop import Split
+
+ROTATIONS = 4  # quarter turns: 0, 90, 180, 270 degrees
+
+
+def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror half the batch: faces are left-right symmetric, so are the AU and identity targets."""
+    flip = torch.rand(len(x), generator=gen) < 0.5
+    x[flip] = x[flip].flip(-1)
+    return x
+
+
+def rotate(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Rotate image i of NCHW ``x`` by ``turns[i]`` quarter turns (counter-clockwise)."""
+    out = x.clone()
+    for k in range(1, ROTATIONS):
+        m = turns == k
+        if m.any():
+            out[m] = torch.rot90(x[m], k, dims=(2, 3))
+    return out
+
+
+def _rotated(x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror half the images, then rotate each by a random number of quarter turns.
+
+    Mirroring first keeps the label right: a mirrored upright face is an upright face, whereas
+    mirroring after a 90-degree turn would show a 270-degree turn of the mirrored face.
+    """
+    x = random_flip(x.clone(), gen)
+    turns = torch.randint(0, ROTATIONS, (len(x),), generator=gen)
+    return rotate(x, turns), turns
+
+
+def _one_hot(y: torch.Tensor, n: int) -> np.ndarray:
+    return nn.functional.one_hot(y.long(), n).numpy().astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """How to pretrain on one kind of target.
+
+    ``targets_of`` gives the fixed per-image targets of a rendered set; ``epoch_split`` turns
+    the (normalised) images and those targets into what one epoch trains on (drawing any
+    self-supervised transformation from ``gen``); ``transform`` is the per-batch augmentation
+    handed to ``fer_ray.train.loop.train_epoch``; ``n_outputs`` sizes the linear head.
+    """
+
+    targets_of: Callable[[SyntheticFaces], torch.Tensor]
+    n_outputs: Callable[[torch.Tensor], int]
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    epoch_split: Callable[[torch.Tensor, torch.Tensor, torch.Generator], Split]
+    score: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
+    as_vectors: Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (epoch y, fixed y) -> rows
+    transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = random_flip
+
+    def training_targets(self, faces: SyntheticFaces, gen: torch.Generator) -> np.ndarray:
+        """One row per image: the targets the loss sees in one epoch (classes one-hot)."""
+        fixed = self.targets_of(faces)
+        dummy = torch.zeros(len(fixed), 1, 2, 2)
+        return self.as_vectors(self.epoch_split(dummy, fixed, gen).y, fixed)
+
+
+# --- au: regress the Action Unit intensities ------------------------------------------------
+
+
+def _au_score(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {"val_mse": float(nn.functional.mse_loss(out, y))}
+
+
+AU = Objective(
+    targets_of=lambda f: torch.from_numpy(f.aus.astype(np.float32)),
+    n_outputs=lambda y: int(y.shape[1]),
+    loss=nn.functional.mse_loss,
+    epoch_split=lambda x, y, gen: Split(x, y),
+    score=_au_score,
+    as_vectors=lambda y, fixed: y.numpy().astype(np.float32),
+)
+
+
+# --- identity: classify the pretraining set's subjects --------------------------------------
+
+
+def _subjects(faces: SyntheticFaces) -> torch.Tensor:
+    _, ids = np.unique(faces.subjects, return_inverse=True)
+    return torch.from_numpy(ids.astype(np.int64))
+
+
+def _acc(out: torch.Tensor, y: torch.Tensor) -> float:
+    return float((out.argmax(1) == y).float().mean())
+
+
+IDENTITY = Objective(
+    targets_of=_subjects,
+    n_outputs=lambda y: int(y.max()) + 1,
+    loss=nn.functional.cross_entropy,
+    epoch_split=lambda x, y, gen: Split(x, y),
+    score=lambda out, y: {"val_acc": _acc(out, y), "chance": 1.0 / (int(y.max()) + 1)},
+    as_vectors=lambda y, fixed: _one_hot(y, int(fixed.max()) + 1),
+)
+
+
+# --- rotation: predict the quarter turn applied (self-supervised) ----------------------------
+
+
+def _rotation_split(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> Split:
+    xr, turns = _rotated(x, gen)
+    return Split(xr, turns)
+
+
+ROTATION = Objective(
+    targets_of=lambda f: torch.zeros(len(f.labels), dtype=torch.int64),
+    n_outputs=lambda y: ROTATIONS,
+    loss=nn.functional.cross_entropy,
+    epoch_split=_rotation_split,
+    score=lambda out, y: {"val_acc": _acc(out, y), "chance": 1.0 / ROTATIONS},
+    as_vectors=lambda y, fixed: _one_hot(y, ROTATIONS),
+    transform=None,  # mirrored inside epoch_split, before the turn
+)
+
+
+# --- identity_rotation: both, one head with two blocks of logits ----------------------------
+
+
+def _id_rot_split(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> Split:
+    xr, turns = _rotated(x, gen)
+    # float targets: train_epoch then treats the task as regression (no accuracy column)
+    return Split(xr, torch.stack([y, turns], 1).float())
+
+
+def _id_rot_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    ids, turns = y[:, 0].long(), y[:, 1].long()
+    return nn.functional.cross_entropy(out[:, :-ROTATIONS], ids) + nn.functional.cross_entropy(
+        out[:, -ROTATIONS:], turns
+    )
+
+
+def _id_rot_score(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {
+        "val_acc": _acc(out[:, :-ROTATIONS], y[:, 0].long()),
+        "val_rotation_acc": _acc(out[:, -ROTATIONS:], y[:, 1].long()),
+    }
+
+
+IDENTITY_ROTATION = Objective(
+    targets_of=_subjects,
+    n_outputs=lambda y: int(y.max()) + 1 + ROTATIONS,
+    loss=_id_rot_loss,
+    epoch_split=_id_rot_split,
+    score=_id_rot_score,
+    as_vectors=lambda y, fixed: np.hstack(
+        [_one_hot(y[:, 0], int(fixed.max()) + 1), _one_hot(y[:, 1], ROTATIONS)]
+    ),
+    transform=None,
+)
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "au": AU,
+    "identity": IDENTITY,
+    "rotation": ROTATION,
+    "identity_rotation": IDENTITY_ROTATION,
+}

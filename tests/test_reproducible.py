@@ -1,0 +1,131 @@
+"""Same config, same machine, cold caches: the same tables. Killed anywhere: the same tables.
+
+Two cold smoke runs (fresh processes, empty run and cache folders) must give byte-identical
+CSVs: every table of the report except ``nodes.csv`` (where and how long work ran), and every
+stage table except ``work.csv`` (the same, per stage). Then a third cold run is killed (SIGKILL
+to its whole process group) at random moments over and over, resumed each time, and must end
+with the same tables, without redoing any finished trial, task or cache entry.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+TIMING = {"nodes.csv", "work.csv"}  # where and how long: differs by design
+KILLS = 10
+
+
+def _cmd(tmp: Path, resume: bool) -> list[str]:
+    cmd = [sys.executable, "-m", "fer_ray.tune", "-c", "tune_configs/smoke.yaml"]
+    for o in (
+        f"output.runs_dir={tmp / 'runs'}",
+        f"output.reports_dir={tmp / 'reports'}",
+        f"faces.cache_dir={tmp / 'cache' / 'crops'}",
+    ):
+        cmd += ["--set", o]
+    return cmd + (["--resume"] if resume else [])
+
+
+def _run(tmp: Path) -> float:
+    t0 = time.time()
+    subprocess.run(_cmd(tmp, False), cwd=ROOT, check=True, capture_output=True)
+    return time.time() - t0
+
+
+def _tables(tmp: Path) -> dict[str, Path]:
+    out = {}
+    for base in (tmp / "reports" / "smoke", tmp / "runs" / "smoke"):
+        for p in base.rglob("*.csv"):
+            if p.name not in TIMING and "tune" not in p.relative_to(base).parts:
+                out[str(p.relative_to(tmp))] = p
+    return out
+
+
+def _differences(a: Path, b: Path) -> list[str]:
+    ta, tb = _tables(a), _tables(b)
+    assert ta.keys() == tb.keys()
+    return [name for name in ta if not filecmp.cmp(ta[name], tb[name], shallow=False)]
+
+
+@pytest.fixture(scope="module")
+def cold_runs(tmp_path_factory):
+    a, b = tmp_path_factory.mktemp("cold_a"), tmp_path_factory.mktemp("cold_b")
+    return a, b, _run(a), _run(b)
+
+
+def test_two_cold_runs_give_identical_tables(cold_runs):
+    a, b, sa, sb = cold_runs
+    tables = _tables(a)
+    print(f"cold runs: {sa:.0f}s and {sb:.0f}s; {len(tables)} CSVs compared")
+    assert len(tables) >= 25
+    assert _differences(a, b) == []
+
+
+def _finished_units(tmp: Path) -> dict[str, tuple]:
+    """Everything done so far, with what must not change when it is not redone."""
+    out: dict[str, tuple] = {}
+    run = tmp / "runs" / "smoke"
+    for stage, is_final in (
+        ("grid", lambda row: row.get("epoch") == 3),
+        ("ensemble", lambda row: bool(row.get("final"))),
+    ):
+        for res in (run / "tune" / stage).glob("*/result.json"):
+            rows = [json.loads(x) for x in res.read_text().splitlines() if x.strip()]
+            trained = [r for r in rows if not r.get("replayed") and not r.get("final")]
+            if any(is_final(r) for r in rows):
+                out[f"{stage}:{res.parent.name}"] = (len(trained),)
+    for pattern in ("analyse/tasks/*.json", "*/done.json"):
+        for p in run.glob(pattern):
+            out[str(p.relative_to(run))] = (p.stat().st_mtime_ns,)
+    for p in (tmp / "cache").rglob("*"):
+        if p.is_file():
+            out[str(p.relative_to(tmp))] = (p.stat().st_mtime_ns,)
+    return out
+
+
+def test_killed_anywhere_it_resumes_to_the_same_tables_without_redoing_work(
+    cold_runs, tmp_path
+):
+    a, _, seconds, _ = cold_runs
+    rng = random.Random(0)
+    seen: dict[str, tuple] = {}
+    stages_hit = []
+    t0 = time.time()
+    for i in range(KILLS):
+        resume = (tmp_path / "runs" / "smoke" / "config.yaml").is_file()
+        proc = subprocess.Popen(
+            _cmd(tmp_path, resume), cwd=ROOT, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(rng.uniform(3, 6 + 2 * i))
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and every Ray process it started
+        proc.wait()
+        run = tmp_path / "runs" / "smoke"
+        running = [s.parent.name for s in run.glob("*/started.json") if not (s.parent / "done.json").exists()]
+        stages_hit.append(",".join(sorted(running)) or ("done" if (run / "analyse" / "done.json").exists() else "start"))  # fmt: skip
+        now = _finished_units(tmp_path)
+        changed = [k for k, v in seen.items() if now.get(k) != v]
+        assert changed == [], f"kill {i}: finished work was redone: {changed}"
+        seen.update(now)
+    subprocess.run(_cmd(tmp_path, True), cwd=ROOT, check=True, capture_output=True)
+    final = _finished_units(tmp_path)
+    assert [k for k, v in seen.items() if final.get(k) != v] == []
+    print(
+        f"{KILLS} kills, stages running at each kill: {stages_hit}; total {time.time() - t0:.0f}s"
+        f" (an uninterrupted cold run: {seconds:.0f}s)"
+    )
+    assert _differences(a, tmp_path) == []
