@@ -357,7 +357,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({_yaml_error(e)})") from None
+        raise ConfigError(
+            f"override {text!r}: value is not valid YAML ({_yaml_error(e)})"
+        ) from None
     return key.split("."), value
 
 

@@ -97,9 +97,7 @@ def _finished_units(tmp: Path) -> dict[str, tuple]:
     return out
 
 
-def test_killed_anywhere_it_resumes_to_the_same_tables_without_redoing_work(
-    cold_runs, tmp_path
-):
+def test_killed_anywhere_it_resumes_to_the_same_tables_without_redoing_work(cold_runs, tmp_path):
     a, _, seconds, _ = cold_runs
     rng = random.Random(0)
     seen: dict[str, tuple] = {}
@@ -115,7 +113,11 @@ def test_killed_anywhere_it_resumes_to_the_same_tables_without_redoing_work(
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and every Ray process it started
         proc.wait()
         run = tmp_path / "runs" / "smoke"
-        running = [s.parent.name for s in run.glob("*/started.json") if not (s.parent / "done.json").exists()]
+        running = [
+            s.parent.name
+            for s in run.glob("*/started.json")
+            if not (s.parent / "done.json").exists()
+        ]
         stages_hit.append(",".join(sorted(running)) or ("done" if (run / "analyse" / "done.json").exists() else "start"))  # fmt: skip
         now = _finished_units(tmp_path)
         changed = [k for k, v in seen.items() if now.get(k) != v]
