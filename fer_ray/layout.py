@@ -40,16 +40,21 @@ class Grid:
     CURVES = "curves.csv"
     TABLE2 = "table2.csv"
     CHOSEN = "chosen.json"
+    SPLITS = "splits.csv"  # per item: label, group, grid fold (-1: the shared test holdout)
+    OOF = "oof.csv"  # per cell and validation item: the last epoch's prediction
 
 
 class Ensemble:
     DIR = "ensemble"
     MEMBERS_DIR = "members"
+    REPEATS_DIR = "repeats"  # ensemble.holdout_repeats > 1: the other holdouts' members
+    HOLDOUTS = "holdouts.csv"  # per holdout repeat: member mean and std, vote accuracy
     MEMBER = "member.npz"  # per member: indices, probabilities, head weights, pooled features
     MODEL = "model.pt"  # per member: the trained module's state dict
     MEMBERS = "members.csv"
     CURVES = "curves.csv"
     VOTE = "vote.npz"
+    SIZE_CURVE = "size_curve.csv"  # soft vote's accuracy, NLL, ECE against member count
 
     @staticmethod
     def member_dir(member: int) -> str:
@@ -65,6 +70,9 @@ class Analyse:
     PER_CLASS = "per_class.csv"
     CONFUSION_VOTE = "confusion_vote.csv"
     CONFUSION_MEMBERS = "confusion_members_mean.csv"
+    PRUNING_INTERVALS = "pruning_intervals.csv"  # per rule: accuracy and paired diff, intervals
+    SWEEP_FALLOFF = "sweep_falloff.csv"  # per kept count: paired diff to unpruned, interval
+    VOTE_RECALL = "vote_recall.csv"  # per class: the vote's recall with its interval
 
 
 class Descriptors:

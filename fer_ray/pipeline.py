@@ -13,6 +13,8 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +23,51 @@ from fer_ray import files, layout
 from fer_ray.config import Config
 from fer_ray.errors import StageError
 from fer_ray.layout import RunPaths
+from fer_ray.registry import Registry, resolve
 
-# The config keys each stage reads (besides everything upstream of it).
-STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "prepare": ("data", "faces"),
-    "grid": ("seed", "model", "train", "grid", "ensemble.test_fraction"),
-    "ensemble": ("ensemble",),
-    "analyse": ("analyse",),
-}
-# Stages that read none of the chain's results: their fingerprint covers only their own keys,
-# so e.g. a new grid does not retrain the descriptor baseline (seed 000's LPQ/PHOG net).
-SIDE_STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "descriptors": ("seed", "data", "descriptors", "analyse.absolute_angles"),
-}
-STAGES = (*STAGE_KEYS, *SIDE_STAGE_KEYS)
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage: the config keys it reads, the stage whose results it reads (``after``; None
+    for a stage that reads no other stage's results), whether the config turns it on, and
+    its entry point ``run(ctx: StageContext)`` as a lazy "module:function" string."""
+
+    keys: tuple[str, ...]
+    after: str | None
+    run: str
+    enabled: Callable[[Config], bool] = lambda cfg: True
+
+
+# Registration order is run order. Adding a stage is one module with run(ctx) plus one line;
+# its fingerprint covers its keys and its upstream stage's fingerprint, so a change reruns
+# exactly the stages that read it.
+STAGES: Registry[StageSpec] = Registry("stage", "pipeline stage")
+STAGES.register("prepare", StageSpec(("data", "faces"), None, "fer_ray.stages.prepare:stage"))
+STAGES.register(
+    "grid",
+    StageSpec(
+        ("seed", "model", "train", "grid", "ensemble.test_fraction"),
+        "prepare",
+        "fer_ray.stages.grid:stage",
+    ),
+)
+STAGES.register("ensemble", StageSpec(("ensemble",), "grid", "fer_ray.stages.ensemble:stage"))
+STAGES.register(
+    "analyse",
+    StageSpec(
+        ("analyse",), "ensemble", "fer_ray.stages.analyse:stage", lambda c: c.analyse.enabled
+    ),
+)
+# Seed 000's descriptor baseline reads no other stage's results: a new grid does not retrain it.
+STAGES.register(
+    "descriptors",
+    StageSpec(
+        ("seed", "data", "descriptors", "analyse.absolute_angles"),
+        None,
+        "fer_ray.stages.descriptors:stage",
+        lambda c: c.descriptors.enabled,
+    ),
+)
 
 
 def _pick(d: dict[str, Any], dotted: str) -> Any:
@@ -61,14 +94,16 @@ def input_identity(cfg: Config) -> dict[str, Any]:
 
 
 def stage_inputs(cfg: Config, inputs: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Per stage, the config values (and file identities) it reads itself."""
+    """Per stage, the config values (and file identities) it reads itself; a stage that reads
+    no other stage's results also covers the data files and the descriptor sheet."""
     d, out = cfg.to_dict(), {}
     inputs = {k: v for k, v in (inputs or {}).items() if k != "manifest"}
-    for stage, keys in {**STAGE_KEYS, **SIDE_STAGE_KEYS}.items():
-        picked = {k: _pick(d, k) for k in keys}
+    for stage in STAGES:
+        spec = STAGES.get(stage)
+        picked = {k: _pick(d, k) for k in spec.keys}
         if stage == "prepare":
             picked["files"] = inputs.get("data")
-        elif stage in SIDE_STAGE_KEYS:
+        elif spec.after is None:
             picked["files"] = [inputs.get("data"), inputs.get("sheet")]
         out[stage] = json.loads(json.dumps(picked, sort_keys=True, default=str))
     return out
@@ -80,14 +115,11 @@ def stage_fingerprints(cfg: Config, inputs: dict[str, Any] | None = None) -> dic
     ``inputs`` (from ``input_identity``) adds the data files to prepare (and so to every
     stage after it) and the sheet to the descriptors stage.
     """
-    picked, prev, out = stage_inputs(cfg, inputs), "", {}
-    for stage in STAGE_KEYS:
+    picked, out = stage_inputs(cfg, inputs), {}
+    for stage in STAGES:
+        after = STAGES.get(stage).after
         blob = json.dumps(picked[stage], sort_keys=True, default=str)
-        prev = hashlib.sha256((prev + blob).encode()).hexdigest()[:16]
-        out[stage] = prev
-    for stage in SIDE_STAGE_KEYS:
-        blob = json.dumps(picked[stage], sort_keys=True, default=str)
-        out[stage] = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        out[stage] = hashlib.sha256((out.get(after, "") + blob).encode()).hexdigest()[:16]
     return out
 
 
@@ -115,16 +147,15 @@ def plan(
 ) -> dict[str, str]:
     """Per stage: 'skip' (done, same inputs), 'resume', or 'run' (fresh)."""
     fps = stage_fingerprints(cfg, inputs)
-    actions, rerun_upstream = {}, False
+    actions: dict[str, str] = {}
     for stage in STAGES:
-        if stage in SIDE_STAGE_KEYS:
-            rerun_upstream = False  # side stages depend on no other stage
+        spec = STAGES.get(stage)
+        upstream = actions.get(spec.after) if spec.after else None
+        rerun_upstream = upstream in ("run", "resume")
         d = root / stage
         done = files.read_json(d / layout.DONE) if (d / layout.DONE).is_file() else None
         started = files.read_json(d / layout.STARTED) if (d / layout.STARTED).is_file() else None
-        if (stage == "analyse" and not cfg.analyse.enabled) or (
-            stage == "descriptors" and not cfg.descriptors.enabled
-        ):
+        if not spec.enabled(cfg) or upstream == "off":
             actions[stage] = "off"
         elif not rerun_upstream and done and done["fingerprint"] == fps[stage]:
             actions[stage] = "skip"
@@ -135,7 +166,6 @@ def plan(
                     " it from its checkpoints, or --fresh to start the run over."
                 )
             actions[stage] = "resume"
-            rerun_upstream = True
         else:
             if resume and started and not done and started.get("keys"):
                 what = changed_keys(started["keys"], stage_inputs(cfg, inputs)[stage])
@@ -146,7 +176,6 @@ def plan(
                     flush=True,
                 )
             actions[stage] = "run"
-            rerun_upstream = True
     return actions
 
 
@@ -204,7 +233,8 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     """Run every stage that needs running; returns the report directory."""
     from fer_ray.report.build import build_report
     from fer_ray.runinfo import provenance
-    from fer_ray.stages import cluster, ensemble, features, grid, prepare
+    from fer_ray.stages import cluster
+    from fer_ray.stages.context import StageContext
 
     paths = RunPaths.of(cfg)
     if fresh and paths.root.exists():
@@ -224,6 +254,9 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     config_mod.save(cfg, paths.root / layout.CONFIG)
     run_info = {**provenance(), "started": time.strftime("%F %T")}
     files.write_json(paths.root / layout.RUN_INFO, run_info)
+    (paths.root / layout.DEPARTURES).unlink(missing_ok=True)
+    if cfg.departures:
+        files.write_json(paths.root / layout.DEPARTURES, list(cfg.departures))
     print(f"run {paths.root} · " + " · ".join(f"{s}: {a}" for s, a in actions.items()), flush=True)
     fps = stage_fingerprints(cfg, inputs)
     t_start = time.time()
@@ -232,54 +265,22 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     try:
         if needs_ray:
             cluster.preflight(cfg, paths.storage())
-        prepared, data_ref, chosen = None, None, None
-
-        def begin(stage: str) -> float:
+        ctx = StageContext(cfg, paths)
+        for stage in STAGES:
+            if actions[stage] not in ("run", "resume"):
+                continue
             if actions[stage] == "run":
                 _clear_stage(cfg, paths.root, stage)
             files.write_json(
                 paths.stage(stage) / layout.STARTED,
                 {"fingerprint": fps[stage], "keys": stage_inputs(cfg, inputs)[stage]},
             )
-            return time.time()
-
-        def finish(stage: str, t0: float, extra: dict | None = None) -> None:
+            t0 = time.time()
+            resolve(STAGES.get(stage).run)(ctx.for_stage(actions[stage] == "resume"))
             files.write_json(
                 paths.stage(stage) / layout.DONE,
-                {"fingerprint": fps[stage], "seconds": round(time.time() - t0, 2), **(extra or {})},
+                {"fingerprint": fps[stage], "seconds": round(time.time() - t0, 2)},
             )
-
-        if actions["prepare"] != "skip":
-            t0 = begin("prepare")
-            prepared = prepare.run(cfg, paths)
-            finish("prepare", t0)
-        for stage in ("grid", "ensemble"):
-            if actions[stage] == "skip":
-                continue
-            if data_ref is None:
-                prepared = prepared or prepare.load_prepared(cfg)
-                data_ref, info = features.build(cfg, prepared)
-            t0 = begin(stage)
-            resume_stage = actions[stage] == "resume"
-            if stage == "grid":
-                files.write_json(paths.stage(layout.Grid.DIR) / layout.Grid.FEATURES, info)
-                grid.run(cfg, paths, data_ref, resume_stage)
-            else:
-                chosen = files.read_json(paths.stage(layout.Grid.DIR) / layout.Grid.CHOSEN)
-                ensemble.run(cfg, paths, data_ref, chosen, resume_stage)
-            finish(stage, t0)
-        if actions["analyse"] in ("run", "resume"):
-            from fer_ray.stages import analyse
-
-            t0 = begin("analyse")
-            analyse.run(cfg, paths, resume=actions["analyse"] == "resume")
-            finish("analyse", t0)
-        if actions["descriptors"] in ("run", "resume"):
-            from fer_ray.stages import descriptors
-
-            t0 = begin("descriptors")
-            descriptors.run(cfg, paths, resume=actions["descriptors"] == "resume")
-            finish("descriptors", t0)
     finally:
         if started_ray:
             import ray

@@ -83,7 +83,7 @@ class Registry(Generic[T]):
             entry = self._entries[name]
             target = entry.target
             if isinstance(target, str):
-                target = _import(target, f"{self.key}={name}", entry.extra)
+                target = resolve(target, f"{self.key}={name}", entry.extra)
             self._loaded[name] = target
         return self._loaded[name]
 
@@ -93,7 +93,9 @@ class Registry(Generic[T]):
         return factory(*args, **kwargs)
 
 
-def _import(target: str, what: str, extra: str | None) -> Any:
+def resolve(target: str, what: str = "", extra: str | None = None) -> Any:
+    """Import ``"module:attribute"`` (or a module); a missing optional package named by
+    ``extra`` becomes a ``DependencyError`` saying what to install for ``what``."""
     module, _, attr = target.partition(":")
     try:
         mod = importlib.import_module(module)

@@ -124,5 +124,19 @@ def test_renamed_key_says_its_new_name():
 
 
 def test_default_yaml_is_the_dataclass_defaults():
+    import dataclasses
+
     path = Path(__file__).resolve().parent.parent / "tune_configs/default.yaml"
-    assert config.load(path) == config.Config()
+    loaded = config.load(path)
+    assert loaded.departures  # the one thing it adds: how the default run departs from seed 000
+    assert dataclasses.replace(loaded, departures=[]) == config.Config()
+
+
+def test_phase2_lr_may_be_relative_to_the_chosen_lr():
+    assert config.phase2_lr("x0.2", 0.005) == pytest.approx(0.001)
+    assert config.phase2_lr(0.0003, 0.005) == 0.0003
+    assert config.from_dict({}).ensemble.phase2_lr == "x0.2"  # always smaller than phase 1
+    with pytest.raises(ConfigError, match="phase2_lr must be > 0 or 'x<f>'"):
+        config.from_dict({}, ["ensemble.phase2_lr=x-1"])
+    with pytest.raises(ConfigError, match="paper_lr and grid.paper_hidden must be in the grid"):
+        config.from_dict({}, ["grid.choose=paper", "grid.paper_hidden=7"])

@@ -145,3 +145,24 @@ def test_interrupted_analyse_redoes_only_missing_tasks(run, capsys):
     assert now.keys() == kept.keys()
     changed = {n for n in now if now[n] != kept[n]}
     assert changed == {"01_angles.json"}
+
+
+def test_every_accuracy_has_its_subject_interval(run):
+    _, run_dir, _ = run
+    t2 = pd.read_csv(run_dir / "grid/table2.csv")
+    assert ((t2["low"] <= t2["pooled"]) & (t2["pooled"] <= t2["high"])).all()
+    oof = pd.read_csv(run_dir / "grid/oof.csv")
+    splits = pd.read_csv(run_dir / "grid/splits.csv")
+    assert len(oof) == len(t2) * int((splits["fold"] >= 0).sum())  # every pool image, per cell
+    s = yaml.safe_load((run_dir / "ensemble/summary.json").read_text())
+    iv = s["intervals"]
+    assert iv["vote"]["estimate"] == pytest.approx(s["vote_acc"])
+    assert iv["member_mean"]["estimate"] == pytest.approx(s["test_acc_mean"])
+    assert iv["n_groups"] == splits.loc[splits["test"], "group"].nunique()
+    curve = pd.read_csv(run_dir / "ensemble/size_curve.csv")
+    assert curve["k"].tolist() == list(range(1, s["members"] + 1))
+    assert curve["accuracy"].iloc[-1] == pytest.approx(s["vote_acc"])
+    rules = pd.read_csv(run_dir / "analyse/pruning_intervals.csv").set_index("rule")
+    assert rules.loc["none", "diff_vs_none"] == 0
+    base = pd.read_csv(run_dir / "analyse/baselines.csv").groupby("rule")["accuracy"].mean()
+    assert np.allclose(rules["accuracy"].sort_index(), base.sort_index())

@@ -9,7 +9,7 @@ Pure numpy/pandas.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -105,17 +105,33 @@ def head_logits(
     return hidden @ head.w_out.T + head.b_out
 
 
-def accuracy(
+def correct(
     features: ArrayLike, labels: ArrayLike, head: HeadWeights, keep: ArrayLike | None = None
-) -> float:
-    """Fraction (0-1) of samples whose argmax logit equals the label (ties: lowest index)."""
+) -> np.ndarray:
+    """Per sample: is the argmax logit (ties: lowest index) the label?"""
     y = np.asarray(labels).ravel()
     preds = head_logits(features, head, keep).argmax(axis=1)
     if preds.shape[0] != y.shape[0]:
         raise ValueError(f"{preds.shape[0]} feature rows but {y.shape[0]} labels")
     if y.size == 0:
         raise ValueError("accuracy of an empty set is undefined")
-    return float(np.mean(preds == y))
+    return preds == y
+
+
+def accuracy(
+    features: ArrayLike, labels: ArrayLike, head: HeadWeights, keep: ArrayLike | None = None
+) -> float:
+    """Fraction (0-1) of samples whose argmax logit equals the label (ties: lowest index)."""
+    return float(np.mean(correct(features, labels, head, keep)))
+
+
+def bits(mask: np.ndarray) -> str:
+    """A boolean per sample as a compact "0101..." string (JSON task results stay small)."""
+    return "".join("1" if b else "0" for b in np.asarray(mask, bool))
+
+
+def unbits(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
 
 
 def pair_elimination(feats: ArrayLike, labels: ArrayLike, head: HeadWeights) -> np.ndarray:
@@ -171,7 +187,8 @@ def pruning_baselines(
 ) -> dict[str, dict[str, float | int | None]]:
     """The three pruning baselines of sec. 3.5 plus the unpruned reference (Fig. 4).
 
-    Returns ``{name: {"n_pruned", "accuracy", "threshold"}}`` for
+    Returns ``{name: {"n_pruned", "accuracy", "correct", "threshold"}}`` (``correct``: per
+    sample, as ``bits``, for paired intervals) for
     ``"none"`` (nothing pruned, threshold None), ``"magnitude"`` (Gedeon contribution,
     eq. 2, below mean - std), ``"angle"`` (mean angle to the other features, eq. 3, below
     mean - std) and ``"random"`` (as many random features as ``"magnitude"`` prunes,
@@ -181,29 +198,24 @@ def pruning_baselines(
     gen = _as_rng(rng)
     contrib = gedeon.feature_contributions(head.w_hidden, head.w_out)
     angles = gedeon.mean_angles(head.w_hidden, absolute=absolute_angles)
-    out: dict[str, dict[str, float | int | None]] = {
-        "none": {
-            "n_pruned": 0,
-            "accuracy": accuracy(features, labels, head),
-            "threshold": None,
-        }
-    }
+
+    def scored(keep: np.ndarray | None) -> dict[str, Any]:
+        right = correct(features, labels, head, keep)
+        return {"accuracy": float(right.mean()), "correct": bits(right)}
+
+    out: dict[str, dict[str, Any]] = {"none": {"n_pruned": 0, **scored(None), "threshold": None}}
     n_pruned: dict[str, int] = {}
     for name, scores in (("magnitude", contrib), ("angle", angles)):
         keep = threshold_mask(scores)
         n_pruned[name] = int(np.count_nonzero(~keep))
         out[name] = {
             "n_pruned": n_pruned[name],
-            "accuracy": accuracy(features, labels, head, keep),
+            **scored(keep),
             "threshold": prune_threshold(scores),
         }
     n_random = n_pruned["magnitude"]
     keep = _random_keep(head.n_features, n_random, gen)
-    out["random"] = {
-        "n_pruned": n_random,
-        "accuracy": accuracy(features, labels, head, keep),
-        "threshold": None,
-    }
+    out["random"] = {"n_pruned": n_random, **scored(keep), "threshold": None}
     return out
 
 
@@ -232,7 +244,8 @@ def ratio_sweep(
     features with the smallest Gedeon contribution first; ``order="angle"``: smallest mean
     angle (most redundant) first.  Ranked orders are deterministic, give a single draw
     (draw=0) per ratio and break ties by feature index (stable sort).  Columns:
-    ratio, draw, n_pruned, n_kept, accuracy; one row per (ratio, draw), in input order.
+    ratio, draw, n_pruned, n_kept, accuracy, correct (per sample, as ``bits``); one row per
+    (ratio, draw), in input order.
     """
     r = np.asarray(ratios, dtype=np.float64).ravel()
     if np.any((r < 0) | (r > 1)) or not np.all(np.isfinite(r)):
@@ -262,16 +275,19 @@ def ratio_sweep(
             else:
                 keep = np.ones(n_features, dtype=bool)
                 keep[ranking[:n_pruned]] = False
+            right = correct(features, labels, head, keep)
             rows.append(
                 {
                     "ratio": float(ratio),
                     "draw": draw,
                     "n_pruned": n_pruned,
                     "n_kept": n_features - n_pruned,
-                    "accuracy": accuracy(features, labels, head, keep),
+                    "accuracy": float(right.mean()),
+                    "correct": bits(right),
                 }
             )
-    return pd.DataFrame(rows, columns=["ratio", "draw", "n_pruned", "n_kept", "accuracy"])
+    cols = ["ratio", "draw", "n_pruned", "n_kept", "accuracy", "correct"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def smallest_kept_within(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.analysis import gedeon, metrics, pruning
+from fer_ray.analysis import member_intervals as mi
 
 Tasks = dict[str, list[dict[str, Any]]]  # analysis name → one result per model, model order
 
@@ -29,9 +30,15 @@ def confusion_frame(conf: np.ndarray, class_names: Sequence[str]) -> pd.DataFram
 
 
 def member_tables(
-    tasks: Tasks, class_names: Sequence[str], vote_preds: np.ndarray, absolute_angles: bool
+    tasks: Tasks,
+    class_names: Sequence[str],
+    vote_preds: np.ndarray,
+    absolute_angles: bool,
+    groups: np.ndarray,
+    seed: int = 0,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Seed 000's feature analysis over the ensemble members: tables and summary."""
+    """Seed 000's feature analysis over the ensemble members: tables and summary, with
+    subject-bootstrap intervals (``groups``: the subject of each test image)."""
     n_members = len(tasks["magnitude"])
     mag = np.array([t["values"] for t in tasks["magnitude"]])
     ang = np.array([t["values"] for t in tasks["angles"]])
@@ -51,6 +58,9 @@ def member_tables(
         for m, t in enumerate(tasks[f"sweep_{order}"]):
             sweeps.append(pd.DataFrame(t["rows"]).assign(member=m, order=order))
     sweep = pd.concat(sweeps, ignore_index=True)
+    random_sweeps = [pd.DataFrame(t["rows"]) for t in tasks["sweep_random"]]
+    falloff, falls_at = mi.sweep_falloff(random_sweeps, tasks["baselines"], groups, seed)
+    sweep = sweep.drop(columns="correct")
     met = tasks["metrics"]
     n_classes = len(class_names)
     labels = np.array(met[0]["labels"])
@@ -66,7 +76,11 @@ def member_tables(
     conf_mean = np.mean(
         [metrics.confusion(labels, np.array(t["preds"]), n_classes) for t in met], axis=0
     )
+    recalls = mi.class_recall_intervals(labels, vote_preds, groups, class_names, seed)
     tables = {
+        "pruning_intervals": mi.pruning_intervals(tasks["baselines"], groups, seed),
+        "sweep_falloff": falloff,
+        "vote_recall": recalls,
         "magnitude": per_feature(mag),
         "angles": per_feature(ang),
         "baselines": baselines,
@@ -103,6 +117,14 @@ def member_tables(
         "unpruned_accuracy": float(unpruned.mean()),
         "smallest_kept_within_1pt": int(np.median(per_member_kept)),
         "smallest_kept_within_1pt_per_member": per_member_kept,
+        # the paper thresholds the 15-model average; per-member counts are another measure
+        "pruned_on_average": {
+            "magnitude": mi.pruned_on_average(mag),
+            "angle": mi.pruned_on_average(ang),
+        },
+        "sweep_falls_off_at": falls_at,
+        "n_test": int(len(labels)),
+        "n_test_groups": int(len(np.unique(groups))),
     }
     return tables, summary
 

@@ -19,13 +19,17 @@ from fer_ray import files
 CACHE_VERSION = 2  # 2: chunks carry an 'unreadable' flag per item
 
 
-def cache_key(source_identity: dict[str, Any], detector: str, margin: float, size: int) -> str:
+def cache_key(
+    source_identity: dict[str, Any], detector: str, margin: float, size: int,
+    fallback: str = "square",
+) -> str:  # fmt: skip
     blob = json.dumps(
         {
             "source": source_identity,
             "detector": detector,
             "margin": round(float(margin), 6),
             "size": int(size),
+            **({"fallback": fallback} if fallback != "square" else {}),
             "cache_version": CACHE_VERSION,
         },
         sort_keys=True,

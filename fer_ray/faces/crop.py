@@ -20,13 +20,21 @@ def square_box(box: Box, margin: float) -> tuple[float, float, float]:
     return (x0 + x1) / 2, (y0 + y1) / 2, half
 
 
-def crop(image: np.ndarray, box: Box | None, margin: float, size: int) -> np.ndarray:
-    """Square crop around ``box`` (or the central square when None), resized to ``size``.
+def crop(
+    image: np.ndarray, box: Box | None, margin: float, size: int, fallback: str = "square"
+) -> np.ndarray:
+    """Square crop around ``box``, resized to ``size``.
 
-    Parts of the square outside the image are filled by edge replication, so a face
-    at the border keeps its aspect ratio.
+    With no box (a failed detection) ``fallback`` decides: ``square`` takes the central square
+    of side min(h, w) and resizes it; ``native`` cuts the central ``size`` x ``size`` pixels
+    unscaled, as seed 000 did ("the central 224x224 area"), or the square when the image is
+    smaller than that. Parts of the square outside the image are filled by edge replication,
+    so a face at the border keeps its aspect ratio.
     """
     h, w = image.shape[:2]
+    if box is None and fallback == "native" and min(h, w) >= size:
+        y0, x0 = (h - size) // 2, (w - size) // 2
+        return np.ascontiguousarray(image[y0 : y0 + size, x0 : x0 + size])
     if box is None:
         cx, cy, half = w / 2, h / 2, min(h, w) / 2
     else:
@@ -44,8 +52,9 @@ def crop(image: np.ndarray, box: Box | None, margin: float, size: int) -> np.nda
 
 
 def crop_chunk(
-    source: Source, items: list[str], detector: str, margin: float, size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    source: Source, items: list[str], detector: str, margin: float, size: int,
+    fallback: str = "square",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Load, detect and crop one chunk.
 
     Returns (crops, fallback flags, boxes with -1 for none, unreadable flags). An
@@ -63,7 +72,7 @@ def crop_chunk(
             unreadable.append(True)
             continue
         box = detect(image, gt)
-        crops.append(crop(image, box, margin, size))
+        crops.append(crop(image, box, margin, size, fallback))
         fallback.append(box is None and spec.counts_fallbacks)
         boxes.append(box if box is not None else (-1, -1, -1, -1))
         unreadable.append(False)

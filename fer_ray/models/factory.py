@@ -39,6 +39,18 @@ class Tail(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pooled(x))
 
+    def train(self, mode: bool = True) -> Tail:
+        """Frozen BatchNorms inside the tail (e.g. ``layer4.0.bn1`` and the downsample's BN
+        when ``train_last_convs=3`` on resnet18) stay in eval mode: frozen means frozen
+        statistics too, not batch statistics that drift with every batch."""
+        super().train(mode)
+        for m in self.blocks.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(
+                p.requires_grad for p in m.parameters()
+            ):
+                m.eval()
+        return self
+
 
 class FerNet(nn.Module):
     """``trunk`` (frozen, eval mode) → ``tail`` (blocks + pool + head)."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import ray
 
 from fer_ray import files, layout
@@ -21,13 +22,19 @@ from fer_ray.analysis import per_model, pruning
 from fer_ray.analysis.summaries import member_tables
 from fer_ray.config import Config
 from fer_ray.errors import StageError
-from fer_ray.layout import Analyse, Ensemble, Prepare, RunPaths
+from fer_ray.layout import Analyse, Ensemble, Grid, Prepare, RunPaths
 from fer_ray.seeds import member_seed
 from fer_ray.stages.cluster import node_info
 from fer_ray.stages.common import drain, write_work
 
+if TYPE_CHECKING:
+    from fer_ray.stages.context import StageContext
+
 ANALYSES = ("magnitude", "angles", "baselines", "sweep_random", "sweep_magnitude", "metrics")
 TABLE_FILES = {
+    "pruning_intervals": Analyse.PRUNING_INTERVALS,
+    "sweep_falloff": Analyse.SWEEP_FALLOFF,
+    "vote_recall": Analyse.VOTE_RECALL,
     "magnitude": Analyse.MAGNITUDE,
     "angles": Analyse.ANGLES,
     "baselines": Analyse.BASELINES,
@@ -58,6 +65,10 @@ def _task(name: str, model: per_model.ModelData, s: per_model.Settings, seed: in
 
 def _task_file(tasks_dir: Path, member: int, name: str) -> Path:
     return tasks_dir / f"{member:02d}_{name}.json"
+
+
+def stage(ctx: StageContext) -> None:
+    run(ctx.cfg, ctx.paths, ctx.resume)
 
 
 def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
@@ -103,8 +114,12 @@ def aggregate(cfg: Config, paths: RunPaths, n_members: int) -> dict[str, Any]:
     prep = files.read_json(paths.stage(Prepare.DIR) / layout.SUMMARY)
     with np.load(paths.stage(Ensemble.DIR) / Ensemble.VOTE) as z:
         vote_preds = z["probs"].argmax(1)
+    with np.load(paths.member_dirs()[0] / Ensemble.MEMBER) as z:
+        test_idx = z["test_idx"]
+    splits = pd.read_csv(paths.stage(Grid.DIR) / Grid.SPLITS)
+    groups = splits["group"].astype(str).to_numpy()[test_idx]
     tables, summary = member_tables(
-        tasks, prep["class_names"], vote_preds, cfg.analyse.absolute_angles
+        tasks, prep["class_names"], vote_preds, cfg.analyse.absolute_angles, groups, cfg.seed
     )
     for name, frame in tables.items():
         frame.to_csv(out / TABLE_FILES[name], index=False)

@@ -21,7 +21,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,9 @@ UNGROUPED_NOTE = (
     "NOT GROUPED BY MOVIE: the sheet has no image-name column, so folds split rows "
     "independently and one movie's images can sit on both sides (accuracy may be optimistic)"
 )
+
+if TYPE_CHECKING:
+    from fer_ray.stages.context import StageContext
 
 
 def sheet_path(cfg: Config) -> Path:
@@ -132,6 +135,10 @@ def _prepare_tasks_dir(tasks_dir: Path, inputs: dict[str, Any], resume: bool) ->
             shutil.rmtree(tasks_dir)
     tasks_dir.mkdir(parents=True, exist_ok=True)
     files.write_json(stored, inputs)
+
+
+def stage(ctx: StageContext) -> None:
+    run(ctx.cfg, ctx.paths, ctx.resume)
 
 
 def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,15 +21,22 @@ import ray
 import torch
 from ray import tune
 
+from fer_ray import config as config_mod
 from fer_ray import files, layout
+from fer_ray.analysis.ensemble_size import ensemble_size_curve
+from fer_ray.analysis.member_intervals import ensemble_intervals, holdout_spread
 from fer_ray.analysis.metrics import ensemble_summary, soft_vote
 from fer_ray.config import Config
-from fer_ray.layout import Ensemble, RunPaths
+from fer_ray.data.splits import grouped_holdout, member_split
+from fer_ray.layout import Ensemble, Grid, RunPaths
 from fer_ray.models.factory import create_model
-from fer_ray.seeds import member_seed
+from fer_ray.seeds import holdout_seed, member_seed
 from fer_ray.stages import common
 from fer_ray.stages.cluster import node_info
 from fer_ray.train.loop import Phase, fit, predict_proba
+
+if TYPE_CHECKING:
+    from fer_ray.stages.context import StageContext
 
 
 @torch.no_grad()
@@ -43,8 +50,8 @@ def _pooled(model: Any, kind: str, x: torch.Tensor, device: str) -> np.ndarray:
 def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_ref: Any) -> None:
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
-    member = int(config["member"])
-    seed = member_seed(cfg.seed, member)
+    member, repeat = int(config["member"]), int(config.get("repeat", 0))
+    seed = member_seed(cfg.seed, member, repeat)
     device = common.trial_device(cfg.resources.gpus_per_trial)
     model = create_model(
         cfg.model,
@@ -54,11 +61,18 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         backbone_state=data.backbone_state,
     ).to(device)
     module = model.tail if data.kind == "features" else model
-    train_m, val_m = data.member_split(seed, cfg.ensemble.val_fraction)
-    train, val, test = data.split(train_m, train=True), data.split(val_m), data.split(data.test)
+    test_m = data.test
+    if repeat:  # another grouped holdout; the grid's choice saw these subjects (reported)
+        e = cfg.ensemble
+        test_m = grouped_holdout(
+            data.y, data.groups, e.test_fraction, holdout_seed(cfg.seed, repeat)
+        )
+    train_m, val_m = member_split(data.y, data.groups, test_m, cfg.ensemble.val_fraction, seed)
+    train, val, test = data.split(train_m, train=True), data.split(val_m), data.split(test_m)
     phases = [Phase(chosen["lr"], cfg.train.epochs)]
     if cfg.ensemble.phase2_epochs > 0:
-        phases.append(Phase(cfg.ensemble.phase2_lr, cfg.ensemble.phase2_epochs))
+        lr2 = config_mod.phase2_lr(cfg.ensemble.phase2_lr, chosen["lr"])
+        phases.append(Phase(lr2, cfg.ensemble.phase2_epochs))
     last_step = sum(p.epochs for p in phases)
     sel = cfg.ensemble.selection
     state = common.restore_state()
@@ -86,7 +100,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
     val_probs = predict_proba(module, val.x)
     head = model.tail.head
     artifacts = {
-        "test_idx": np.flatnonzero(data.test),
+        "test_idx": np.flatnonzero(test_m),
         "val_idx": np.flatnonzero(val_m),
         "train_idx": np.flatnonzero(train_m),
         "test_labels": test.y.numpy(),
@@ -102,6 +116,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         "step": last_step + 1,
         "final": True,
         "member": member,
+        "repeat": repeat,
         "seed": seed,
         "test_acc": float((test_probs.argmax(1) == artifacts["test_labels"]).mean()),
         "val_acc": float((val_probs.argmax(1) == val.y.numpy()).mean()),
@@ -121,81 +136,116 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
     common.release_accelerator(model)
 
 
+def stage(ctx: StageContext) -> None:
+    data_ref, _ = ctx.trial_data()
+    chosen = files.read_json(ctx.paths.stage(Grid.DIR) / Grid.CHOSEN)
+    run(ctx.cfg, ctx.paths, data_ref, chosen, ctx.resume)
+
+
 def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool) -> dict[str, Any]:
     out = paths.stage(Ensemble.DIR)
     (out / Ensemble.MEMBERS_DIR).mkdir(parents=True, exist_ok=True)
-    space = {"member": tune.grid_search(list(range(cfg.ensemble.members)))}
+    e = cfg.ensemble
+    space: dict[str, Any] = {"member": tune.grid_search(list(range(e.members)))}
+    if e.holdout_repeats > 1:
+        space["repeat"] = tune.grid_search(list(range(e.holdout_repeats)))
     trainable = tune.with_resources(
         tune.with_parameters(ensemble_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref]),
         common.resources(cfg),
     )
-    settings = common.tune_settings(cfg, "ensemble", "val_acc", cfg.ensemble.members)
+    total = e.members * e.holdout_repeats
+    settings = common.tune_settings(cfg, "ensemble", "val_acc", total)
     results = common.fit_tuner(
         trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
     )
-
-    rows, curves, work, probs, labels = [], [], [], {}, None
+    data = ray.get(data_ref)
+    rows, curves, work, probs = [], [], [], {}
     for r in results:
         m = r.metrics
         if not m.get("final"):
             raise common.StageError(f"ensemble member {r.config['member']} ended without a result")
+        rep = int(m.get("repeat", 0))
         with r.checkpoint.as_directory() as d:
             dst = out / Ensemble.MEMBERS_DIR / Ensemble.member_dir(m["member"])
-            dst.mkdir(exist_ok=True)
+            if rep:  # other holdouts: only their scores are kept (analyses use repeat 0)
+                dst = (
+                    out / Ensemble.REPEATS_DIR / f"repeat_{rep}" / Ensemble.member_dir(m["member"])
+                )
+            dst.mkdir(parents=True, exist_ok=True)
             for f in (Ensemble.MEMBER, Ensemble.MODEL):
                 shutil.copy(Path(d) / f, dst / f)
         with np.load(dst / Ensemble.MEMBER) as z:
-            probs[m["member"]] = z["test_probs"]
-            labels = z["test_labels"]
+            probs[rep, m["member"]] = (z["test_probs"], z["test_labels"], z["test_idx"])
         keys = ["member", "seed", "test_acc", "val_acc", "selected_phase", "selected_epoch"]
-        rows.append({k: m[k] for k in (*keys, "n_train", "n_val", "n_test")})
-        work.append(
-            {
-                "unit": f"member {m['member']}",
-                **common.where(m),
-                "resumed_from_epoch": m["resumed_from"],
-            }
-        )
-        h = r.metrics_dataframe
-        h = h[h.get("final", pd.Series(False, index=h.index)).fillna(False) != True]  # noqa: E712
-        h = h.drop_duplicates("step", keep="last").sort_values("step")
-        cols = [
-            c
-            for c in (
-                "step",
-                "phase",
-                "epoch",
-                "lr",
-                "train_loss",
-                "train_acc",
-                "val_loss",
-                "val_acc",
-                "test_acc",
-            )
-            if c in h.columns
-        ]
-        curves.append(h[cols].assign(member=m["member"]))
-    members = pd.DataFrame(rows).sort_values("member")
-    probs = [probs[k] for k in sorted(probs)]  # member order, not Tune's completion order
-    stats = ensemble_summary(members["test_acc"].to_numpy(), probs, labels)
-    common.write_work(out, sorted(work, key=lambda w: int(w["unit"].split()[1])))
+        rows.append({"repeat": rep, **{k: m[k] for k in (*keys, "n_train", "n_val", "n_test")}})
+        unit = f"member {m['member']}" + (f" repeat {rep}" if rep else "")
+        work.append({"unit": unit, **common.where(m), "resumed_from_epoch": m["resumed_from"]})
+        if rep == 0:
+            curves.append(_curve(r.metrics_dataframe).assign(member=m["member"]))
+    table = pd.DataFrame(rows).sort_values(["repeat", "member"])
+    members = table[table["repeat"] == 0].drop(columns="repeat")
+    first = [probs[0, k] for k in sorted(k for r, k in probs if r == 0)]  # member order
+    p0, labels = [p for p, _, _ in first], first[0][1]
+    stats = ensemble_summary(members["test_acc"].to_numpy(), p0, labels)
+    stats["intervals"] = ensemble_intervals(
+        p0, labels, data.groups[data.test], members["val_acc"].to_list(), cfg.seed
+    )
+    if e.holdout_repeats > 1:
+        holdouts = _holdouts(table, probs, data.groups)
+        holdouts.to_csv(out / Ensemble.HOLDOUTS, index=False)
+        stats["holdouts"] = holdout_spread(holdouts)
+    ensemble_size_curve(np.stack(p0), labels, seed=cfg.seed).to_csv(
+        out / Ensemble.SIZE_CURVE, index=False
+    )
+    common.write_work(out, sorted(work, key=lambda w: w["unit"]))
+    lr2 = config_mod.phase2_lr(e.phase2_lr, chosen["lr"]) if e.phase2_epochs else None
     summary = {
         "members": len(members),
         "chosen": chosen,
-        "selection": cfg.ensemble.selection,
-        "selected_on_test": cfg.ensemble.selection == "test",
+        "phase2_lr": lr2,
+        "selection": e.selection,
+        "selected_on_test": e.selection == "test",
         **stats,
     }
     members.to_csv(out / Ensemble.MEMBERS, index=False)
     pd.concat(curves).sort_values(["member", "step"]).to_csv(out / Ensemble.CURVES, index=False)
-    files.savez(out / Ensemble.VOTE, probs=soft_vote(probs), labels=labels)
+    files.savez(out / Ensemble.VOTE, probs=soft_vote(p0), labels=labels)
     files.write_json(out / layout.SUMMARY, summary)
-    vote_acc = summary["vote_acc"]
     tag = " (selected on test)" if summary["selected_on_test"] else ""
     print(
         f"[ensemble] {len(members)} members · test acc {summary['test_acc_mean']:.3f}"
-        f" ± {summary['test_acc_std']:.3f}{tag} · soft vote {vote_acc:.3f}"
+        f" ± {summary['test_acc_std']:.3f}{tag} · soft vote {summary['vote_acc']:.3f}"
         f" · chance {summary['chance_uniform']:.3f}",
         flush=True,
     )
     return summary
+
+
+CURVE_COLUMNS = (
+    "step", "phase", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc"
+)  # fmt: skip
+
+
+def _curve(h: pd.DataFrame) -> pd.DataFrame:
+    """A member's epochs (without its final scoring row), one row per step."""
+    h = h[h.get("final", pd.Series(False, index=h.index)).fillna(False) != True]  # noqa: E712
+    h = h.drop_duplicates("step", keep="last").sort_values("step")
+    return h[[c for c in CURVE_COLUMNS if c in h.columns]]
+
+
+def _holdouts(table: pd.DataFrame, probs: dict, groups: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for rep, d in table.groupby("repeat"):
+        entries = [probs[rep, k] for k in sorted(d["member"])]
+        ps, labels, idx = [p for p, _, _ in entries], entries[0][1], entries[0][2]
+        rows.append(
+            {
+                "repeat": int(rep),
+                "n_test": int(len(labels)),
+                "n_groups": int(len(np.unique(groups[idx]))),
+                "member_mean": float(d["test_acc"].mean()),
+                "member_std": float(d["test_acc"].std(ddof=1)) if len(d) > 1 else 0.0,
+                "vote_acc": float((soft_vote(ps).argmax(1) == labels).mean()),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import ray
 from ray import tune
 
 from fer_ray import files
-from fer_ray.analysis.selection import choose, table2
+from fer_ray.analysis.selection import choose, oof_table, table2, with_intervals
 from fer_ray.config import Config
 from fer_ray.layout import Grid, RunPaths
 from fer_ray.models.factory import create_model
 from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
-from fer_ray.train.loop import Phase, fit
+from fer_ray.train.loop import Phase, fit, predict_proba
+
+if TYPE_CHECKING:
+    from fer_ray.stages.context import StageContext
 
 
 def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
@@ -43,6 +47,8 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
 
     def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
         row = {**row, "resumed_from": resumed}
+        if row["epoch"] == epochs:  # the cell's score: keep its per-image predictions
+            row["val_preds"] = _digits(predict_proba(module, val.x))
         common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["epoch"] == epochs)
 
     st = fit(
@@ -57,11 +63,35 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
         transform=data.train_transform(),
     )
     if resumed == len(st["history"]):  # restarted after its last epoch: nothing was reported
-        tune.report({**st["history"][-1], "resumed_from": resumed, "replayed": True})
+        module.load_state_dict(state["module"])  # the last epoch's weights, as scored
+        preds = _digits(predict_proba(module, val.x))
+        row = {**st["history"][-1], "resumed_from": resumed, "val_preds": preds, "replayed": True}
+        tune.report(row)
     common.release_accelerator(model)
 
 
-def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, Any]:
+def _digits(probs: np.ndarray) -> str:
+    """Predicted classes as one string (a character per image, in item order, "0" + class):
+    compact in Tune's result log, where the grid stage reads it back for the intervals."""
+    return "".join(chr(48 + int(c)) for c in probs.argmax(1))
+
+
+def stage(ctx: StageContext) -> None:
+    data_ref, info = ctx.trial_data()
+    out = ctx.paths.stage(Grid.DIR)
+    files.write_json(out / Grid.FEATURES, info)
+    data = ray.get(data_ref)
+    splits = pd.DataFrame(
+        {"item": np.arange(len(data.y)), "label": data.y, "group": data.groups,
+         "fold": data.folds, "test": data.test}
+    )  # fmt: skip
+    splits.to_csv(out / Grid.SPLITS, index=False)
+    run(ctx.cfg, ctx.paths, data_ref, ctx.resume, splits)
+
+
+def run(
+    cfg: Config, paths: RunPaths, data_ref: Any, resume: bool, splits: pd.DataFrame
+) -> dict[str, Any]:
     out = paths.stage(Grid.DIR)
     out.mkdir(parents=True, exist_ok=True)
     space = {
@@ -95,6 +125,7 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, 
                 "best_val_acc": float(h["val_acc"].max()),
                 "train_acc": float(h["train_acc"].iloc[-1]),
                 "epochs": int(h["epoch"].iloc[-1]),
+                "val_preds": h["val_preds"].dropna().iloc[-1],
             }
         )
         work.append(
@@ -112,11 +143,14 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, resume: bool) -> dict[str, 
         [*order, "step"], ascending=[False, True, True, True]
     )
     common.write_work(out, sorted(work, key=lambda w: w["unit"]))
-    t2 = table2(trials)
-    chosen = choose(t2)
+    oof = oof_table(trials, splits)
+    t2 = with_intervals(table2(trials), oof, cfg.seed)
+    chosen = choose(t2, cfg.grid.choose, (cfg.grid.paper_lr, cfg.grid.paper_hidden))
+    trials = trials.drop(columns="val_preds")
     trials.to_csv(out / Grid.TRIALS, index=False)
     curves_table.to_csv(out / Grid.CURVES, index=False)
     t2.to_csv(out / Grid.TABLE2, index=False)
+    oof.to_csv(out / Grid.OOF, index=False)
     files.write_json(out / Grid.CHOSEN, chosen)
     if not cfg.output.keep_grid_checkpoints and "://" not in settings["path"]:
         for ck in Path(settings["path"]).glob("*/checkpoint_*"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from fer_ray.layout import RunPaths
 from fer_ray.stages.cluster import node_info
 from fer_ray.stages.common import drain, write_work
 
+if TYPE_CHECKING:
+    from fer_ray.stages.context import StageContext
+
 
 @dataclass
 class Prepared:
@@ -40,9 +43,10 @@ class Prepared:
 
 
 @ray.remote
-def _crop_task(source: Source, items: list[str], detector: str, margin: float, size: int):  # noqa: ANN202
+def _crop_task(source: Source, items: list[str], detector: str, margin: float, size: int,
+               fallback: str):  # noqa: ANN202  # fmt: skip
     t0 = time.time()
-    out = crop_chunk(source, items, detector, margin, size)
+    out = crop_chunk(source, items, detector, margin, size, fallback)
     return (*out, {**node_info(), "seconds": round(time.time() - t0, 3)})
 
 
@@ -64,7 +68,14 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
             num_cpus=cfg.resources.cpus_per_task, scheduling_strategy="SPREAD"
         )
         pending = {
-            task.remote(source_ref, chunks[i], cfg.faces.detector, margin, cfg.faces.size): i
+            task.remote(
+                source_ref,
+                chunks[i],
+                cfg.faces.detector,
+                margin,
+                cfg.faces.size,
+                cfg.faces.fallback,
+            ): i  # fmt: skip
             for i in todo
         }
 
@@ -94,7 +105,7 @@ def load_prepared(cfg: Config) -> Prepared:
     # (a different data.classes selection must not reuse another selection's chunks)
     items_hash = hashlib.sha1("\n".join(manifest["item"]).encode()).hexdigest()[:16]
     identity = {**source.identity(), "items": items_hash}
-    key = cache_key(identity, cfg.faces.detector, margin, cfg.faces.size)
+    key = cache_key(identity, cfg.faces.detector, margin, cfg.faces.size, cfg.faces.fallback)
     cache = CropCache(layout.cache_root(cfg, "crops"), key)
     t0 = time.time()
     reused = cache.complete
@@ -130,6 +141,7 @@ def load_prepared(cfg: Config) -> Prepared:
         "detector": cfg.faces.detector,
         "margin": margin,
         "size": cfg.faces.size,
+        "fallback_rule": cfg.faces.fallback,
         "fallbacks": int(fallback.sum()),
         "fallback_items": manifest.loc[manifest["fallback"], "item"].head(50).tolist(),
         "unreadable": len(bad),
@@ -142,6 +154,10 @@ def load_prepared(cfg: Config) -> Prepared:
     return Prepared(
         manifest, crops, class_names, summary, sorted(work, key=lambda w: int(w["unit"].split()[1]))
     )
+
+
+def stage(ctx: StageContext) -> None:
+    ctx.set_prepared(run(ctx.cfg, ctx.paths))
 
 
 def run(cfg: Config, paths: RunPaths) -> Prepared:

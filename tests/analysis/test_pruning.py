@@ -115,8 +115,15 @@ def test_pruning_baselines():
     res = pruning.pruning_baselines(x, y, head, rng=np.random.default_rng(0))
     assert set(res) == {"none", "magnitude", "angle", "random"}
     for entry in res.values():
-        assert set(entry) == {"n_pruned", "accuracy", "threshold"}
-    assert res["none"] == {"n_pruned": 0, "accuracy": 1.0, "threshold": None}
+        assert set(entry) == {"n_pruned", "accuracy", "correct", "threshold"}
+        right = pruning.unbits(entry["correct"])  # per sample, and it agrees with the accuracy
+        assert len(right) == len(y) and right.mean() == pytest.approx(entry["accuracy"])
+    assert res["none"] == {
+        "n_pruned": 0,
+        "accuracy": 1.0,
+        "correct": "1" * len(y),
+        "threshold": None,
+    }
     contrib = gedeon.feature_contributions(head.w_hidden, head.w_out)
     angles = gedeon.mean_angles(head.w_hidden, absolute=True)
     assert res["magnitude"]["threshold"] == pytest.approx(contrib.mean() - contrib.std())
@@ -150,7 +157,8 @@ def test_ratio_sweep_random_shape_and_counts():
     y = rng.integers(0, 7, 40)
     ratios = [0.0, 0.15, 0.5, 0.99]
     df = pruning.ratio_sweep(x, y, head, ratios, draws=4, rng=np.random.default_rng(1))
-    assert list(df.columns) == ["ratio", "draw", "n_pruned", "n_kept", "accuracy"]
+    assert list(df.columns) == ["ratio", "draw", "n_pruned", "n_kept", "accuracy", "correct"]
+    assert all(pruning.unbits(c).mean() == a for c, a in zip(df["correct"], df["accuracy"]))
     assert len(df) == 16
     assert df["draw"].tolist() == [0, 1, 2, 3] * 4
     assert df.groupby("ratio")["n_pruned"].first().tolist() == [0, 8, 25, 50]  # round(r * 50)

@@ -320,3 +320,13 @@ def test_missing_library_says_how_to_install_it(loader, module, hint, monkeypatc
     load = getattr(detectors, loader).__wrapped__  # bypass the per-process cache
     with pytest.raises(ImportError, match=re.escape(hint)):
         load("cpu") if loader == "_load_mtcnn" else load()
+
+
+def test_native_fallback_cuts_the_central_pixels_unscaled():
+    img = np.arange(300 * 400 * 3, dtype=np.uint32).reshape(300, 400, 3).astype(np.uint8)
+    out = crop(img, None, 0.0, 224, "native")
+    assert np.array_equal(out, img[38:262, 88:312])  # seed 000: "the central 224x224 area"
+    small = crop(img[:100, :100], None, 0.0, 224, "native")  # smaller than 224: the square
+    assert np.array_equal(small, crop(img[:100, :100], None, 0.0, 224, "square"))
+    boxed = crop(img, (10, 10, 60, 60), 0.0, 32, "native")  # a detected face ignores the rule
+    assert np.array_equal(boxed, crop(img, (10, 10, 60, 60), 0.0, 32))

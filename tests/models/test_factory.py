@@ -87,3 +87,18 @@ def test_unreachable_imagenet_weights_give_an_actionable_error(monkeypatch):
         factory.create_backbone(ModelConfig(weights="imagenet"))
     # other weights never touch the hub
     assert factory.create_backbone(ModelConfig(weights="none")) is not None
+
+
+def test_frozen_batchnorms_inside_the_tail_stay_in_eval_mode():
+    from torch import nn
+
+    m = create_model(ModelConfig(weights="none", train_last_convs=3), 7, 10, head_seed=0)
+    m.train()
+    bns = {n: b for n, b in m.tail.blocks.named_modules() if isinstance(b, nn.BatchNorm2d)}
+    frozen = {n for n, b in bns.items() if not any(p.requires_grad for p in b.parameters())}
+    assert frozen == {"0.bn1", "0.downsample.1"}  # layer4.0's first BN and its shortcut's BN
+    assert all(not bns[n].training for n in frozen)
+    assert all(bns[n].training for n in set(bns) - frozen)  # the trained ones do train
+    before = bns["0.bn1"].running_mean.clone()
+    m.tail(torch.randn(4, 256, 4, 4))  # a training step's forward on trunk features
+    assert torch.equal(bns["0.bn1"].running_mean, before)  # statistics did not drift
