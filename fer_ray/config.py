@@ -41,6 +41,10 @@ class DataConfig:
     # outside the accepted ones, e.g. {0: angry, 1: disgust, ...} for numeric folders
     aligned: bool | None = None  # rafdb basic layout: Image/aligned (true) or Image/original
     # (false); None = aligned where present
+    label_noise: float = 0.0  # synthetic only: flip this fraction of the labels outside the
+    # test holdout to another class (seeded by data.seed, recorded in prepare/manifest.csv as
+    # clean_label_name/flipped); the set then holds out its own clean test subjects, so it needs
+    # data.test_split: test (seed 004's top-loss cleaning is scored against these flips)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class FacesConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = "resnet18"  # fer_ray.models.backbones.BACKBONES: resnet18 | 34 | 50 | 101 | 152
+    # | alexnet | vgg19 (seed 002) | small_cnn (seed 003)
     weights: str = "synthetic"  # fer_ray.models.weights.WEIGHTS (synthetic stand-in | none |
     # imagenet) or a state-dict path
     pretrain_epochs: int = 8  # weights=synthetic: AU-regression epochs on a disjoint synthetic set
@@ -69,6 +74,7 @@ class ModelConfig:
     train_last_convs: int = 2  # seed 000: the last two conv layers + head are trained
     feature_cache: str = "auto"  # auto: cache frozen-trunk activations when possible | off
     activation: str = "relu"  # head hidden activation (fer_ray.models.head): relu | sigmoid | tanh
+    head_dropout: float = 0.0  # dropout on the head's hidden layer, before fc2 (seed 003: 0.5)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class TrainConfig:
     # config gives the same numbers; false lets cuDNN pick the fastest kernels (GPU speed)
     recipe: str = "none"  # augmentation recipe (fer_ray.data.recipes.RECIPES): none (= seed000)
     # | seed001 | seed002 | seed003; random recipes bypass the feature cache
+    amp: str = "none"  # none | bf16: bf16 autocast in training and scoring (GPU speed)
+    channels_last: bool = False  # channels-last memory layout for convs (GPU speed)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,19 @@ class GridConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """How the ensemble's (lr, hidden) is found: the paper's grid, or Optuna's TPE."""
+
+    algorithm: str = "grid"  # grid (seed 000's protocol) | optuna (TPE via Ray Tune)
+    trials: int | None = None  # optuna proposals; None = as many as the grid has cells
+    lr_range: list[float] = field(default_factory=lambda: [0.0005, 0.005])  # log-uniform
+    hidden_range: list[int] = field(default_factory=lambda: [100, 300])  # integer, inclusive
+    hidden_choices: list[int] | None = None  # categorical instead of hidden_range
+    scheduler: str = "none"  # none | asha (stops poor proposals after their first folds)
+    compare_grid: bool = False  # with optuna: also run the grid, same data, report both
+
+
+@dataclass(frozen=True)
 class EnsembleConfig:
     members: int = 15
     phase2_lr: float | str = "x0.2"  # a number, or "x<f>": f times the chosen lr (seed 000:
@@ -106,6 +127,8 @@ class EnsembleConfig:
     )
     val_fraction: float = 0.2  # of the rest, grouped, drawn per member seed
     selection: str = "val"  # val (honest) | test (seed 000's protocol; labelled in the report)
+    backbones: list[str] | None = None  # seed 002: train the members with each of these
+    # backbones on the same splits and compare them on the test set (one Tune run)
     holdout_repeats: int = 1  # > 1: repeat the ensemble on other grouped test holdouts, to
     # separate holdout-to-holdout spread from member-to-member spread (repeat 0 is analysed)
 
@@ -129,6 +152,71 @@ class DescriptorsConfig:
     lr: float = 0.01
     epochs: int = 200
     batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Seed 001: every member's penultimate (pooled, 512-d) features of every image."""
+
+    enabled: bool = False  # rules.enabled turns the export on too
+    format: str = "parquet"  # parquet | csv
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """Seed 001's explanation: per class, a depth-limited tree on the exported features that
+    mimics the member's predictions; fidelity on the test split."""
+
+    enabled: bool = False
+    depths: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 6, 8])  # the depth sweep
+    depth: int = 3  # the depth whose rules the report prints (seed 001's have <= 3 conditions)
+    members: list[int] | None = None  # ensemble members to explain; None = all
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """Seed 004's top-loss cleaning: out-of-fold losses of the training pool, the top-loss
+    gallery, and members retrained without the flagged items (and, with data.label_noise,
+    without exactly the flipped ones: the oracle)."""
+
+    enabled: bool = False
+    folds: int = 5  # out-of-fold losses: each item scored by a model that never trained on it
+    flag_fraction: float = 0.1  # flag this fraction of the pool with the largest losses
+    gallery: int = 20  # top-loss images shown (seed 004 Fig. 5 shows 20)
+    members: int = 3  # members retrained per variant (same seeds); 0 = flag only
+
+
+@dataclass(frozen=True)
+class NewFacesConfig:
+    """Seed 002's "new faces": train on data set A, test on data set B under one class map,
+    as a train-on × test-on matrix beside the within-data-set accuracy (stage newfaces)."""
+
+    enabled: bool = False
+    other: str | None = None  # data set B (a data.name, e.g. jaffe); None: ckplus_jaffe → its
+    # two halves (A = CK+, B = JAFFE), synthetic → another rendering (style, seed_offset)
+    other_root: str | None = None  # data set B's folder (a real data set)
+    members: int = 3  # trainings per training data set (seeds), each a Tune trial
+    style: str = "studio"  # synthetic B: a fer_ray.data.synthetic.STYLES rendering style
+    seed_offset: int = 1000  # synthetic B: generator seed = data.seed + this (new identities)
+    n_subjects: int | None = None  # synthetic B: identities (None = data.n_subjects)
+
+
+@dataclass(frozen=True)
+class AuMapsConfig:
+    """Seed 003's deconvolution and Action Unit ↔ map analysis of the ensemble's members
+    (stage aumaps): top-k images and deconvolutions of every map of the backbone's third conv
+    layer, the eq. 13 distance per (map, AU) and, on synthetic faces, the region check."""
+
+    enabled: bool = False
+    unit: str | None = None  # the layer whose maps are read; None = the backbone's map_unit
+    top_k: int = 9  # images per map (seed 003: the first nine)
+    n: int = 9  # ranks in the eq. 13 distance (seed 003: n = 9)
+    images: str = "train"  # train (seed 003: "all the training pictures") | all
+    panels: str = "all"  # all: a deconvolution grid per map | best: the AUs' best maps only
+    shuffles: int = 100  # shuffled-AU baseline draws of the region check
+    rule: str = "centre"  # region hit: receptive-field centre inside (centre) | overlap
+    members: int = 0  # members analysed, in member order (0 = all)
+    min_intensity: float = 0.0  # an AU counts as present above this intensity
 
 
 @dataclass(frozen=True)
@@ -159,7 +247,9 @@ class OutputConfig:
     runs_dir: str = "runs"
     reports_dir: str = "reports"
     storage_path: str | None = None  # Tune storage: shared FS or s3:// on a cluster
-    checkpoint_every: int = 1  # epochs between trial checkpoints
+    checkpoint_every: int = 0  # a trial checkpoint after this many epochs (0: by time only)
+    checkpoint_every_s: float = 60.0  # ... or this many seconds (0: by epochs only), whichever
+    # comes first; a restarted trial loses at most that much plus the epoch under way
     keep_grid_checkpoints: bool = False  # grid checkpoints are deleted once the stage is done
 
 
@@ -172,9 +262,15 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     grid: GridConfig = field(default_factory=GridConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     analyse: AnalyseConfig = field(default_factory=AnalyseConfig)
     descriptors: DescriptorsConfig = field(default_factory=DescriptorsConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    newfaces: NewFacesConfig = field(default_factory=NewFacesConfig)
+    aumaps: AuMapsConfig = field(default_factory=AuMapsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     # How this config departs from its seed paper, and why: [{what, paper, ours, why}, ...];
@@ -193,9 +289,16 @@ class Config:
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.feature_cache": ("auto", "off"),
     "train.optimizer": ("adam", "sgd"),
+    "train.amp": ("none", "bf16"),
     "ensemble.selection": ("val", "test"),
     "grid.choose": ("best", "paper"),
+    "search.algorithm": ("grid", "optuna"),
+    "search.scheduler": ("none", "asha"),
     "faces.fallback": ("square", "native"),
+    "export.format": ("parquet", "csv"),
+    "aumaps.images": ("train", "all"),
+    "aumaps.panels": ("all", "best"),
+    "aumaps.rule": ("centre", "overlap"),
 }
 # Keys that were renamed: the loader says what they are called now.
 RENAMED: dict[str, str] = {"train.augment": "train.recipe"}
@@ -205,6 +308,7 @@ def registries() -> dict[str, Any]:
     """Config key → the registry its value must be a name of (imported on first use)."""
     from fer_ray.data.datasets import DATASETS
     from fer_ray.data.recipes import RECIPES
+    from fer_ray.data.synthetic import STYLES
     from fer_ray.faces.detectors import DETECTORS
     from fer_ray.models.backbones import BACKBONES
     from fer_ray.models.head import HEAD_ACTIVATIONS
@@ -215,6 +319,7 @@ def registries() -> dict[str, Any]:
         "train.recipe": RECIPES,
         "model.backbone": BACKBONES,
         "model.activation": HEAD_ACTIVATIONS,
+        "newfaces.style": STYLES,
     }
 
 
@@ -226,6 +331,8 @@ def _check_registered(cfg: Config) -> None:
         section, name = key.split(".")
         reg.check(d[section][name])
     weights.check(cfg.model.weights)  # a registered source or a readable state-dict file
+    for b in cfg.ensemble.backbones or []:
+        registries()["model.backbone"].check(b)
 
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
@@ -272,7 +379,9 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-    elif tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+    elif tp is str and isinstance(value, bool):
+        return "on" if value else "off"  # YAML 1.1 reads a bare on/off as a boolean
+    elif tp is str and isinstance(value, (str, int, float)):
         return str(value)
     expected = getattr(tp, "__name__", str(tp))
     raise ConfigError(f"'{path}' must be {expected}, got {value!r} ({type(value).__name__})")
@@ -315,10 +424,30 @@ def _validate(cfg: Config) -> None:
         (cfg.model.pretrain_epochs >= 1, "model.pretrain_epochs must be >= 1"),
         (cfg.model.pretrain_subjects >= 2, "model.pretrain_subjects must be >= 2"),
         (cfg.model.train_last_convs >= -1, "model.train_last_convs must be >= 0, or -1 (all)"),
+        (0 <= cfg.model.head_dropout < 1, "model.head_dropout must be in [0, 1)"),
+        (cfg.newfaces.members >= 1, "newfaces.members must be >= 1"),
+        (cfg.newfaces.seed_offset != 0, "newfaces.seed_offset must not be 0 (B = A's faces)"),
+        (
+            cfg.newfaces.n_subjects is None or cfg.newfaces.n_subjects >= 2,
+            "newfaces.n_subjects must be >= 2",
+        ),
+        (cfg.aumaps.top_k >= 1 and cfg.aumaps.n >= 1, "aumaps.top_k and aumaps.n must be >= 1"),
+        (cfg.aumaps.shuffles >= 0, "aumaps.shuffles must be >= 0"),
+        (cfg.aumaps.members >= 0, "aumaps.members must be >= 0 (0 = all)"),
         (cfg.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
         (0 <= cfg.train.momentum < 1, "train.momentum must be in [0, 1)"),
         (_relative_lr_ok(cfg.ensemble.phase2_lr), "ensemble.phase2_lr must be > 0 or 'x<f>'"),
         (cfg.ensemble.holdout_repeats >= 1, "ensemble.holdout_repeats must be >= 1"),
+        (
+            len(cfg.search.lr_range) == 2 and 0 < cfg.search.lr_range[0] < cfg.search.lr_range[1],
+            "search.lr_range must be [low, high] with 0 < low < high",
+        ),
+        (
+            len(cfg.search.hidden_range) == 2
+            and 1 <= cfg.search.hidden_range[0] <= cfg.search.hidden_range[1],
+            "search.hidden_range must be [low, high] with 1 <= low <= high",
+        ),
+        (cfg.search.trials is None or cfg.search.trials >= 1, "search.trials must be >= 1"),
         (
             cfg.ensemble.holdout_repeats == 1 or cfg.data.test_split is None,
             "ensemble.holdout_repeats > 1 needs grouped holdouts; data.test_split fixes one",
@@ -347,7 +476,8 @@ def _validate(cfg: Config) -> None:
         (cfg.faces.size >= 16, "faces.size must be >= 16"),
         (cfg.faces.margin is None or cfg.faces.margin >= 0, "faces.margin must be >= 0"),
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
-        (cfg.output.checkpoint_every >= 1, "output.checkpoint_every must be >= 1"),
+        (cfg.output.checkpoint_every >= 0, "output.checkpoint_every must be >= 0"),
+        (cfg.output.checkpoint_every_s >= 0, "output.checkpoint_every_s must be >= 0"),
         (cfg.resources.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
         (cfg.resources.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
         (cfg.resources.cpus_per_task > 0, "resources.cpus_per_task must be > 0"),
@@ -362,6 +492,29 @@ def _validate(cfg: Config) -> None:
         (cfg.descriptors.repeats >= 1, "descriptors.repeats must be >= 1"),
         (cfg.descriptors.hidden >= 1, "descriptors.hidden must be >= 1"),
         (cfg.descriptors.epochs >= 1, "descriptors.epochs must be >= 1"),
+        (0 <= cfg.data.label_noise < 1, "data.label_noise must be in [0, 1)"),
+        (
+            cfg.data.label_noise == 0 or cfg.data.name == "synthetic",
+            "data.label_noise applies to data.name=synthetic only (a real data set's noise is"
+            " unknown, so flips could not be scored)",
+        ),
+        (
+            cfg.data.label_noise == 0 or cfg.data.test_split == "test",
+            "data.label_noise > 0 needs data.test_split=test: the synthetic set then holds out"
+            " its own test subjects, whose labels are never flipped",
+        ),
+        (len(cfg.rules.depths) >= 1, "rules.depths is empty: the sweep needs at least one depth"),
+        (all(d >= 1 for d in cfg.rules.depths), "rules.depths must be >= 1"),
+        (cfg.rules.depth in cfg.rules.depths, "rules.depth must be one of rules.depths"),
+        (
+            cfg.rules.members is None
+            or all(0 <= m < cfg.ensemble.members for m in cfg.rules.members),
+            "rules.members must be ensemble member indices (0 .. ensemble.members - 1)",
+        ),
+        (cfg.clean.folds >= 2, "clean.folds must be >= 2"),
+        (0 < cfg.clean.flag_fraction < 1, "clean.flag_fraction must be in (0, 1)"),
+        (cfg.clean.gallery >= 1, "clean.gallery must be >= 1"),
+        (cfg.clean.members >= 0, "clean.members must be >= 0"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -25,6 +25,9 @@ SUMMARY = "summary.json"  # every stage's headline facts
 DEPARTURES = "departures.json"  # run root: how this run departs from its seed paper, and why
 ERRORS = "errors.json"  # a Tune stage: the trials that failed after their retries, and why
 WORK = "work.csv"  # every stage: one row per trial or task (unit, node_id, node_ip, seconds)
+PLAN = "plan.json"  # run root: this invocation's stages in order, action and Tune experiments
+PROGRESS = "progress.json"  # <run>/<Tune experiment>/: trials total, finished, running (live)
+RESULTS = "results.parquet"  # a Tune stage: every reported result of every trial
 
 
 class Prepare:
@@ -42,6 +45,10 @@ class Grid:
     CHOSEN = "chosen.json"
     SPLITS = "splits.csv"  # per item: label, group, grid fold (-1: the shared test holdout)
     OOF = "oof.csv"  # per cell and validation item: the last epoch's prediction
+    OPTUNA_TRIALS = "optuna_trials.csv"  # search.algorithm=optuna: every proposal
+    OPTUNA_HISTORY = "optuna_history.csv"  # objective in proposal order, best so far
+    OPTUNA_IMPORTANCE = "optuna_importance.csv"  # fANOVA importance per parameter
+    OPTUNA_SUMMARY = "optuna.json"  # the search's settings and its best proposal
 
 
 class Ensemble:
@@ -49,6 +56,10 @@ class Ensemble:
     MEMBERS_DIR = "members"
     REPEATS_DIR = "repeats"  # ensemble.holdout_repeats > 1: the other holdouts' members
     HOLDOUTS = "holdouts.csv"  # per holdout repeat: member mean and std, vote accuracy
+    ARCHS_DIR = "archs"  # ensemble.backbones: the other backbones' members
+    ARCHS = "architectures.csv"  # per backbone: member mean and vote, with intervals
+    ARCH_RECALL = "architecture_recall.csv"  # per backbone and class: the vote's recall
+    ARCH_CONFUSION = "architecture_confusion.csv"  # per backbone: the vote's confusion matrix
     MEMBER = "member.npz"  # per member: indices, probabilities, head weights, pooled features
     MODEL = "model.pt"  # per member: the trained module's state dict
     MEMBERS = "members.csv"
@@ -85,6 +96,55 @@ class Descriptors:
     TABLE1 = "table1_magnitude.csv"
     ANGLES = "angles.csv"
     PAIRS = "pairs.csv"
+
+
+class Export:
+    DIR = "export"  # seed 001: per member, the pooled features of every image
+    MEMBERS_DIR = "members"  # members/member_XX/features.parquet (or .csv: export.format)
+    FEATURES = "features"  # + ".parquet" | ".csv"; columns item, role, label, pred, f0..f511
+
+    @staticmethod
+    def features_file(fmt: str) -> str:
+        return f"{Export.FEATURES}.{fmt}"
+
+
+class Rules:
+    DIR = "rules"  # seed 001: one-vs-rest trees on the exported features, per member and depth
+    FIDELITY = "fidelity.csv"  # per (member, depth): combined, mean per class, per class
+    SWEEP = "sweep.csv"  # per depth: fidelity and rule size, mean and std over members
+    RULES = "rules.csv"  # every positive rule: member, depth, class, text, support, precision
+    RULES_TEXT = "rules.txt"  # the rules of rules.depth, readable, per member and class
+
+
+class Clean:
+    DIR = "clean"  # seed 004: out-of-fold losses, top-loss flags, retrained members
+    LOSSES = "losses.csv"  # per pool item: fold, label, prediction, loss, flagged, flipped
+    GALLERY = "gallery.csv"  # the clean.gallery largest losses (seed 004 Fig. 3/5 titles)
+    GALLERY_CROPS = "gallery.npz"  # their crops, in gallery order (the report draws the grid)
+    RETRAIN = "retrain.csv"  # per (variant, member): items dropped, val and test accuracy
+    VARIANTS = "variants.csv"  # per variant: vote accuracy and the paired difference to none
+    VOTES = "votes.npz"  # per variant: the soft vote's test probabilities
+
+
+class NewFaces:
+    DIR = "newfaces"  # seed 002's new faces: train on data set A or B, test on both
+    DOMAINS = "domains.csv"  # per image of A and B: domain, item, label, group, test (holdout)
+    MATRIX = "matrix.csv"  # per (train, test) cell: member mean/std, vote accuracy, interval
+    MEMBERS = "members.csv"  # per trial (train domain, member): val and test accuracies
+    CONFUSION = "confusion.csv"  # per cell: the soft vote's confusion matrix, long format
+    PREDICTIONS_DIR = "predictions"  # <train>_<member>.npz: probabilities on every test set
+
+
+class AuMaps:
+    DIR = "aumaps"  # seed 003: deconvolution panels and Action Unit ↔ map distances
+    MAPS = "maps.csv"  # per (member, AU): best map, distance, n with/without, region check
+    DISTANCES = "distances.csv"  # per (member, AU, map): the eq. 13 distance (seed 003 Fig. 5)
+    TOP = "top.csv"  # per (member, map): its top-k images, activations and positions
+    PANELS_DIR = "panels"  # member_XX/<unit>_mapNNN.png: receptive-field crops over deconvs
+
+    @staticmethod
+    def panel(member: int, unit: str, channel: int) -> str:
+        return f"{AuMaps.PANELS_DIR}/member_{member:02d}/{unit}_map{channel:03d}.png"
 
 
 STAGE_DIRS = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)

@@ -36,6 +36,7 @@ class StageSpec:
     after: str | None
     run: str
     enabled: Callable[[Config], bool] = lambda cfg: True
+    experiments: tuple[str, ...] = ()  # Tune experiments besides one named like the stage
 
 
 # Registration order is run order. Adding a stage is one module with run(ctx) plus one line;
@@ -46,9 +47,10 @@ STAGES.register("prepare", StageSpec(("data", "faces"), None, "fer_ray.stages.pr
 STAGES.register(
     "grid",
     StageSpec(
-        ("seed", "model", "train", "grid", "ensemble.test_fraction"),
+        ("seed", "model", "train", "grid", "search", "ensemble.test_fraction"),
         "prepare",
         "fer_ray.stages.grid:stage",
+        experiments=("search",),
     ),
 )
 STAGES.register("ensemble", StageSpec(("ensemble",), "grid", "fer_ray.stages.ensemble:stage"))
@@ -67,6 +69,47 @@ STAGES.register(
         "fer_ray.stages.descriptors:stage",
         lambda c: c.descriptors.enabled,
     ),
+)
+# Seed 001: members' pooled features of every image, then rules read off trees fitted to them.
+STAGES.register(
+    "export",
+    StageSpec(
+        ("export.format",),
+        "ensemble",
+        "fer_ray.stages.export:stage",
+        lambda c: c.export.enabled or c.rules.enabled,
+    ),
+)
+STAGES.register(
+    "rules", StageSpec(("rules",), "export", "fer_ray.stages.rules:stage", lambda c: c.rules.enabled)
+)
+# Seed 004: top-loss cleaning. Reads the grid's choice, not the ensemble, so its own members are
+# trained here (same seeds, with and without the flagged items).
+STAGES.register(
+    "clean",
+    StageSpec(
+        ("clean", "ensemble.phase2_lr", "ensemble.phase2_epochs", "ensemble.val_fraction",
+         "ensemble.selection"),
+        "grid",
+        "fer_ray.stages.clean:stage",
+        lambda c: c.clean.enabled,
+    ),
+)  # fmt: skip
+# Seed 002: train on data set A or B, test on both (new faces). Reads the grid's choice.
+STAGES.register(
+    "newfaces",
+    StageSpec(
+        ("newfaces", "ensemble.test_fraction", "ensemble.val_fraction", "ensemble.phase2_lr",
+         "ensemble.phase2_epochs"),
+        "grid",
+        "fer_ray.stages.newfaces:stage",
+        lambda c: c.newfaces.enabled,
+    ),
+)  # fmt: skip
+# Seed 003: deconvolution panels and Action Unit ↔ map distances of the ensemble's members.
+STAGES.register(
+    "aumaps",
+    StageSpec(("aumaps",), "ensemble", "fer_ray.stages.aumaps:stage", lambda c: c.aumaps.enabled),
 )
 
 
@@ -203,10 +246,33 @@ def preflight(cfg: Config, actions: dict[str, str], inputs: dict[str, Any]) -> N
             own_split=m["split"].fillna("").to_numpy(),
         )
         check_model(cfg.model)
+        if cfg.ensemble.backbones:
+            _check_backbone_comparison(cfg)
     if actions["descriptors"] in ("run", "resume"):
         from fer_ray.data.descriptors import read_sheet, sheet_path
 
         read_sheet(sheet_path(cfg.descriptors.path, cfg.data.root))
+
+
+def _check_backbone_comparison(cfg: Config) -> None:
+    """Members of several backbones share one data bundle, so it must hold pixels (trunk
+    features and a stand-in's pretrained state are per backbone)."""
+    import dataclasses
+
+    from fer_ray.errors import ConfigError
+    from fer_ray.models import weights as weight_sources
+    from fer_ray.models.factory import check_model
+    from fer_ray.train.features import cache_applicable
+
+    src = weight_sources.source(cfg.model.weights)
+    if cache_applicable(cfg.model, cfg.train)[0] or (src is not None and src.stand_in):
+        raise ConfigError(
+            "ensemble.backbones compares backbones on pixels: set model.feature_cache=off (or a"
+            " random train.recipe, or model.train_last_convs=-1) and model.weights to imagenet,"
+            " none or a path"
+        )
+    for b in cfg.ensemble.backbones or []:
+        check_model(dataclasses.replace(cfg.model, backbone=b))
 
 
 def disk_usage(paths: RunPaths) -> dict[str, int]:
@@ -224,16 +290,17 @@ def disk_usage(paths: RunPaths) -> dict[str, int]:
 
 def _clear_stage(cfg: Config, root: Path, stage: str) -> None:
     shutil.rmtree(root / stage, ignore_errors=True)
-    exp = RunPaths.of(cfg).experiment(stage)
-    if "://" not in exp:
-        shutil.rmtree(exp, ignore_errors=True)
+    for name in (stage, *STAGES.get(stage).experiments):
+        exp = RunPaths.of(cfg).experiment(name)
+        if "://" not in exp:
+            shutil.rmtree(exp, ignore_errors=True)
 
 
 def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path:
     """Run every stage that needs running; returns the report directory."""
     from fer_ray.report.build import build_report
     from fer_ray.runinfo import provenance
-    from fer_ray.stages import cluster
+    from fer_ray.stages import cluster, live
     from fer_ray.stages.context import StageContext
 
     paths = RunPaths.of(cfg)
@@ -242,7 +309,8 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
         exp = paths.storage()
         if cfg.output.storage_path and "://" not in exp:
             for s in STAGES:
-                shutil.rmtree(paths.experiment(s), ignore_errors=True)
+                for name in (s, *STAGES.get(s).experiments):
+                    shutil.rmtree(paths.experiment(name), ignore_errors=True)
     if resume and not (paths.root / layout.CONFIG).is_file():
         raise StageError(
             f"--resume: there is no run to resume at {paths.root}; run without --resume to start it"
@@ -258,6 +326,14 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     if cfg.departures:
         files.write_json(paths.root / layout.DEPARTURES, list(cfg.departures))
     print(f"run {paths.root} · " + " · ".join(f"{s}: {a}" for s, a in actions.items()), flush=True)
+    # the live report reads which stages this invocation runs, in order, and their experiments
+    files.write_json(
+        paths.root / layout.PLAN,
+        {"stages": [
+            {"stage": s, "action": a, "experiments": [s, *STAGES.get(s).experiments]}
+            for s, a in actions.items()
+        ]},
+    )  # fmt: skip
     fps = stage_fingerprints(cfg, inputs)
     t_start = time.time()
     needs_ray = any(a in ("run", "resume") for a in actions.values())
@@ -265,12 +341,17 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     try:
         if needs_ray:
             cluster.preflight(cfg, paths.storage())
+        # every stage that reruns loses its old results now, not when its turn comes: a
+        # report written meanwhile must not show them beside the new ones
+        for stage in STAGES:
+            if actions[stage] == "run":
+                _clear_stage(cfg, paths.root, stage)
+        if needs_ray:
+            live.write_report(cfg, force=True)  # partial: what is done, what is pending
         ctx = StageContext(cfg, paths)
         for stage in STAGES:
             if actions[stage] not in ("run", "resume"):
                 continue
-            if actions[stage] == "run":
-                _clear_stage(cfg, paths.root, stage)
             files.write_json(
                 paths.stage(stage) / layout.STARTED,
                 {"fingerprint": fps[stage], "keys": stage_inputs(cfg, inputs)[stage]},
@@ -281,6 +362,9 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
                 paths.stage(stage) / layout.DONE,
                 {"fingerprint": fps[stage], "seconds": round(time.time() - t0, 2)},
             )
+            last = stage == [s for s in STAGES if actions[s] in ("run", "resume")][-1]
+            # the report after the last stage is the final one, written below
+            live.after_stage(cfg, stage, (stage, *STAGES.get(stage).experiments), report=not last)
     finally:
         if started_ray:
             import ray

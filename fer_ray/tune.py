@@ -37,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     g.add_argument("--fresh", action="store_true", help="delete the run directory and start over")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the stages that would run or be skipped (and why), the work, the resources"
+        " and an estimate of the wall time from a short probe; run nothing, write nothing",
+    )
     return p.parse_args(argv)
 
 
@@ -55,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.load(path, args.overrides)
         if args.print_config:
             print(cfg.to_yaml(), end="")
+            return 0
+        if args.dry_run:
+            from fer_ray.plan import dry_run
+
+            dry_run(cfg, resume=args.resume, fresh=args.fresh)
             return 0
         from fer_ray.pipeline import run_pipeline
 

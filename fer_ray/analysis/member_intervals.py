@@ -79,11 +79,13 @@ def sweep_falloff(
     rows = []
     for n_kept, d in both.groupby("n_kept", sort=True):
         frac = np.mean([unbits(c) for c in d["correct"]], axis=0)
+        acc = mean_interval(frac, groups, seed=seed)
         diff = mean_interval(frac - none, groups, seed=seed)
         rows.append(
             {"n_kept": int(n_kept), "ratio": float(d["ratio"].iloc[0]),
-             "accuracy": float(frac.mean()), "diff_vs_none": diff.estimate,
-             "diff_low": diff.low, "diff_high": diff.high, "significant": diff.high < 0}
+             "accuracy": float(frac.mean()), "low": acc.low, "high": acc.high,
+             "diff_vs_none": diff.estimate, "diff_low": diff.low, "diff_high": diff.high,
+             "significant": diff.high < 0}
         )  # fmt: skip
     table = pd.DataFrame(rows).sort_values("n_kept", ascending=False).reset_index(drop=True)
     falls = table.loc[table["significant"], "n_kept"]
@@ -110,6 +112,17 @@ def holdout_spread(holdouts: pd.DataFrame) -> dict[str, float | int]:
     }
 
 
+def member_accuracy_intervals(
+    probs: Sequence[np.ndarray], labels: np.ndarray, groups: np.ndarray, seed: int = 0
+) -> list[tuple[float, float]]:
+    """Each member's test accuracy interval (subject bootstrap, same resamples for all)."""
+    out = []
+    for p in probs:
+        iv = accuracy_interval(np.asarray(p).argmax(1) == labels, groups, seed=seed)
+        out.append((iv.low, iv.high))
+    return out
+
+
 def ensemble_intervals(
     probs: Sequence[np.ndarray], labels: np.ndarray, groups: np.ndarray, val_accs: Sequence[float],
     seed: int = 0,
@@ -134,3 +147,37 @@ def ensemble_intervals(
         "vote_minus_best_member": paired.as_dict(),
         "mcnemar_vote_vs_best_member": mcnemar(vote_correct, correct[best]),
     }
+
+
+def architecture_tables(
+    by_backbone: dict[str, tuple[Sequence[np.ndarray], Sequence[float]]],
+    labels: np.ndarray,
+    groups: np.ndarray,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Backbones side by side on one test set (seed 002's comparison): member mean and soft
+    vote with subject intervals, the vote's recall per class, and its confusion matrix."""
+    summary, per_class, confusion = [], [], []
+    n_classes = int(max(np.asarray(p).shape[1] for ps, _ in by_backbone.values() for p in ps))
+    for backbone, (probs, val_accs) in by_backbone.items():
+        iv = ensemble_intervals(probs, labels, groups, val_accs, seed)
+        accs = [float((np.asarray(p).argmax(1) == labels).mean()) for p in probs]
+        summary.append(
+            {"backbone": backbone, "members": len(probs),
+             "test_acc_mean": float(np.mean(accs)),
+             "test_acc_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+             "member_low": iv["member_mean"]["low"], "member_high": iv["member_mean"]["high"],
+             "vote_acc": iv["vote"]["estimate"], "vote_low": iv["vote"]["low"],
+             "vote_high": iv["vote"]["high"]}
+        )  # fmt: skip
+        vote = np.mean(np.stack([np.asarray(p, np.float64) for p in probs]), axis=0).argmax(1)
+        rec = class_recall_intervals(labels, vote, groups, list(range(n_classes)), seed)
+        per_class.append(rec.rename(columns={"class": "class_index"}).assign(backbone=backbone))
+        conf = np.zeros((n_classes, n_classes), dtype=np.int64)
+        np.add.at(conf, (labels, vote), 1)
+        confusion += [
+            {"backbone": backbone, "true": t, "pred": q, "count": int(conf[t, q])}
+            for t in range(n_classes)
+            for q in range(n_classes)
+        ]
+    return pd.DataFrame(summary), pd.concat(per_class, ignore_index=True), pd.DataFrame(confusion)

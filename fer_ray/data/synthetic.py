@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.data.source import SEVEN
+from fer_ray.registry import Registry
 
 CLASS_NAMES: tuple[str, ...] = SEVEN  # label order = alphabetical, the canonical seven
 CLASS_AUS: dict[str, tuple[int, ...]] = {
@@ -39,6 +40,42 @@ DISTRACTOR_PROB: float = 0.3
 DISTRACTOR_MAX: float = 0.25
 
 _IDENTITY_SALT = 1_000_003
+
+
+@dataclass(frozen=True)
+class Style:
+    """A rendering style: the ranges the nuisances are drawn from (skin tone, lighting,
+    background clutter, blur, sensor noise). Two styles are two "data sets" of the same
+    expressions, for seed 002's cross-data-set test (stage newfaces). Only ranges change, never
+    the number or order of draws, so the per-item pose replay of ``au_regions`` holds for
+    every style; the default ``Style()`` renders today's bytes exactly."""
+
+    skin: tuple[float, float] = (0.0, 1.0)  # light (0) … dark (1) skin mix, uniform in this
+    background: tuple[float, float] = (30.0, 225.0)  # background base colour per channel
+    clutter: tuple[int, int] = (4, 12)  # number of background shapes, integers in [lo, hi)
+    light: tuple[float, float] = (0.0, 0.5)  # directional light amplitude
+    gain: tuple[float, float] = (0.7, 1.2)  # brightness factor
+    offset: tuple[float, float] = (-35.0, 35.0)  # brightness offset
+    blur: tuple[float, float] = (0.0, 1.0)  # Gaussian blur sigma (applied above 0.3)
+    noise: tuple[float, float] = (2.0, 12.0)  # sensor noise standard deviation
+
+
+DEFAULT_STYLE = Style()
+#: Named styles (``newfaces.style``): ``default`` is the embedded data set's own.
+STYLES: Registry[Style] = Registry("rendering style", "newfaces.style")
+STYLES.register("default", DEFAULT_STYLE, help="the embedded data set's own rendering")
+STYLES.register(
+    "studio",
+    Style(skin=(0.0, 0.4), background=(150.0, 230.0), clutter=(0, 2), light=(0.0, 0.1),
+          gain=(0.95, 1.15), offset=(-10.0, 10.0), blur=(0.0, 0.5), noise=(1.0, 4.0)),
+    help="even studio light, plain pale background, lighter skin, little noise (JAFFE-like)",
+)  # fmt: skip
+STYLES.register(
+    "dim",
+    Style(skin=(0.5, 1.0), background=(10.0, 120.0), clutter=(8, 16), light=(0.4, 0.8),
+          gain=(0.5, 0.8), offset=(-35.0, 0.0), blur=(0.3, 1.2), noise=(8.0, 16.0)),
+    help="dim directional light, dark busy background, darker skin, strong noise",
+)  # fmt: skip
 _AA = cv2.LINE_AA
 _SHIFT = 4  # sub-pixel bits for cv2 drawing; smooth geometry even at 32 px
 _BROW_TAPER = np.linspace(1.0, 0.55, 8)[:, None]  # brows thin towards the temple
@@ -105,11 +142,11 @@ class Identity:
     glasses: bool
 
 
-def identity(seed: int, subject: int) -> Identity:
+def identity(seed: int, subject: int, style: Style = DEFAULT_STYLE) -> Identity:
     """A subject's look, from its own RNG stream so it is the same in every chunk."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, _IDENTITY_SALT, subject]))
     u = rng.uniform
-    t = u()
+    t = style.skin[0] + (style.skin[1] - style.skin[0]) * u()  # (0, 1): exactly u()
     skin = (1 - t) * np.array([238, 204, 178]) + t * np.array([100, 66, 46]) + rng.normal(0, 8, 3)
     hair_palette = np.array(
         [[25, 20, 18], [70, 45, 25], [120, 80, 40], [200, 170, 110], [150, 60, 30], [160, 160, 160]]
@@ -170,9 +207,9 @@ def _ramp(s: int, ang: float) -> np.ndarray:
     return np.float32(np.cos(ang)) * xy[None, :] + np.float32(np.sin(ang)) * xy[:, None]
 
 
-def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+def _background(rng: np.random.Generator, s: int, style: Style = DEFAULT_STYLE) -> np.ndarray:
     """Coloured gradient + low-frequency texture + random shapes: clutter a crop should remove."""
-    base = rng.uniform(30, 225, 3).astype(np.float32)
+    base = rng.uniform(*style.background, 3).astype(np.float32)
     grad = rng.uniform(-60, 60, 3).astype(np.float32)
     ang = rng.uniform(0, 2 * np.pi)
     ramp = _ramp(s, ang)
@@ -180,7 +217,7 @@ def _background(rng: np.random.Generator, s: int) -> np.ndarray:
         rng.normal(0, 22, (5, 5, 3)).astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR
     )
     img = np.clip(base + ramp[..., None] * grad + tex, 0, 255).astype(np.uint8)
-    for _ in range(int(rng.integers(4, 12))):
+    for _ in range(int(rng.integers(*style.clutter))):
         kind, col = int(rng.integers(4)), tuple(float(c) for c in rng.uniform(0, 255, 3))
         p, q = rng.uniform(-0.1, 1.1, (2, 2)) * s
         th = int(rng.integers(1, 4)) if rng.uniform() < 0.6 else -1
@@ -202,7 +239,7 @@ def _shade(c: tuple[float, ...], k: float) -> tuple[float, ...]:
 
 
 def _render_one(
-    rng: np.random.Generator, idn: Identity, label: int, s: int
+    rng: np.random.Generator, idn: Identity, label: int, s: int, style: Style = DEFAULT_STYLE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw one face; all randomness comes from `rng` in a fixed order."""
     aus = sample_aus(rng, label)
@@ -219,7 +256,7 @@ def _render_one(
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     m = half_w * rot @ np.diag([squash, 1.0])
     centre = np.array([cx, cy])
-    img = _background(rng, s)
+    img = _background(rng, s, style)
 
     a_fix = (m * (1 << _SHIFT)).T  # face units -> fixed-point pixels
     b_head = centre * (1 << _SHIFT)
@@ -337,20 +374,28 @@ def _render_one(
     box = np.clip(np.r_[np.floor(q.min(0)), np.ceil(q.max(0)) + 1], 0, s).astype(np.int32)
     # Photometric nuisance: directional light, brightness/contrast, blur, sensor noise.
     f = img.astype(np.float32)
-    ang, amp = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, 0.5)
+    ang, amp = rng.uniform(0, 2 * np.pi), rng.uniform(*style.light)
     light = 1 + amp * _ramp(s, ang)
-    f = f * light[..., None] * rng.uniform(0.7, 1.2) + rng.uniform(-35, 35)
-    sigma = rng.uniform(0.0, 1.0)
+    f = f * light[..., None] * rng.uniform(*style.gain) + rng.uniform(*style.offset)
+    sigma = rng.uniform(*style.blur)
     if sigma > 0.3:
         f = cv2.GaussianBlur(f, (0, 0), sigma)
-    f += rng.standard_normal((s, s, 3), dtype=np.float32) * rng.uniform(2, 12)
+    f += rng.standard_normal((s, s, 3), dtype=np.float32) * rng.uniform(*style.noise)
     return np.clip(f + 0.5, 0, 255).astype(np.uint8), aus, box
 
 
 def render_items(
-    indices: Iterable[int], *, n_subjects: int, per_class: int, image_size: int, seed: int
+    indices: Iterable[int],
+    *,
+    n_subjects: int,
+    per_class: int,
+    image_size: int,
+    seed: int,
+    style: Style = DEFAULT_STYLE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Render (images, aus, boxes) for some items; any chunking/order gives identical bytes."""
+    """Render (images, aus, boxes) for some items; any chunking/order gives identical bytes.
+
+    ``style`` (default: the embedded set's own) changes only the nuisance ranges."""
     sizes = {"n_subjects": (n_subjects, 1), "per_class": (per_class, 1)}
     _check(**sizes, image_size=(image_size, 32), seed=(seed, 0))
     idx = np.asarray(list(indices), dtype=np.int64).reshape(-1)
@@ -366,14 +411,20 @@ def render_items(
     for k, i in enumerate(idx.tolist()):
         subject, label = i // block, (i % block) // per_class
         if subject not in identities:
-            identities[subject] = identity(seed, subject)
+            identities[subject] = identity(seed, subject, style)
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
-        images[k], aus[k], boxes[k] = _render_one(rng, identities[subject], label, image_size)
+        images[k], aus[k], boxes[k] = _render_one(
+            rng, identities[subject], label, image_size, style
+        )
     return images, aus, boxes
 
 
 def generate(
-    n_subjects: int, per_class: int, image_size: int = 96, seed: int = 0
+    n_subjects: int,
+    per_class: int,
+    image_size: int = 96,
+    seed: int = 0,
+    style: Style = DEFAULT_STYLE,
 ) -> SyntheticFaces:
     """Render the whole data set in one process (small sets, tests); Ray code uses render_items."""
     table = item_table(n_subjects, per_class)
@@ -383,6 +434,7 @@ def generate(
         per_class=per_class,
         image_size=image_size,
         seed=seed,
+        style=style,
     )
     return SyntheticFaces(
         images=images,

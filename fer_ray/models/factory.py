@@ -144,7 +144,7 @@ def create_model(
     split = split_backbone(create_backbone(cfg, backbone_state), cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(head_seed)
-        head = Head(split.n_features, hidden, n_classes, cfg.activation)
+        head = Head(split.n_features, hidden, n_classes, cfg.activation, cfg.head_dropout)
     tail = Tail(split.blocks, split.pool, head)
     return FerNet(split.trunk, tail, split.trained_modules)
 

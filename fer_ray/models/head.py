@@ -47,13 +47,27 @@ class HiddenActivation(nn.Module):
 
 
 class Head(nn.Module):
-    """Seed 000's 3-layer classifier; ``fc1``/``fc2`` are what the Gedeon analyses read."""
+    """Seed 000's 3-layer classifier; ``fc1``/``fc2`` are what the Gedeon analyses read.
 
-    def __init__(self, n_features: int, hidden: int, n_classes: int, activation: str = "relu"):
+    ``dropout`` (``model.head_dropout``) drops hidden activations before ``fc2`` in training,
+    as seed 003 does on its fully connected layer (p = 0.5). At 0 (the default) the module is
+    an ``nn.Identity``: no parameters either way, so state dicts, RNG draws and every number
+    are those of the head without it.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden: int,
+        n_classes: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.fc1 = nn.Linear(n_features, hidden)
         self.act = HiddenActivation(activation)
+        self.drop: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc2 = nn.Linear(hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        return self.fc2(self.drop(self.act(self.fc1(x))))

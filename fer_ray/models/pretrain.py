@@ -111,11 +111,11 @@ def pretrain_backbone(
     name = str(src.objective)
     obj = pretrain_tasks.OBJECTIVES[name]
     images, faces = pretraining_faces(cfg)
-    x_all, y_all = normalize(images), obj.targets_of(faces)
+    x_all, y_all = normalize(images), obj.targets_of(faces, cfg.data.seed + SEED_OFFSET)
     backbone = create_backbone(cfg.model, state=None, random_only=True).to(device)
     with torch.random.fork_rng(devices=[]):  # seeded: cold runs must give the same weights
         torch.manual_seed(cfg.model.init_seed)
-        head = nn.Linear(backbone.num_features, obj.n_outputs(y_all)).to(device)
+        head = obj.head(backbone.num_features, obj.n_outputs(y_all)).to(device)
     params = list(backbone.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
     n_val = max(1, len(x_all) // 10)
@@ -123,7 +123,7 @@ def pretrain_backbone(
     perm = torch.randperm(len(x_all), generator=gen)
     val_idx, tr_idx = perm[:n_val], perm[n_val:]
     # the validation images' self-supervised draws are fixed once, from their own generator
-    val = obj.epoch_split(
+    val = obj.validation(
         x_all[val_idx], y_all[val_idx], torch.Generator().manual_seed(cfg.model.init_seed + 1)
     )
     history = []

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fer_ray.data import synthetic
 from fer_ray.data.synthetic import SyntheticFaces
 from fer_ray.train.loop import Split
 
@@ -74,17 +75,26 @@ class Objective:
     handed to ``fer_ray.train.loop.train_epoch``; ``n_outputs`` sizes the linear head.
     """
 
-    targets_of: Callable[[SyntheticFaces], torch.Tensor]
+    targets_of: Callable[[SyntheticFaces, int], torch.Tensor]  # (faces, generator seed)
     n_outputs: Callable[[torch.Tensor], int]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     epoch_split: Callable[[torch.Tensor, torch.Tensor, torch.Generator], Split]
     score: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
     as_vectors: Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (epoch y, fixed y) -> rows
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = random_flip
+    head: Callable[[int, int], nn.Module] = nn.Linear  # (backbone features, n_outputs)
+    val_split: Callable[[torch.Tensor, torch.Tensor, torch.Generator], Split] | None = None
 
-    def training_targets(self, faces: SyntheticFaces, gen: torch.Generator) -> np.ndarray:
-        """One row per image: the targets the loss sees in one epoch (classes one-hot)."""
-        fixed = self.targets_of(faces)
+    def validation(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> Split:
+        """The held-out images as scored after each epoch (default: as one epoch sees them)."""
+        return (self.val_split or self.epoch_split)(x, y, gen)
+
+    def training_targets(
+        self, faces: SyntheticFaces, seed: int, gen: torch.Generator
+    ) -> np.ndarray:
+        """One row per image of ``faces`` (rendered with generator ``seed``): the targets the
+        loss sees in one epoch (classes one-hot)."""
+        fixed = self.targets_of(faces, seed)
         dummy = torch.zeros(len(fixed), 1, 2, 2)
         return self.as_vectors(self.epoch_split(dummy, fixed, gen).y, fixed)
 
@@ -97,7 +107,7 @@ def _au_score(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 
 AU = Objective(
-    targets_of=lambda f: torch.from_numpy(f.aus.astype(np.float32)),
+    targets_of=lambda f, seed: torch.from_numpy(f.aus.astype(np.float32)),
     n_outputs=lambda y: int(y.shape[1]),
     loss=nn.functional.mse_loss,
     epoch_split=lambda x, y, gen: Split(x, y),
@@ -109,7 +119,7 @@ AU = Objective(
 # --- identity: classify the pretraining set's subjects --------------------------------------
 
 
-def _subjects(faces: SyntheticFaces) -> torch.Tensor:
+def _subjects(faces: SyntheticFaces, seed: int) -> torch.Tensor:
     _, ids = np.unique(faces.subjects, return_inverse=True)
     return torch.from_numpy(ids.astype(np.int64))
 
@@ -137,13 +147,49 @@ def _rotation_split(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> S
 
 
 ROTATION = Objective(
-    targets_of=lambda f: torch.zeros(len(f.labels), dtype=torch.int64),
+    targets_of=lambda f, seed: torch.zeros(len(f.labels), dtype=torch.int64),
     n_outputs=lambda y: ROTATIONS,
     loss=nn.functional.cross_entropy,
     epoch_split=_rotation_split,
     score=lambda out, y: {"val_acc": _acc(out, y), "chance": 1.0 / ROTATIONS},
     as_vectors=lambda y, fixed: _one_hot(y, ROTATIONS),
     transform=None,  # mirrored inside epoch_split, before the turn
+)
+
+
+# --- face_shape: regress each subject's resting face geometry --------------------------------
+
+#: Per-subject geometry of fer_ray.data.synthetic.Identity (face units): the resting face, the
+#: same for every expression of a person. Colours, hair and glasses are left out on purpose:
+#: they tell people apart without looking at the eyes, brows or mouth.
+SHAPE_FIELDS: tuple[str, ...] = (
+    "asp", "es", "ey", "ew", "eo", "bh", "bt", "ny", "nw", "my", "mw", "lip", "rest",
+)  # fmt: skip
+
+
+def _face_shape(faces: SyntheticFaces, seed: int) -> torch.Tensor:
+    """Each image's subject's resting geometry, standardised per field over the set."""
+    subjects = np.unique(faces.subjects)
+    rows = {
+        int(s): [getattr(synthetic.identity(seed, int(s)), f) for f in SHAPE_FIELDS]
+        for s in subjects
+    }
+    t = np.array([rows[int(s)] for s in faces.subjects], np.float64)
+    t = (t - t.mean(0)) / np.maximum(t.std(0), 1e-12)
+    return torch.from_numpy(t.astype(np.float32))
+
+
+def _mse_score(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {"val_mse": float(nn.functional.mse_loss(out, y))}
+
+
+FACE_SHAPE = Objective(
+    targets_of=_face_shape,
+    n_outputs=lambda y: int(y.shape[1]),
+    loss=nn.functional.mse_loss,
+    epoch_split=lambda x, y, gen: Split(x, y),
+    score=_mse_score,
+    as_vectors=lambda y, fixed: y.numpy().astype(np.float32),
 )
 
 
@@ -183,9 +229,104 @@ IDENTITY_ROTATION = Objective(
 )
 
 
+# --- contrastive: tell each image's two augmented views apart from the others' (SimCLR) ------
+
+TEMPERATURE = 0.2
+PROJECTION = 128
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A random view of each normalised NCHW image: zoom, shift, small turn and mirror (one
+    affine warp), then brightness, contrast, saturation, channel order and greyscale. Colour is
+    scrambled on purpose, so that views of one image match by shape, not by skin or shirt."""
+    from fer_ray.data.recipes import IMAGENET_MEAN, IMAGENET_STD
+
+    n = len(x)
+
+    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(n, *shape, generator=gen)
+
+    scale, ang = u(0.75, 1.0), torch.deg2rad(u(-10.0, 10.0))
+    shift = u(-0.12, 0.12, 2)
+    mirror = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(ang) * scale, torch.sin(ang) * scale
+    theta = torch.stack(
+        [
+            torch.stack([cos * mirror, -sin, shift[:, 0]], 1),
+            torch.stack([sin * mirror, cos, shift[:, 1]], 1),
+        ],
+        1,
+    )
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    x = nn.functional.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    rgb = x * std + mean
+    rgb = rgb * u(0.6, 1.4, 1, 1, 1)  # brightness
+    m = rgb.mean((1, 2, 3), keepdim=True)
+    rgb = (rgb - m) * u(0.6, 1.4, 1, 1, 1) + m  # contrast
+    grey = rgb.mean(1, keepdim=True)
+    sat = u(0.0, 1.6, 1, 1, 1)
+    sat = torch.where(torch.rand(n, 1, 1, 1, generator=gen) < 0.3, torch.zeros_like(sat), sat)
+    rgb = (rgb - grey) * sat + grey  # saturation; 0 = greyscale
+    order = torch.argsort(torch.rand(n, 3, generator=gen), 1)  # random channel order
+    rgb = torch.gather(rgb, 1, order[:, :, None, None].expand_as(rgb))
+    return (rgb.clamp(0, 1) - mean) / std
+
+
+def two_views(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """[view A of every image; view B of every image]: 2N images for one batch of N."""
+    return torch.cat([augment(x, gen), augment(x, gen)])
+
+
+def _nt_xent(out: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """SimCLR's loss: each view's partner is the other view of its image (rows i and i + N)."""
+    z = nn.functional.normalize(out, dim=1)
+    n = len(z) // 2
+    sim = (z @ z.T) / TEMPERATURE
+    sim = sim.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return nn.functional.cross_entropy(sim, partner)
+
+
+def _retrieval(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """How often a held-out view's nearest other view is its partner, and the loss."""
+    z = nn.functional.normalize(out, dim=1)
+    n = len(z) // 2
+    sim = (z @ z.T).fill_diagonal_(float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return {
+        "val_acc": float((sim.argmax(1) == partner).float().mean()),
+        "chance": 1.0 / max(1, 2 * n - 1),
+        "val_loss": float(_nt_xent(out)),
+    }
+
+
+def _projection(n_features: int, n_out: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(n_features, n_features), nn.ReLU(inplace=True), nn.Linear(n_features, n_out)
+    )
+
+
+CONTRASTIVE = Objective(
+    # each image is its own class: the target is its index (float: no accuracy in train_epoch)
+    targets_of=lambda f, seed: torch.arange(len(f.labels), dtype=torch.float32),
+    n_outputs=lambda y: PROJECTION,
+    loss=_nt_xent,
+    epoch_split=lambda x, y, gen: Split(x, y),
+    score=_retrieval,
+    as_vectors=lambda y, fixed: _one_hot(y, len(fixed)),
+    transform=two_views,
+    head=_projection,
+    val_split=lambda x, y, gen: Split(two_views(x, gen), y),
+)
+
+
 OBJECTIVES: dict[str, Objective] = {
     "au": AU,
     "identity": IDENTITY,
     "rotation": ROTATION,
     "identity_rotation": IDENTITY_ROTATION,
+    "face_shape": FACE_SHAPE,
+    "contrastive": CONTRASTIVE,
 }

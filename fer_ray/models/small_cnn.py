@@ -33,7 +33,13 @@ Numbers the paper leaves open, and the choice made here:
 - default ``init="he"`` (Gaussian, mean 0, variance 2/fan_in): with N(0, 1) weights a
   unit-variance input gives pooled conv3 features of std ~1.5·10⁴ and logits of std ~10⁸
   (measured), against ~2.5 and ~4 with ``he``; the paper's value is kept as ``init="paper"``;
-- 3 input channels (fer_ray feeds RGB; CK+ is mostly grey, ``in_chans=1`` also works).
+- 3 input channels (fer_ray feeds RGB; CK+ is mostly grey, ``in_chans=1`` also works);
+- other input sides than the design ``image_size`` (96): pool3's maps go through an adaptive
+  max pooling to the design grid (12×12) before the flatten, as torchvision's AlexNet/VGG do
+  with their adaptive average pool, so the head keeps its 36864 inputs at any side >= 8
+  (``MIN_INPUT``). At 96 px that pooling is the identity (the paper's net, bit for bit); a
+  smaller side repeats positions (48 px: each 6×6 value fills a 2×2 block), a larger one
+  pools them. This lets tests and quick CPU runs use small crops; seed 003's config is 96.
 
 Dropout: the paper applies it to "the full connection layer", i.e. (Caffe convention) to the
 1024 hidden activations, after their ReLU and before the output layer: ``fc1 → ReLU →
@@ -42,7 +48,8 @@ fer_ray's own ``Linear(36864, 1024) → act → Linear(1024, n_classes)``, which
 the paper's dropout belongs between that head's activation and its second Linear.
 
 Which layers train: all of them (conv1-3, fc1, fc2); ``split_small_cnn(model, -1)`` gives an
-empty frozen trunk. Weights: ``none`` (random init) or a state-dict path.
+empty frozen trunk; ``k >= 0`` trains the last ``k`` convs (conv3, then conv2, conv1) and the
+head. Weights: ``none`` (random init) or a state-dict path; ``imagenet`` is refused.
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ HIDDEN = 1024
 DROPOUT = 0.5
 PAPER_CLASSES = 7
 INITS = ("he", "paper")
+#: The smallest input side the three 5×5 conv + 2×2 pool stages accept (padding 2: 8→4→2→1).
+MIN_INPUT = 8
 
 
 def _side_after(image_size: int, kernel: int, padding: int, n_layers: int) -> int:
@@ -79,7 +88,9 @@ class SmallCNN(nn.Module):
     """conv(5×5)→ReLU→maxpool(2×2) ×3, then (``n_classes > 0``) fc1→ReLU→dropout→fc2.
 
     With ``n_classes=0`` (timm's convention) ``forward`` returns the flat ``num_features``
-    vector that fer_ray's own head receives. Input must be ``in_chans × image_size²``.
+    vector that fer_ray's own head receives. Input must be ``in_chans`` channels of a square
+    side >= ``MIN_INPUT`` (padding 2); ``image_size`` is the design side that fixes the flat
+    grid (``feature_shape``), and other sides are pooled to it (see the module docstring).
     """
 
     def __init__(
@@ -117,7 +128,10 @@ class SmallCNN(nn.Module):
             ]
             prev = width
         self.features = nn.Sequential(OrderedDict(layers))
-        self.pool = nn.Flatten(1)
+        # identity at the design side; other sides are pooled to its grid (module docstring)
+        self.pool = nn.Sequential(
+            OrderedDict(grid=nn.AdaptiveMaxPool2d((side, side)), flatten=nn.Flatten(1))
+        )
         self.feature_shape = (prev, side, side)
         self.num_features = prev * side * side
         self.classifier: nn.Module = nn.Identity()
@@ -146,12 +160,23 @@ class SmallCNN(nn.Module):
         """The conv part in order: conv1, relu1, pool1, …, pool3 (what the split cuts)."""
         return list(self.features.named_children())
 
+    def min_input(self) -> int:
+        """The smallest square input side this net accepts (1×1 maps after pool3)."""
+        side = 1
+        for _ in range(3):
+            side = side * POOL + KERNEL - 1 - 2 * self.padding
+        return max(side, 1)
+
     def _check_input(self, x: torch.Tensor) -> None:
-        want = (self.in_chans, self.image_size, self.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != want:
+        if x.ndim != 4 or x.shape[1] != self.in_chans or x.shape[2] != x.shape[3]:
             raise ModelError(
-                f"small_cnn expects input (N, {want[0]}, {want[1]}, {want[2]}), "
-                f"got {tuple(x.shape)}; set the data's image_size to {self.image_size}"
+                f"small_cnn expects square input (N, {self.in_chans}, S, S) (the paper's S is "
+                f"{self.image_size}), got {tuple(x.shape)}"
+            )
+        if x.shape[2] < self.min_input():
+            raise ModelError(
+                f"small_cnn: input side {x.shape[2]} is too small; it needs >= "
+                f"{self.min_input()} (set faces.size, the paper's is {self.image_size})"
             )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -173,9 +198,13 @@ def build_small_cnn(pretrained: bool, in_chans: int) -> SmallCNN:
 
 
 def split_small_cnn(model: nn.Module, train_last_convs: int) -> BackboneSplit:
-    """Cut after the unit before the first trained conv; ``-1`` (the paper) trains all three.
+    """small_cnn's freeze policy: cut after the unit before the first trained conv.
 
-    A conv trains together with the ReLU and pooling after it (they have no parameters).
+    ``train_last_convs=-1`` (the paper, trained from scratch) trains conv1-3 and the head
+    (fc1 → ReLU → dropout → fc2); ``k`` in 0..3 trains the last ``k`` convs (``1``: conv3,
+    ``2``: conv2 and conv3) and the head, ``0`` the head alone. A conv trains together with
+    the ReLU and pooling after it (they have no parameters). Input: 96 px (the paper's), any
+    side >= 8 px runs (pooled to the 12×12 grid). Weights: ``none`` or a state-dict path.
     """
     if not isinstance(model, SmallCNN):
         raise ModelError(f"split_small_cnn needs a SmallCNN, got {type(model).__name__}")
@@ -223,4 +252,6 @@ SPEC = BackboneSpec(
     input_size=INPUT_SIZE,
     weights=("none",),
     description="seed 003 shallow CNN: 3×(5×5 conv, ReLU, 2×2 max-pool) 64/128/256, from scratch",
+    min_input_size=MIN_INPUT,
+    map_unit="relu3",  # seed 003 analyses the third conv layer's maps
 )

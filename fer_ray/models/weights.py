@@ -94,6 +94,33 @@ WEIGHTS.register(
         " often and the turn is independent of the image",
     ),
 )
+WEIGHTS.register(
+    "synthetic_face_shape",
+    WeightSource(
+        "synthetic_face_shape stand-in: pretrained here to regress the resting face geometry"
+        " of the subjects of a disjoint synthetic set (label-free)",
+        stand_in=True,
+        objective="face_shape",
+        targets="each subject's resting face geometry (face aspect, eye, brow, nose and mouth"
+        " positions and sizes, lip thickness; the same for all their images) in a disjoint"
+        " synthetic set",
+        reveals="nothing about the expression class: the values are fixed per subject and every"
+        " subject shows every class equally often",
+    ),
+)
+WEIGHTS.register(
+    "synthetic_contrastive",
+    WeightSource(
+        "synthetic_contrastive stand-in: pretrained here, self-supervised (SimCLR), to match two"
+        " augmented views of each image of a disjoint synthetic set (label-free)",
+        stand_in=True,
+        objective="contrastive",
+        targets="which image of a disjoint synthetic set an augmented view comes from (each image"
+        " its own class: SimCLR's contrastive loss over two views)",
+        reveals="nothing about the expression class: the target is the image itself, never its"
+        " label",
+    ),
+)
 # the AU stand-in's former name, kept so older configs and stored runs still resolve
 WEIGHTS.register(
     "synthetic",

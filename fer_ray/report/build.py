@@ -69,5 +69,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path) -> Path:
     page = shown(parts)
     (out / REPORT_MD).write_text(to_markdown([b for s in page for b in s.blocks]))
     title = f"fer_ray report: {run.config.get('name', run.root.name)}"
+    header = parts.get("header")
+    if header is not None and header.facts.get("partial"):  # the run goes on: say so first
+        title += " (partial: run in progress or unfinished)"
     (out / REPORT_HTML).write_text(to_page(page, title, out))
     return out

@@ -117,7 +117,32 @@ def connect(cfg: Config) -> bool:
         f"{sum(n.gpu for n in nodes):g} GPU" + (f" · dashboard http://{url}" if url else ""),
         flush=True,
     )
+    note = dashboard_token_note(url, os.environ.get("RAY_AUTH_MODE"), joined=bool(address))
+    if note:
+        print(note, flush=True)
     return True
+
+
+def dashboard_token_note(url: str | None, auth_mode: str | None, joined: bool) -> str | None:
+    """How to open the dashboard when Ray's token authentication is on, else None.
+
+    Ray 2.60 turns it on for every new local Ray (``ray.init`` sets ``RAY_AUTH_MODE=token``
+    and keeps the token in ``~/.ray/auth_token``) and ``ray start --head`` does the same on a
+    cluster's head: the dashboard then opens on an "Authentication Token Required" dialog and
+    its API answers 401 without the token, and nothing on screen says where the token is.
+    """
+    if not url or (auth_mode or "").lower() != "token":
+        return None
+    where = (
+        "the cluster's token: run `ray get-auth-token` on its head (or copy the head's "
+        "~/.ray/auth_token)"
+        if joined
+        else "run `ray get-auth-token` (it prints ~/.ray/auth_token)"
+    )
+    return (
+        f"ray: the dashboard asks for a token (Ray's token authentication is on): {where}, "
+        "paste it into the dialog; for its API send the header 'Authorization: Bearer <token>'"
+    )
 
 
 def alive_nodes() -> list[Node]:

@@ -24,8 +24,9 @@ from fer_ray import files, layout
 from fer_ray.config import Config
 from fer_ray.errors import StageError, unwrap
 from fer_ray.layout import RunPaths
+from fer_ray.stages import live
 from fer_ray.stages.cluster import node_info
-from fer_ray.train.loop import torch_settings
+from fer_ray.train.loop import CheckpointPolicy, torch_settings
 
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -84,7 +85,8 @@ def tune_settings(cfg: Config, stage: str, metric: str, total: int) -> dict[str,
         name=name,
         storage_path=storage,
         verbose=0,
-        callbacks=[Progress(stage, total, metric)],
+        # the live report, then Tune's CSV/JSON/TensorBoard loggers (stages/live.py)
+        callbacks=[Progress(stage, total, metric), *live.callbacks(cfg, stage, total, metric)],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         failure_config=tune.FailureConfig(max_failures=2),
     )
@@ -146,10 +148,21 @@ def set_threads(cfg: Config, cpus: float) -> None:
     torch_settings(int(cpus), cfg.train.deterministic)
 
 
-def report_epoch(row: dict[str, Any], snapshot: Any, every: int, last: bool) -> None:
-    """``tune.report`` one epoch; attach a checkpoint every ``every`` epochs and at the end."""
+def checkpoint_policy(cfg: Config) -> CheckpointPolicy:
+    """When a trial checkpoints (``output.checkpoint_every`` epochs or ``checkpoint_every_s``
+    seconds, whichever comes first): pass it to ``fit(checkpoint=...)``."""
+    return CheckpointPolicy(cfg.output.checkpoint_every, cfg.output.checkpoint_every_s)
+
+
+def report_epoch(row: dict[str, Any], snapshot: Any, every: int = 1, last: bool = False) -> None:
+    """``tune.report`` one epoch, with a checkpoint when ``fit``'s checkpoint policy marks the
+    snapshot due (``snapshot.due``); a snapshot without a policy (``due`` None) is checkpointed
+    every ``every`` epochs and at the ``last`` one."""
     row = {**row, **node_info()}
-    if last or row["step"] % every == 0:
+    due = getattr(snapshot, "due", None)
+    if due is None:
+        due = last or (every > 0 and row["step"] % every == 0)
+    if due:
         with tempfile.TemporaryDirectory() as d:
             torch.save(snapshot(), Path(d) / "state.pt")
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))

@@ -10,6 +10,7 @@ members, so their soft vote is well defined.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,7 +25,12 @@ from ray import tune
 from fer_ray import config as config_mod
 from fer_ray import files, layout
 from fer_ray.analysis.ensemble_size import ensemble_size_curve
-from fer_ray.analysis.member_intervals import ensemble_intervals, holdout_spread
+from fer_ray.analysis.member_intervals import (
+    architecture_tables,
+    ensemble_intervals,
+    holdout_spread,
+    member_accuracy_intervals,
+)
 from fer_ray.analysis.metrics import ensemble_summary, soft_vote
 from fer_ray.config import Config
 from fer_ray.data.splits import grouped_holdout, member_split
@@ -53,8 +59,10 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
     member, repeat = int(config["member"]), int(config.get("repeat", 0))
     seed = member_seed(cfg.seed, member, repeat)
     device = common.trial_device(cfg.resources.gpus_per_trial)
+    backbone = config.get("backbone")  # ensemble.backbones: seed 002's comparison
+    model_cfg = dataclasses.replace(cfg.model, backbone=backbone) if backbone else cfg.model
     model = create_model(
-        cfg.model,
+        model_cfg,
         data.n_classes,
         chosen["hidden"],
         head_seed=seed,
@@ -94,6 +102,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         state=state,
         on_epoch=on_epoch,
         transform=data.train_transform(),
+        checkpoint=common.checkpoint_policy(cfg),
     )
     # the selected weights are loaded: score them once on val and test
     test_probs = predict_proba(module, test.x)
@@ -117,6 +126,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         "final": True,
         "member": member,
         "repeat": repeat,
+        "backbone": model_cfg.backbone,
         "seed": seed,
         "test_acc": float((test_probs.argmax(1) == artifacts["test_labels"]).mean()),
         "val_acc": float((val_probs.argmax(1) == val.y.numpy()).mean()),
@@ -149,47 +159,81 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
     space: dict[str, Any] = {"member": tune.grid_search(list(range(e.members)))}
     if e.holdout_repeats > 1:
         space["repeat"] = tune.grid_search(list(range(e.holdout_repeats)))
+    if e.backbones:
+        space["backbone"] = tune.grid_search(list(e.backbones))
+    main_bb = main_backbone(cfg)
     trainable = tune.with_resources(
         tune.with_parameters(ensemble_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref]),
         common.resources(cfg),
     )
-    total = e.members * e.holdout_repeats
+    total = e.members * e.holdout_repeats * max(1, len(e.backbones or []))
     settings = common.tune_settings(cfg, "ensemble", "val_acc", total)
     results = common.fit_tuner(
         trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
     )
     data = ray.get(data_ref)
-    rows, curves, work, probs = [], [], [], {}
+    rows, curves, work, probs, arch = [], [], [], {}, {}
     for r in results:
         m = r.metrics
         if not m.get("final"):
             raise common.StageError(f"ensemble member {r.config['member']} ended without a result")
-        rep = int(m.get("repeat", 0))
+        rep, bb = int(m.get("repeat", 0)), m.get("backbone", cfg.model.backbone)
         with r.checkpoint.as_directory() as d:
+            # the main members (repeat 0, main backbone) are analysed; the others are scored
             dst = out / Ensemble.MEMBERS_DIR / Ensemble.member_dir(m["member"])
-            if rep:  # other holdouts: only their scores are kept (analyses use repeat 0)
+            if rep:
                 dst = (
                     out / Ensemble.REPEATS_DIR / f"repeat_{rep}" / Ensemble.member_dir(m["member"])
                 )
+            elif bb != main_bb:
+                dst = out / Ensemble.ARCHS_DIR / bb / Ensemble.member_dir(m["member"])
             dst.mkdir(parents=True, exist_ok=True)
             for f in (Ensemble.MEMBER, Ensemble.MODEL):
                 shutil.copy(Path(d) / f, dst / f)
         with np.load(dst / Ensemble.MEMBER) as z:
-            probs[rep, m["member"]] = (z["test_probs"], z["test_labels"], z["test_idx"])
-        keys = ["member", "seed", "test_acc", "val_acc", "selected_phase", "selected_epoch"]
-        rows.append({"repeat": rep, **{k: m[k] for k in (*keys, "n_train", "n_val", "n_test")}})
-        unit = f"member {m['member']}" + (f" repeat {rep}" if rep else "")
-        work.append({"unit": unit, **common.where(m), "resumed_from_epoch": m["resumed_from"]})
+            entry = (z["test_probs"], z["test_labels"], z["test_idx"])
+        if bb == main_bb:
+            probs[rep, m["member"]] = entry
         if rep == 0:
+            arch[bb, m["member"]] = (entry[0], m["val_acc"])
+        keys = ["member", "seed", "test_acc", "val_acc", "selected_phase", "selected_epoch"]
+        more = {k: m[k] for k in (*keys, "n_train", "n_val", "n_test")}
+        rows.append({"repeat": rep, "backbone": bb, **more})
+        unit = (
+            f"member {m['member']}"
+            + (f" repeat {rep}" if rep else "")
+            + (f" {bb}" if e.backbones else "")
+        )
+        work.append({"unit": unit, **common.where(m), "resumed_from_epoch": m["resumed_from"]})
+        if rep == 0 and bb == main_bb:
             curves.append(_curve(r.metrics_dataframe).assign(member=m["member"]))
-    table = pd.DataFrame(rows).sort_values(["repeat", "member"])
-    members = table[table["repeat"] == 0].drop(columns="repeat")
+    table = pd.DataFrame(rows).sort_values(["repeat", "backbone", "member"])
+    members = table[(table["repeat"] == 0) & (table["backbone"] == main_bb)]
+    members = members.drop(columns=["repeat", "backbone"])
+    table = table[table["backbone"] == main_bb]
     first = [probs[0, k] for k in sorted(k for r, k in probs if r == 0)]  # member order
     p0, labels = [p for p, _, _ in first], first[0][1]
     stats = ensemble_summary(members["test_acc"].to_numpy(), p0, labels)
+    test_groups = data.groups[data.test]
     stats["intervals"] = ensemble_intervals(
-        p0, labels, data.groups[data.test], members["val_acc"].to_list(), cfg.seed
+        p0, labels, test_groups, members["val_acc"].to_list(), cfg.seed
     )
+    bounds = member_accuracy_intervals(p0, labels, test_groups, cfg.seed)
+    members = members.assign(
+        test_acc_low=[b[0] for b in bounds], test_acc_high=[b[1] for b in bounds]
+    )
+    if e.backbones:
+        by_bb = {
+            b: (
+                [arch[b, k][0] for k in range(e.members)],
+                [arch[b, k][1] for k in range(e.members)],
+            )
+            for b in e.backbones
+        }
+        archs, arch_class, arch_conf = architecture_tables(by_bb, labels, test_groups, cfg.seed)
+        archs.to_csv(out / Ensemble.ARCHS, index=False)
+        arch_class.to_csv(out / Ensemble.ARCH_RECALL, index=False)
+        arch_conf.to_csv(out / Ensemble.ARCH_CONFUSION, index=False)
     if e.holdout_repeats > 1:
         holdouts = _holdouts(table, probs, data.groups)
         holdouts.to_csv(out / Ensemble.HOLDOUTS, index=False)
@@ -224,6 +268,12 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
 CURVE_COLUMNS = (
     "step", "phase", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc"
 )  # fmt: skip
+
+
+def main_backbone(cfg: Config) -> str:
+    """The backbone whose members are analysed: model.backbone, or the first compared one."""
+    bbs = cfg.ensemble.backbones
+    return cfg.model.backbone if not bbs or cfg.model.backbone in bbs else bbs[0]
 
 
 def _curve(h: pd.DataFrame) -> pd.DataFrame:

@@ -61,6 +61,8 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
         state=state,
         on_epoch=on_epoch,
         transform=data.train_transform(),
+        keep_best=False,  # a cell is scored at its last epoch: no copy of the best weights
+        checkpoint=common.checkpoint_policy(cfg),
     )
     if resumed == len(st["history"]):  # restarted after its last epoch: nothing was reported
         module.load_state_dict(state["module"])  # the last epoch's weights, as scored
@@ -86,7 +88,18 @@ def stage(ctx: StageContext) -> None:
          "fold": data.folds, "test": data.test}
     )  # fmt: skip
     splits.to_csv(out / Grid.SPLITS, index=False)
-    run(ctx.cfg, ctx.paths, data_ref, ctx.resume, splits)
+    cfg = ctx.cfg
+    found: dict[str, Any] = {}
+    if cfg.search.algorithm == "grid" or cfg.search.compare_grid:
+        found["grid"] = run(cfg, ctx.paths, data_ref, ctx.resume, splits)
+    if cfg.search.algorithm == "optuna":
+        from fer_ray.stages import search
+
+        found["optuna"] = search.run(cfg, ctx.paths, data_ref, ctx.resume, splits)
+    chosen = {**found[cfg.search.algorithm], "algorithm": cfg.search.algorithm}
+    if len(found) > 1:
+        chosen["other"] = {k: v for k, v in found.items() if k != cfg.search.algorithm}
+    files.write_json(out / Grid.CHOSEN, chosen)
 
 
 def run(
@@ -151,7 +164,6 @@ def run(
     curves_table.to_csv(out / Grid.CURVES, index=False)
     t2.to_csv(out / Grid.TABLE2, index=False)
     oof.to_csv(out / Grid.OOF, index=False)
-    files.write_json(out / Grid.CHOSEN, chosen)
     if not cfg.output.keep_grid_checkpoints and "://" not in settings["path"]:
         for ck in Path(settings["path"]).glob("*/checkpoint_*"):
             shutil.rmtree(ck, ignore_errors=True)

@@ -100,6 +100,7 @@ def load_prepared(cfg: Config) -> Prepared:
     """Manifest + crops for ``cfg``, from the cache when present (Ray only for misses)."""
     source = create_source(cfg.data)
     manifest, class_names = read_manifest(cfg.data, source)
+    groups_note = manifest.attrs.get("groups_note")
     margin = margin_of(cfg)
     # crops are chunked by manifest position, so the item list is part of the key
     # (a different data.classes selection must not reuse another selection's chunks)
@@ -136,6 +137,8 @@ def load_prepared(cfg: Config) -> Prepared:
         "data": cfg.data.name,
         "n_images": len(manifest),
         "n_groups": int(manifest["group"].nunique()),
+        "group_noun": "images" if groups_note else source.group_noun,
+        "groups_note": groups_note,
         "class_names": class_names,
         "counts": {c: int((manifest["label_name"] == c).sum()) for c in class_names},
         "detector": cfg.faces.detector,

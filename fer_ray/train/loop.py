@@ -1,14 +1,27 @@
 """Plain PyTorch fit/evaluate with multi-phase training and resumable state.
 
-No Ray here: a stage wraps ``fit`` and turns ``on_epoch`` into ``tune.report``
-with a checkpoint. Every epoch's batch order is seeded from (seed, phase, epoch),
-so a run resumed from a checkpoint trains exactly as an uninterrupted one.
+No Ray here: a stage wraps ``fit`` and turns ``on_epoch`` into ``tune.report``, with a
+checkpoint when ``fit``'s ``CheckpointPolicy`` says one is due. Every epoch's batch order is
+seeded from (seed, phase, epoch), so a run resumed from a checkpoint trains exactly as an
+uninterrupted one.
+
+A checkpoint (``on_epoch``'s snapshot) holds only what training can change: the parameters
+that train in some phase, every buffer (BatchNorm statistics), the optimizer's state, and
+the best epoch's weights unless they are the current ones. Frozen weights are rebuilt by the
+caller (the same model factory and seed), so they are not stored.
+
+Options (none changes a default run's numbers): per-class loss weights, phases with parameter
+groups at their own learning rates (discriminative fine-tuning), bf16 autocast and
+channels-last memory (``train.amp``, ``train.channels_last``), inputs kept on the model's
+device for the whole fit (no per-batch host→device copy when no per-batch transform runs).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,17 +29,58 @@ import numpy as np
 import torch
 from torch import nn
 
+from fer_ray.train.checkpoint import (
+    CheckpointPolicy,
+    Snapshot,
+    changing_state,
+    load_state,
+    resume,
+    take_snapshot,
+)
+
 if TYPE_CHECKING:
     from fer_ray.config import TrainConfig
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# a phase's parameter group: parameters (or a name prefix of the module's parameters, or a
+# tuple of prefixes) and its learning-rate multiplier
+Group = tuple[Any, float]
+__all__ = [
+    "CheckpointPolicy",
+    "Phase",
+    "Snapshot",
+    "Split",
+    "evaluate",
+    "fit",
+    "make_optimizer",
+    "predict_proba",
+    "torch_settings",
+    "train_epoch",
+]
 
 
 @dataclass(frozen=True)
 class Phase:
+    """``epochs`` at ``lr``. With ``groups`` only the listed parameters train, group ``i`` at
+    ``lr * multiplier_i``; every other parameter (and every BatchNorm whose parameters are
+    all frozen, statistics included) stays as it is for this phase."""
+
     lr: float
     epochs: int
+    groups: tuple[Group, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.groups is not None:
+            object.__setattr__(self, "groups", tuple((g, float(m)) for g, m in self.groups))
+
+    @classmethod
+    def discriminative(cls, lo: float, hi: float, epochs: int, groups: Sequence[Any]) -> Phase:
+        """fastai's ``slice(lo, hi)``: group ``i`` of ``n`` (earliest layers first) trains at
+        ``lo * (hi / lo) ** (i / (n - 1))``, the last group at ``hi``."""
+        n = len(groups)
+        mult = [1.0] if n == 1 else [(lo / hi) ** (1 - i / (n - 1)) for i in range(n)]
+        return cls(hi, epochs, tuple(zip(groups, mult)))
 
 
 @dataclass
@@ -39,19 +93,22 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
+    def to(self, device: torch.device) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
 
 def torch_settings(threads: int, deterministic: bool = True) -> None:
     """Fix what decides a process's numbers besides the seeds: its thread count (reductions
-    split differently with more threads) and, when asked, deterministic kernels."""
+    split differently with more threads) and, when asked, deterministic kernels; otherwise
+    cuDNN benchmarks and picks the fastest ones (``train.deterministic: false``)."""
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
 
 
-def make_optimizer(
-    params: list[nn.Parameter], cfg: TrainConfig, lr: float
-) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[Any], cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    """``params``: parameters, or param-group dicts (each may carry its own ``lr``)."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -59,6 +116,26 @@ def make_optimizer(
 
 def _device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``amp == "bf16"`` (no loss scaling needed), else nothing."""
+    if amp == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
+def _freeze_frozen_batchnorms(module: nn.Module) -> None:
+    """BatchNorms whose parameters are all frozen keep their statistics (eval mode)."""
+    for m in module.modules():
+        params = list(m.parameters(recurse=False))
+        frozen = params and not any(p.requires_grad for p in params)
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and frozen:
+            m.eval()
 
 
 def train_epoch(
@@ -69,15 +146,24 @@ def train_epoch(
     generator: torch.Generator,
     transform: Transform | None = None,
     loss_fn: Loss = nn.functional.cross_entropy,
+    *,
+    amp: str = "none",
+    channels_last: bool = False,
+    freeze_bn: bool = False,
 ) -> tuple[float, float]:
     """One pass in a seeded random order; returns (mean loss, accuracy).
 
     ``transform`` (a recipe's per-batch augmentation) draws from the same generator, so a
-    resumed epoch replays exactly. With a regression ``loss_fn`` the accuracy is NaN.
+    resumed epoch replays exactly. With a regression ``loss_fn`` the accuracy is NaN. Inputs
+    already on the model's device stay there (the batch order is drawn on the CPU either way).
     """
     module.train()
+    if freeze_bn:
+        _freeze_frozen_batchnorms(module)
     device = _device_of(module)
     order = torch.randperm(len(data), generator=generator)
+    if data.x.device != order.device:
+        order = order.to(data.x.device)
     total_loss, correct = 0.0, 0
     classify = not data.y.is_floating_point()
     for start in range(0, len(order), batch_size):
@@ -87,10 +173,11 @@ def train_epoch(
         x = data.x[idx]
         if transform is not None:
             x = transform(x, generator)
-        x, y = x.to(device), data.y[idx].to(device)
+        x, y = _layout(x.to(device), channels_last), data.y[idx].to(device)
         optimizer.zero_grad(set_to_none=True)
-        out = module(x)
-        loss = loss_fn(out, y)
+        with autocast(device, amp):
+            out = module(x)
+            loss = loss_fn(out, y)
         loss.backward()
         optimizer.step()
         total_loss += loss.item() * len(idx)
@@ -101,27 +188,82 @@ def train_epoch(
 
 
 @torch.no_grad()
-def predict_proba(module: nn.Module, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def predict_proba(
+    module: nn.Module,
+    x: torch.Tensor,
+    batch_size: int = 256,
+    *,
+    amp: str = "none",
+    channels_last: bool = False,
+) -> np.ndarray:
     module.eval()
     device = _device_of(module)
-    out = [
-        torch.softmax(module(x[s : s + batch_size].to(device)), 1).cpu()
-        for s in range(0, len(x), batch_size)
-    ]
+    out = []
+    for s in range(0, len(x), batch_size):
+        with autocast(device, amp):
+            logits = module(_layout(x[s : s + batch_size].to(device), channels_last))
+        out.append(torch.softmax(logits.float(), 1).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
-def evaluate(module: nn.Module, data: Split, batch_size: int = 256) -> dict[str, float]:
-    probs = predict_proba(module, data.x, batch_size)
-    y = data.y.numpy()
+def evaluate(
+    module: nn.Module, data: Split, batch_size: int = 256, **options: Any
+) -> dict[str, float]:
+    """Unweighted loss and accuracy (class weights shape training, not the metric)."""
+    probs = predict_proba(module, data.x, batch_size, **options)
+    y = data.y.cpu().numpy()
     eps = 1e-12
     loss = float(-np.log(probs[np.arange(len(y)), y] + eps).mean()) if len(y) else float("nan")
     acc = float((probs.argmax(1) == y).mean()) if len(y) else float("nan")
     return {"loss": loss, "acc": acc}
 
 
-def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+def _resolve(
+    module: nn.Module, groups: tuple[Group, ...]
+) -> list[tuple[list[nn.Parameter], float]]:
+    """Parameter groups with prefixes resolved to the module's parameters, in module order."""
+    named = list(module.named_parameters())
+    out = []
+    for sel, mult in groups:
+        prefixes = (sel,) if isinstance(sel, str) else sel
+        if isinstance(prefixes, tuple) and prefixes and all(isinstance(q, str) for q in prefixes):
+            params = [p for n, p in named if any(n == q or n.startswith(q + ".") for q in prefixes)]
+            if not params:
+                raise ValueError(f"phase group {sel!r} matches no parameter of the model")
+        else:
+            params = list(sel)
+        out.append((params, mult))
+    return out
+
+
+class _Trainable:
+    """Which parameters train in each phase (``requires_grad`` is set per phase and restored
+    when the fit ends) and what a checkpoint keeps: those parameters and every buffer."""
+
+    def __init__(self, module: nn.Module, phases: list[Phase]):
+        self.module = module
+        self.base = {p: p.requires_grad for p in module.parameters()}
+        self.groups = [_resolve(module, ph.groups) if ph.groups else None for ph in phases]
+        ever = {id(p) for p, on in self.base.items() if on}
+        ever |= {id(p) for g in self.groups if g for ps, _ in g for p in ps}
+        names = {n for n, p in module.named_parameters() if id(p) in ever}
+        self.keep = names | {n for n, _ in module.named_buffers()}
+
+    def optimizer(self, p_idx: int, phase: Phase, cfg: TrainConfig) -> torch.optim.Optimizer:
+        groups = self.groups[p_idx]
+        if groups is None:
+            self.restore()
+            return make_optimizer([p for p, on in self.base.items() if on], cfg, phase.lr)
+        on = {id(p) for ps, _ in groups for p in ps}
+        for p in self.module.parameters():
+            p.requires_grad_(id(p) in on)
+        return make_optimizer(
+            [{"params": ps, "lr": phase.lr * m} for ps, m in groups], cfg, phase.lr
+        )
+
+    def restore(self) -> None:
+        for p, on in self.base.items():
+            p.requires_grad_(on)
 
 
 def fit(
@@ -135,70 +277,102 @@ def fit(
     select_on: str = "val",
     test: Split | None = None,
     state: dict[str, Any] | None = None,
-    on_epoch: Callable[[dict[str, Any], Callable[[], dict[str, Any]]], None] | None = None,
+    on_epoch: Callable[[dict[str, Any], Snapshot], None] | None = None,
     transform: Transform | None = None,
+    class_weights: torch.Tensor | None = None,
+    keep_best: bool = True,
+    checkpoint: CheckpointPolicy | None = None,
 ) -> dict[str, Any]:
     """Train through ``phases``; each phase starts from the best state so far.
 
-    Selection uses ``select_on`` ("val", or "test" for seed 000's protocol; the
-    test split is then evaluated every epoch). ``state`` is what ``on_epoch``'s
-    second argument returned earlier: passing it resumes after that epoch.
-    Returns the final state; its "best" entry holds the selected weights.
+    Selection uses ``select_on`` ("val", or "test" for seed 000's protocol; the test split is
+    then evaluated every epoch). ``on_epoch(row, snapshot)`` runs after every epoch;
+    ``snapshot()`` is the resumable state, ``snapshot.due`` whether ``checkpoint`` (a
+    ``CheckpointPolicy``) asks to store it now. Passing an earlier snapshot as ``state``
+    resumes after its epoch, with the same numbers as an uninterrupted fit.
+
+    ``class_weights`` (one per class): weighted cross-entropy for training (None: unweighted).
+    ``keep_best=False`` keeps no copy of the best weights (its score and epoch are still
+    tracked): phases then continue from the last epoch and the module ends at the last epoch.
+
+    Returns the final state; with ``keep_best`` the module holds the best epoch's weights and
+    ``state["best"]["state"]`` is a view of them (it shares the module's storage).
     """
     if select_on not in ("val", "test"):
         raise ValueError(f"select_on must be 'val' or 'test', got {select_on!r}")
     if select_on == "test" and test is None:
         raise ValueError("select_on='test' needs a test split")
-    params = [p for p in module.parameters() if p.requires_grad]
-    st = state or {"phase": 0, "epoch": 0, "history": [], "best": None, "optim": None}
+    amp, channels_last = getattr(cfg, "amp", "none"), getattr(cfg, "channels_last", False)
+    opts = {"amp": amp, "channels_last": channels_last}
+    device = _device_of(module)
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    if transform is None:  # the whole fit's inputs live on the model's device (once)
+        train, val = train.to(device), val.to(device)
+        test = test.to(device) if test is not None else None
+    loss_fn: Loss = nn.functional.cross_entropy
+    if class_weights is not None:
+        w = torch.as_tensor(class_weights).to(device=device, dtype=torch.float32)
+        loss_fn = functools.partial(nn.functional.cross_entropy, weight=w)
+    tr = _Trainable(module, phases)
     if state is not None:
-        module.load_state_dict(state["module"])
+        st = resume(module, state, tr.keep, keep_best)
+    else:
+        st = {"phase": 0, "epoch": 0, "history": [], "best": None}
+    last_ckpt = (len(st["history"]), time.monotonic())
     optimizer = None
-    for p_idx in range(st["phase"], len(phases)):
-        phase = phases[p_idx]
-        if optimizer is None or st["epoch"] == 0:
-            if st["epoch"] == 0 and st["best"] is not None and p_idx > 0:
-                module.load_state_dict(st["best"]["state"])  # phase starts from the best so far
-            optimizer = make_optimizer(params, cfg, phase.lr)
-            if st["epoch"] > 0 and st.get("optim") is not None:
-                optimizer.load_state_dict(st["optim"])
-        for epoch in range(st["epoch"], phase.epochs):
-            gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + p_idx * 10_007 + epoch)
-            tr_loss, tr_acc = train_epoch(module, train, optimizer, cfg.batch_size, gen, transform)
-            row: dict[str, Any] = {
-                "phase": p_idx + 1,
-                "epoch": epoch + 1,
-                "step": len(st["history"]) + 1,
-                "lr": phase.lr,
-                "train_loss": tr_loss,
-                "train_acc": tr_acc,
-            }
-            row.update({f"val_{k}": v for k, v in evaluate(module, val).items()})
-            if select_on == "test":
-                row.update({f"test_{k}": v for k, v in evaluate(module, test).items()})
-            score = row[f"{select_on}_acc"]
-            if st["best"] is None or score > st["best"]["score"]:
-                st["best"] = {
-                    "score": score,
+    try:
+        for p_idx in range(st["phase"], len(phases)):
+            phase = phases[p_idx]
+            if optimizer is None or st["epoch"] == 0:
+                best_state = (st["best"] or {}).get("state")
+                if st["epoch"] == 0 and best_state is not None and p_idx > 0:
+                    load_state(module, best_state)  # phase starts from the best so far
+                optimizer = tr.optimizer(p_idx, phase, cfg)
+                if st["epoch"] > 0 and state is not None and state.get("optim") is not None:
+                    optimizer.load_state_dict(state["optim"])
+            for epoch in range(st["epoch"], phase.epochs):
+                gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + p_idx * 10_007 + epoch)
+                tr_loss, tr_acc = train_epoch(module, train, optimizer, cfg.batch_size, gen,
+                                              transform, loss_fn, **opts,
+                                              freeze_bn=phase.groups is not None)  # fmt: skip
+                row: dict[str, Any] = {
                     "phase": p_idx + 1,
                     "epoch": epoch + 1,
-                    "step": row["step"],
-                    "state": _cpu_state(module),
+                    "step": len(st["history"]) + 1,
+                    "lr": phase.lr,
+                    "train_loss": tr_loss,
+                    "train_acc": tr_acc,
                 }
-            st["history"].append(row)
-            st["epoch"] = epoch + 1
-            st["phase"] = p_idx
-
-            def snapshot(optimizer: torch.optim.Optimizer = optimizer) -> dict[str, Any]:
-                snap = dict(st)
-                snap["history"] = list(st["history"])  # later epochs must not leak in
-                snap["module"] = _cpu_state(module)
-                snap["optim"] = copy.deepcopy(optimizer.state_dict())
-                return snap
-
-            if on_epoch is not None:
-                on_epoch(row, snapshot)
-        st["phase"], st["epoch"] = p_idx + 1, 0
-    if st["best"] is not None:
-        module.load_state_dict(st["best"]["state"])
+                row.update({f"val_{k}": v for k, v in evaluate(module, val, **opts).items()})
+                if select_on == "test":
+                    row.update({f"test_{k}": v for k, v in evaluate(module, test, **opts).items()})
+                score = row[f"{select_on}_acc"]
+                if st["best"] is None or score > st["best"]["score"]:
+                    st["best"] = {
+                        "score": score,
+                        "phase": p_idx + 1,
+                        "epoch": epoch + 1,
+                        "step": row["step"],
+                        "state": changing_state(module, tr.keep, clone=True) if keep_best else None,
+                    }
+                st["history"].append(row)
+                st["epoch"] = epoch + 1
+                st["phase"] = p_idx
+                due = None
+                if checkpoint is not None:
+                    since = (len(st["history"]) - last_ckpt[0], time.monotonic() - last_ckpt[1])
+                    due = checkpoint.due(*since)
+                    if due:
+                        last_ckpt = (len(st["history"]), time.monotonic())
+                if on_epoch is not None:
+                    take = functools.partial(take_snapshot, st, module, optimizer, tr.keep)
+                    on_epoch(row, Snapshot(take, due))
+            st["phase"], st["epoch"] = p_idx + 1, 0
+    finally:
+        tr.restore()
+    best_state = (st["best"] or {}).get("state")
+    if best_state is not None:
+        load_state(module, best_state)
+        st["best"]["state"] = changing_state(module, tr.keep)  # saved with the module: stored once
     return st

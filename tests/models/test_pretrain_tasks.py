@@ -20,6 +20,7 @@ CHANCE = 1 / len(synthetic.CLASS_NAMES)
 # 40 subjects x 7 classes x 3 = 840 images scored once each; under the null hypothesis the
 # accuracy's standard deviation is sqrt(p (1 - p) / 840) = 1.2 points, so 5 points is ~4 sigma
 TOLERANCE = 0.05
+SEED = 123
 STAND_INS = [n for n in WEIGHTS.names() if WEIGHTS.get(n).stand_in]
 
 
@@ -27,7 +28,7 @@ STAND_INS = [n for n in WEIGHTS.names() if WEIGHTS.get(n).stand_in]
 def faces() -> synthetic.SyntheticFaces:
     """A set rendered like the pretraining set (its own seed); the images' size does not
     matter to the targets, so they are drawn small."""
-    return synthetic.generate(40, 3, image_size=32, seed=123)
+    return synthetic.generate(40, 3, image_size=32, seed=SEED)
 
 
 def class_accuracy_from_targets(targets: np.ndarray, faces: synthetic.SyntheticFaces) -> float:
@@ -45,7 +46,9 @@ def test_label_free_sources_targets_say_nothing_about_the_class(name, faces) -> 
     """What each stand-in trains on, fed to a classifier of the expression class: chance for
     the label-free sources, far above it for the AU source (so the check can fail)."""
     src = WEIGHTS.get(name)
-    targets = OBJECTIVES[src.objective].training_targets(faces, torch.Generator().manual_seed(0))
+    targets = OBJECTIVES[src.objective].training_targets(
+        faces, SEED, torch.Generator().manual_seed(0)
+    )
     assert len(targets) == len(faces.labels)
     acc = class_accuracy_from_targets(targets, faces)
     if src.label_free:

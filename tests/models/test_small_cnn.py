@@ -125,10 +125,13 @@ def test_init_scales(net: sc.SmallCNN) -> None:
 
 
 def test_wrong_input_is_a_model_error(net: sc.SmallCNN) -> None:
-    with pytest.raises(ModelError, match="96"):
-        net(torch.zeros(1, 3, 64, 64))
-    with pytest.raises(ModelError, match=r"\(N, 3, 96, 96\)"):
+    with pytest.raises(ModelError, match=r"\(N, 3, S, S\).*96"):
         net(torch.zeros(1, 1, 96, 96))
+    with pytest.raises(ModelError, match="square"):
+        net(torch.zeros(1, 3, 96, 64))
+    with pytest.raises(ModelError, match="input side 7 is too small; it needs >= 8"):
+        net(torch.zeros(1, 3, 7, 7))
+    assert sc.SmallCNN(0, padding=0).min_input() == 36  # 36→32→16→12→6→2→1
     with pytest.raises(ModelError, match="too small"):
         sc.SmallCNN(0, padding=0, image_size=16)  # 16→12→6→2→1→…
     with pytest.raises(ModelError, match="init"):
@@ -182,3 +185,21 @@ def test_no_pretrained_weights_and_state_dict_loading(tmp_path) -> None:
     torch.save({"other.weight": torch.zeros(1)}, path)
     with pytest.raises(ModelError, match="lacks"):
         sc.load_small_cnn_weights(b, str(path))
+
+
+def test_other_input_sides_pool_to_the_design_grid(net: sc.SmallCNN) -> None:
+    """At 96 px the adaptive pool is the identity; at 48 px each pool3 value fills a 2×2
+    block of the 12×12 grid, so the head always sees 36864 features."""
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(net.pool.grid(net.features(x)), net.features(x))
+        small = torch.randn(2, 3, 48, 48)
+        maps = net.features(small)
+        assert tuple(maps.shape) == (2, 256, 6, 6)
+        feats = net.forward_features(small)
+    assert tuple(feats.shape) == (2, net.num_features)
+    grid = feats.view(2, 256, 12, 12)
+    torch.testing.assert_close(grid[:, :, ::2, ::2], maps)
+    torch.testing.assert_close(grid[:, :, 1::2, 1::2], maps)
+    with torch.no_grad():
+        assert tuple(net(torch.randn(1, 3, 8, 8)).shape) == (1, 7)

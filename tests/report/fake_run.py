@@ -1,7 +1,12 @@
 """A small synthetic run directory with every stage's stored files, written in a test.
 
 It mirrors what the stages write (same layout names, same columns) at a tiny size, so the
-report's tests need neither Ray nor a stored run. ``stages`` picks which stages "finished".
+report's tests need neither Ray nor a stored run. ``stages`` picks which stages "finished";
+``intervals=False`` writes a run as the stages wrote it before they stored intervals (issue 12):
+no pooled Table 2 columns, no ``intervals`` in the ensemble summary, no size curve, no pruning
+intervals, fall-off table, recall intervals or model-averaged counts.
+
+The interval numbers are fixed (not drawn), so a test can name the text they must print.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ def config(selected_on_test: bool = False, descriptors: bool = True) -> dict[str
     return {
         "name": "fake",
         "seed": 0,
+        "data": {"name": "synthetic"},
         "model": {"backbone": "resnet18", "weights": "synthetic"},
         "train": {"epochs": 3},
         "grid": {"folds": 3, "lr": [0.005, 0.0005], "hidden": [50, 100]},
@@ -59,9 +65,11 @@ def write_run(
     selected_on_test: bool = False,
     fallbacks: int = 7,
     departures: bool = True,
+    intervals: bool = True,
 ) -> Path:
     """Write a run directory at ``root`` where exactly ``stages`` have results; with
-    ``departures``, ``run.json`` and the ensemble summary list departures from the paper."""
+    ``departures``, ``run.json`` and the ensemble summary list departures from the paper; with
+    ``intervals``, the files and keys the stages store since issue 12."""
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
     cfg = config(selected_on_test, Descriptors.DIR in stages)
@@ -78,9 +86,9 @@ def write_run(
     _json(root / RUN_INFO, info)
     writers = {
         Prepare.DIR: lambda d: _prepare(d, rng, fallbacks),
-        Grid.DIR: lambda d: _grid(d, rng),
-        Ensemble.DIR: lambda d: _ensemble(d, rng, selected_on_test, departures),
-        Analyse.DIR: lambda d: _analyse(d, rng),
+        Grid.DIR: lambda d: _grid(d, rng, intervals),
+        Ensemble.DIR: lambda d: _ensemble(d, rng, selected_on_test, departures, intervals),
+        Analyse.DIR: lambda d: _analyse(d, rng, intervals),
         Descriptors.DIR: lambda d: _descriptors(d, rng),
     }
     for stage in stages:
@@ -130,7 +138,17 @@ def _prepare(d: Path, rng: np.random.Generator, fallbacks: int) -> None:
     _json(d / SUMMARY, summary)
 
 
-def _grid(d: Path, rng: np.random.Generator) -> None:
+#: Per grid cell (lr, hidden): pooled out-of-fold accuracy, low, high (fixed, see tests).
+POOLED = {
+    (0.005, 50): (0.2381, 0.1429, 0.3333),
+    (0.005, 100): (0.2857, 0.1905, 0.3810),
+    (0.0005, 50): (0.3333, 0.2381, 0.4286),
+    (0.0005, 100): (0.1905, 0.0952, 0.2857),
+}
+GRID_ITEMS, GRID_GROUPS = 21, 3
+
+
+def _grid(d: Path, rng: np.random.Generator, intervals: bool) -> None:
     cells = [(lr, h) for lr in (0.005, 0.0005) for h in (50, 100)]
     trials = pd.DataFrame(
         [
@@ -150,6 +168,12 @@ def _grid(d: Path, rng: np.random.Generator) -> None:
     )
     curves.to_csv(d / Grid.CURVES, index=False)
     t2 = trials.groupby(["lr", "hidden"])["val_acc"].agg(["mean", "std", "count"]).reset_index()
+    if intervals:
+        cells = list(zip(t2["lr"], t2["hidden"]))
+        for i, col in enumerate(("pooled", "low", "high")):
+            t2[col] = [POOLED[c][i] for c in cells]
+        t2["n_items"], t2["n_groups"] = GRID_ITEMS, GRID_GROUPS
+        _oof(d, cells)
     t2.to_csv(d / Grid.TABLE2, index=False)
     best = t2.loc[t2["mean"].idxmax()]
     chosen = {
@@ -158,6 +182,12 @@ def _grid(d: Path, rng: np.random.Generator) -> None:
         "mean_val_acc": float(best["mean"]),
         "std_val_acc": float(best["std"]),
     }
+    if intervals:  # an Optuna search beside the grid (search.algorithm=optuna, compare_grid)
+        grid_choice = {**chosen, "pooled": 0.3, "low": 0.2, "high": 0.4}
+        chosen = {"lr": 0.002, "hidden": 80, "mean_val_acc": 0.35, "std_val_acc": 0.05,
+                  "pooled": 0.34, "low": 0.25, "high": 0.44, "algorithm": "optuna",
+                  "other": {"grid": grid_choice}}  # fmt: skip
+        _optuna(d, chosen)
     _json(d / Grid.CHOSEN, chosen)
     features = {
         "weights": "synthetic",
@@ -172,6 +202,61 @@ def _grid(d: Path, rng: np.random.Generator) -> None:
     _json(d / Grid.FEATURES, features)
 
 
+def _optuna(d: Path, best: dict[str, Any]) -> None:
+    rows = [
+        (0, 0.001, 120, 3, 0.31, True), (1, 0.004, 60, 1, 0.2, False),
+        (2, 0.002, 80, 3, 0.35, True), (3, 0.0008, 200, 3, 0.28, True),
+    ]  # fmt: skip
+    t = pd.DataFrame(
+        rows, columns=["order", "lr", "hidden", "folds_done", "fold_mean_val_acc", "complete"]
+    )
+    t.assign(trial=[f"t{i}" for i in t["order"]]).to_csv(d / Grid.OPTUNA_TRIALS, index=False)
+    h = t[["order", "lr", "hidden", "fold_mean_val_acc", "complete"]].copy()
+    h["best_so_far"] = h["fold_mean_val_acc"].where(h["complete"]).cummax().ffill()
+    h.to_csv(d / Grid.OPTUNA_HISTORY, index=False)
+    imp = pd.DataFrame({"parameter": ["lr", "hidden"], "importance": [0.7, 0.3]})
+    imp.to_csv(d / Grid.OPTUNA_IMPORTANCE, index=False)
+    _json(
+        d / Grid.OPTUNA_SUMMARY,
+        {"trials": 4, "scheduler": "asha", "concurrent": 1, "reproducible": True,
+         "best": best, "space": {"lr": [0.0005, 0.005], "hidden": [50, 300]}},
+    )  # fmt: skip
+
+
+def _oof(d: Path, cells: list[tuple[float, int]]) -> None:
+    """Per cell and validation image: the last epoch's prediction (``grid/oof.csv``)."""
+    items = np.arange(GRID_ITEMS)
+    rows = [
+        {"lr": lr, "hidden": h, "fold": i % 3, "item": i, "group": f"s{i % GRID_GROUPS:04d}",
+         "label": i % len(CLASSES), "pred": (i * (j + 1)) % len(CLASSES)}
+        for j, (lr, h) in enumerate(cells)
+        for i in items
+    ]  # fmt: skip
+    oof = pd.DataFrame(rows)
+    oof["correct"] = oof["pred"] == oof["label"]
+    oof.to_csv(d / Grid.OOF, index=False)
+
+
+def _interval(estimate: float, low: float, high: float) -> dict[str, Any]:
+    return {
+        "estimate": estimate, "low": low, "high": high, "level": 0.95, "n_items": 7,
+        "n_groups": 2, "unit": "group", "n_boot": 2000, "resolution": 1 / 7,
+    }  # fmt: skip
+
+
+#: What the ensemble stage stores under ``intervals`` (fixed numbers, 7 images of 2 subjects).
+ENSEMBLE_INTERVALS = {
+    "n_images": 7,
+    "n_groups": 2,
+    "resolution": 1 / 7,
+    "member_mean": _interval(0.3810, 0.2381, 0.5238),
+    "vote": _interval(0.5, 0.2857, 0.7143),
+    "best_member_by_val": 1,
+    "vote_minus_best_member": _interval(0.1429, -0.1429, 0.4286),
+    "mcnemar_vote_vs_best_member": {"b": 2, "c": 1, "n_discordant": 3, "p_value": 1.0},
+}
+
+
 ENSEMBLE_DEPARTURE = {
     "what": "weights",
     "ours": "`synthetic` pretraining",
@@ -180,11 +265,15 @@ ENSEMBLE_DEPARTURE = {
 }
 
 
-def _ensemble(d: Path, rng: np.random.Generator, selected_on_test: bool, departures: bool) -> None:
+def _ensemble(
+    d: Path, rng: np.random.Generator, selected_on_test: bool, departures: bool, intervals: bool
+) -> None:
     acc = rng.uniform(0.2, 0.5, MEMBERS)
+    val = rng.uniform(0.2, 0.5, MEMBERS)
     members = pd.DataFrame(
-        {"member": range(MEMBERS), "seed": range(MEMBERS), "test_acc": acc, "node": NODE}
-    )
+        {"member": range(MEMBERS), "seed": range(MEMBERS), "test_acc": acc, "val_acc": val,
+         "node": NODE}
+    )  # fmt: skip
     members.to_csv(d / Ensemble.MEMBERS, index=False)
     curves = pd.DataFrame(
         [
@@ -218,7 +307,60 @@ def _ensemble(d: Path, rng: np.random.Generator, selected_on_test: bool, departu
     }
     if departures:
         summary["departures"] = [ENSEMBLE_DEPARTURE]
+    if intervals:
+        summary["intervals"] = ENSEMBLE_INTERVALS
+        SIZE_CURVE.to_csv(d / Ensemble.SIZE_CURVE, index=False)
     _json(d / SUMMARY, summary)
+
+
+#: ``ensemble/size_curve.csv``: the soft vote of k = 1..3 members.
+SIZE_CURVE = pd.DataFrame(
+    {
+        "k": [1, 2, 3],
+        "accuracy": [0.3810, 0.4524, 0.5],
+        "accuracy_std": [0.0673, 0.0337, 0.0],
+        "nll": [1.9012, 1.8123, 1.7755],
+        "nll_std": [0.0211, 0.0105, 0.0],
+        "ece": [0.1834, 0.1210, 0.0932],
+        "ece_std": [0.0402, 0.0201, 0.0],
+        "n_ensembles": [3, 3, 1],
+        "exhaustive": [True, True, True],
+    }
+)
+#: ``analyse/pruning_intervals.csv``: per rule, the member mean and the paired difference.
+PRUNING_INTERVALS = pd.DataFrame(
+    {
+        "rule": ["none", "magnitude", "angle", "random"],
+        "accuracy": [0.3810, 0.3333, 0.3810, 0.3571],
+        "low": [0.2381, 0.1905, 0.2381, 0.2143],
+        "high": [0.5238, 0.4762, 0.5238, 0.5000],
+        "diff_vs_none": [0.0, -0.0476, 0.0, -0.0238],
+        "diff_low": [0.0, -0.0952, 0.0, -0.0714],
+        "diff_high": [0.0, -0.0119, 0.0, 0.0238],
+    }
+)
+#: ``analyse/vote_recall.csv``: the vote's recall per class (one test image each, two for happy).
+VOTE_RECALL = pd.DataFrame(
+    {
+        "class": CLASSES,
+        "recall": [1.0, 0.0, 1.0, 0.5, 0.0, 0.0, 1.0],
+        "low": [1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        "high": [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0],
+        "n": [1, 1, 1, 2, 1, 1, 1],
+    }
+)
+#: ``analyse/sweep_falloff.csv`` (16 features): significantly below unpruned at 8 and 2 kept.
+SWEEP_FALLOFF = pd.DataFrame(
+    {
+        "n_kept": [16, 8, 2, 1],
+        "ratio": [0.0, 0.5, 0.9, 0.95],
+        "accuracy": [0.3810, 0.3095, 0.2143, 0.2619],
+        "diff_vs_none": [0.0, -0.0714, -0.1667, -0.1190],
+        "diff_low": [0.0, -0.1190, -0.2619, -0.2381],
+        "diff_high": [0.0, -0.0238, -0.0714, 0.0119],
+        "significant": [False, True, True, False],
+    }
+)
 
 
 def _per_model(values: np.ndarray) -> pd.DataFrame:
@@ -226,7 +368,7 @@ def _per_model(values: np.ndarray) -> pd.DataFrame:
     return df.rename_axis("feature").reset_index()
 
 
-def _analyse(d: Path, rng: np.random.Generator) -> None:
+def _analyse(d: Path, rng: np.random.Generator, intervals: bool) -> None:
     n = 16
     _per_model(rng.uniform(0.05, 0.08, (n, MEMBERS))).to_csv(d / Analyse.MAGNITUDE, index=False)
     _per_model(rng.uniform(40, 50, (n, MEMBERS))).to_csv(d / Analyse.ANGLES, index=False)
@@ -269,6 +411,16 @@ def _analyse(d: Path, rng: np.random.Generator) -> None:
         "pruned_by_rule": {"angle": 3.0, "magnitude": 2.5, "none": 0.0, "random": 2.5},
         "smallest_kept_within_1pt": 5,
     }
+    if intervals:
+        summary.update(
+            pruned_on_average={"magnitude": 4, "angle": 2},
+            sweep_falls_off_at=8,
+            n_test=7,
+            n_test_groups=2,
+        )
+        PRUNING_INTERVALS.to_csv(d / Analyse.PRUNING_INTERVALS, index=False)
+        SWEEP_FALLOFF.to_csv(d / Analyse.SWEEP_FALLOFF, index=False)
+        VOTE_RECALL.to_csv(d / Analyse.VOTE_RECALL, index=False)
     _json(d / SUMMARY, summary)
 
 

@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing())),
     pytest.mark.timeout(180),
 ]
-FIGURES = 10  # every section of the fake run draws its figures
+FIGURES = 12  # every section of the fake run draws its figures
 
 
 @pytest.fixture(scope="module")

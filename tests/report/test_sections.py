@@ -53,7 +53,7 @@ BY_STAGE = {
     Prepare.DIR: {"data"},
     Grid.DIR: {"grid"},
     Ensemble.DIR: {"headline", "ensemble"},
-    Analyse.DIR: {"feature_analysis", "per_class"},
+    Analyse.DIR: {"feature_analysis", "pruning", "per_class"},
     Descriptors.DIR: {"descriptors"},
 }
 
@@ -229,7 +229,7 @@ def test_the_page_is_one_file(tmp_path: Path):
     links = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert links and all(u.startswith(("data:", "#")) for u in links), links
     assert "http" not in html.replace("http-equiv", "")
-    assert html.count("<img ") == 10 and html.count('class="sortable"') == html.count("<table")
+    assert html.count("<img ") == 11 and html.count('class="sortable"') == html.count("<table")
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
 
 

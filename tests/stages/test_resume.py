@@ -23,10 +23,16 @@ def _steps(trial_dir):
 
 
 def test_crashed_trial_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    # a checkpoint every epoch (the default is by time: these trials are too short for one);
+    # one cache, so the uninterrupted reference run reads the same crops and features
+    overrides = ("analyse.enabled=false", "ensemble.members=1", "output.checkpoint_every=1",
+                 f"faces.cache_dir={tmp_path / 'cache' / 'crops'}")  # fmt: skip
+    reference = smoke_config(tmp_path / "reference", *overrides)
+    run_pipeline(reference)
     marker = tmp_path / "fault"
     monkeypatch.setenv("FER_RAY_FAULT_AT_STEP", "2")
     monkeypatch.setenv("FER_RAY_FAULT_MARKER", str(marker))
-    cfg = smoke_config(tmp_path, "analyse.enabled=false", "ensemble.members=1")
+    cfg = smoke_config(tmp_path, *overrides)
     run_pipeline(cfg)
     assert marker.is_file(), "no fault was injected"
     trial_id = marker.read_text()
@@ -38,6 +44,10 @@ def test_crashed_trial_continues_from_its_checkpoint(tmp_path, monkeypatch):
     # restarted from scratch it would read 1, 2, 1, 2, 3; resumed, it goes on at 3
     assert steps == list(range(1, len(steps) + 1)), steps
     assert len(steps) >= 3
+    # ... and ends with exactly the numbers of the uninterrupted run
+    for stage, table in (("grid", "trials.csv"), ("ensemble", "members.csv")):
+        got = (tmp_path / "runs/smoke" / stage / table).read_text()
+        assert got == (tmp_path / "reference/runs/smoke" / stage / table).read_text(), stage
 
 
 def test_killed_driver_resumes_without_redoing_finished_trials(tmp_path):

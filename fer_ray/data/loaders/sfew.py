@@ -48,6 +48,7 @@ class SFEWSource(FileSource):
     """SFEW 2.0 aligned faces; group = movie (the file-name prefix), split = its train/val."""
 
     name = "sfew"
+    group_noun = "movies"
     class_names = SEVEN
     parts = (("train", "Train/Train_Aligned_Faces"), ("val", "Val/Val_Aligned_Faces"))
 
@@ -67,6 +68,7 @@ class SFEWSubsetSource(FileSource):
     """The SFEW course subset (seed 000): class folders only; SFEW.xlsx is read elsewhere."""
 
     name = "sfew_subset"
+    group_noun = "movies"
     class_names = SEVEN
 
     def _build_manifest(self) -> pd.DataFrame:

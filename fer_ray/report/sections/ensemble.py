@@ -1,4 +1,10 @@
-"""The two-phase fine-tuned members: per-member test accuracy, soft vote, learning curves."""
+"""The two-phase fine-tuned members: per-member test accuracy, soft vote, learning curves,
+the stored 95 % intervals (member mean, soft vote, vote against the best member by validation,
+paired) and the soft vote against the number of members (accuracy, NLL, ECE).
+
+A run made before the ensemble stage stored ``intervals`` and ``size_curve.csv`` shows the
+rest without them.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,16 @@ from typing import Any
 import pandas as pd
 
 from fer_ray.layout import SUMMARY, Ensemble, Grid
+from fer_ray.report import uncertainty as u
 from fer_ray.report.figures import save, subplots
-from fer_ray.report.page import Block, h2, img, p, table
+from fer_ray.report.page import Block, h2, img, p, pct, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
 name = "ensemble"
 MEMBER_ACCURACY = "member_accuracy.png"
 LEARNING_CURVES = "learning_curves.png"
+SIZE_CURVE = "ensemble_size_curve.png"
 
 
 def load(run: Run) -> Part | None:
@@ -32,24 +40,91 @@ def load(run: Run) -> Part | None:
             "grid_curves": run.csv(Grid.DIR, Grid.CURVES),
         },
     )
+    part.facts["noun"] = u.group_noun(run)
     curves = run.csv(Ensemble.DIR, Ensemble.CURVES)
     if curves is not None:
         part.tables["ensemble_curves"] = curves
+    size = run.csv(Ensemble.DIR, Ensemble.SIZE_CURVE)
+    if size is not None and len(size):
+        part.tables["ensemble_size_curve"] = size
+    iv = intervals(part)
+    if iv:
+        part.tables["ensemble_intervals"] = interval_table(iv, members)
     return part
 
 
+def intervals(part: Part) -> dict[str, Any] | None:
+    """The ensemble summary's stored intervals, or ``None`` for a run made before them."""
+    return (part.facts["summary"] or {}).get("intervals") or None
+
+
+def interval_table(iv: dict[str, Any], members: pd.DataFrame) -> pd.DataFrame:
+    """Member mean, soft vote and the paired vote - best member, as stored (fractions)."""
+    best = iv["best_member_by_val"]
+    rows = [
+        ("member mean accuracy", iv["member_mean"]),
+        ("soft-vote accuracy", iv["vote"]),
+        (f"soft vote - member {best} (best by validation), paired", iv["vote_minus_best_member"]),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "quantity": q,
+                "estimate": d["estimate"],
+                "low": d["low"],
+                "high": d["high"],
+                "n_images": int(d.get("n_items", iv["n_images"])),
+                "n_groups": int(d.get("n_groups", iv["n_groups"])),
+            }
+            for q, d in rows
+        ]
+    )
+
+
 def member_accuracy(members: pd.DataFrame, ens: dict[str, Any], path: Path) -> None:
+    """Bars per member; mean and vote lines, shaded by their 95 % intervals where stored."""
     fig, ax = subplots(figsize=(7, 3.5))
     ax.bar(members["member"].astype(str), members["test_acc"], color="tab:blue", label="member")
     ax.axhline(ens["test_acc_mean"], color="k", ls="--", label="mean")
     ax.axhline(ens["vote_acc"], color="tab:green", label="soft vote")
+    iv = ens.get("intervals")
+    if iv:
+        for key, color in (("member_mean", "k"), ("vote", "tab:green")):
+            ax.axhspan(iv[key]["low"], iv[key]["high"], color=color, alpha=0.15, lw=0, zorder=3)
     ax.axhline(ens["chance_uniform"], color="tab:red", ls=":", label="chance")
     ax.set_xlabel("member")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
     suffix = " (selected on test)" if ens["selected_on_test"] else ""
-    ax.set_title("Ensemble members" + suffix)
+    ax.set_title("Ensemble members" + suffix + (" (bands: 95 % intervals)" if iv else ""))
     ax.legend(loc="lower right", fontsize=8)
+    save(fig, path)
+
+
+def size_curve(curve: pd.DataFrame, iv: dict[str, Any] | None, path: Path) -> None:
+    """Accuracy, NLL and ECE of the soft vote against k, ± std across k-member ensembles; on
+    the accuracy panel the test-set intervals of k = 1 (member mean) and k = M (the vote)."""
+    fig, axes = subplots(1, 3, figsize=(11, 3.4))
+    k = curve["k"].to_numpy()
+    for ax, col, label in zip(
+        axes, ("accuracy", "nll", "ece"), ("accuracy", "NLL (nats)", "ECE (15 bins)")
+    ):
+        mean, std = curve[col].to_numpy(), curve[f"{col}_std"].to_numpy()
+        ax.plot(k, mean, "o-", color="tab:blue", ms=3, label="mean over k-member ensembles")
+        ax.fill_between(k, mean - std, mean + std, color="tab:blue", alpha=0.2, label="± std")
+        ax.set_xlabel("members in the soft vote (k)")
+        ax.set_ylabel(label)
+        ax.set_xticks(k if len(k) <= 15 else k[:: max(1, len(k) // 10)])
+    if iv:
+        for x, key in ((1, "member_mean"), (int(k.max()), "vote")):
+            d = iv[key]
+            yerr = [[d["estimate"] - d["low"]], [d["high"] - d["estimate"]]]
+            axes[0].errorbar([x], [d["estimate"]], yerr=yerr, fmt="none", color="k", capsize=4)
+        axes[0].plot([], [], color="k", label="95 % test-set interval")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("Soft-vote accuracy")
+    axes[1].set_title("Negative log-likelihood")
+    axes[2].set_title("Expected calibration error")
     save(fig, path)
 
 
@@ -88,6 +163,55 @@ def plots(part: Part, out: Path) -> None:
     learning_curves(
         part.facts["grid_curves"], part.tables.get("ensemble_curves"), out / LEARNING_CURVES
     )
+    if "ensemble_size_curve" in part.tables:
+        size_curve(part.tables["ensemble_size_curve"], intervals(part), out / SIZE_CURVE)
+
+
+def interval_text(iv: dict[str, Any], members: pd.DataFrame, noun: str) -> str:
+    """Member mean and vote with their intervals, the paired vote - best member, McNemar."""
+    best = iv["best_member_by_val"]
+    row = members[members["member"] == best]
+    accs = ""
+    if len(row) and "val_acc" in row:
+        r = row.iloc[0]
+        accs = f" (validation {pct(r['val_acc'])}, test {pct(r['test_acc'])})"
+    diff = iv["vote_minus_best_member"]
+    text = (
+        f"On the shared test set, {u.sample(iv['n_images'], iv['n_groups'], noun)}: member "
+        f"mean {u.accuracy_of(iv['member_mean'])} (resampling each image's share of members "
+        f"that got it right), soft vote {u.accuracy_of(iv['vote'])}. The vote against member "
+        f"{best}{accs}, the best member by validation accuracy (picking it on test would "
+        f"flatter it), paired on the same images: {u.difference_of(diff)}, "
+        f"{u.verdict(diff['low'], diff['high'])}."
+    )
+    mc = iv.get("mcnemar_vote_vs_best_member")
+    if mc:
+        text += (
+            f" McNemar: only the vote right on b = {mc['b']} images, only member {best} "
+            f"right on c = {mc['c']}, exact p = {mc['p_value']:.3g} (it treats images as "
+            "independent, so it is optimistic too)."
+        )
+    unit = iv["vote"].get("unit", "group")
+    return text + " " + u.caveat(iv["n_groups"], noun, iv["vote"].get("n_boot"), unit)
+
+
+def size_text(curve: pd.DataFrame) -> str:
+    m = int(curve["k"].max())
+    exact = bool(curve["exhaustive"].all()) if "exhaustive" in curve else False
+    how = (
+        "every k-member subset scored"
+        if exact
+        else "every k-member subset where there are few, else random k-member subsets"
+    )
+    first, last = curve.iloc[0], curve.iloc[-1]
+    return (
+        f"The soft vote against its number of members, k = 1 to {m} ({how}): mean over "
+        "k-member ensembles, ± std across them. That spread is over the choice of members on "
+        "this one test set, not a test-set interval; the test-set intervals of k = 1 (member "
+        f"mean) and k = {m} (the vote) are above. From k = 1 to {m}: accuracy "
+        f"{pct(first['accuracy'])} → {pct(last['accuracy'])}, NLL {first['nll']:.3f} → "
+        f"{last['nll']:.3f}, ECE {first['ece']:.3f} → {last['ece']:.3f}."
+    )
 
 
 def blocks(part: Part) -> list[Block]:
@@ -103,7 +227,27 @@ def blocks(part: Part) -> list[Block]:
         ),
         table(part.tables["ensemble_members"]),
     ]
+    members = part.tables["ensemble_members"]
+    iv = intervals(part)
+    if iv:
+        b.append(p(interval_text(iv, members, part.facts["noun"])))
+        b.append(table(part.tables["ensemble_intervals"]))
+        if "test_acc_low" not in members:
+            b.append(
+                p(
+                    "Each member's own test accuracy (table above) is on the same images; the "
+                    "ensemble stage stores no interval for it."
+                )
+            )
     if part.facts["summary"]:  # the figure draws the summary's mean and vote lines
-        b.append(img(MEMBER_ACCURACY, "Test accuracy per member, mean and soft vote"))
+        caption = "Test accuracy per member, mean and soft vote"
+        b.append(img(MEMBER_ACCURACY, caption + (" (bands: 95 % intervals)" if iv else "")))
+    if "ensemble_size_curve" in part.tables:
+        curve = part.tables["ensemble_size_curve"]
+        b += [
+            p(size_text(curve)),
+            table(curve),
+            img(SIZE_CURVE, "Soft vote against the number of members: accuracy, NLL, ECE"),
+        ]
     b.append(img(LEARNING_CURVES, "Learning curves (validation accuracy per epoch)"))
     return b

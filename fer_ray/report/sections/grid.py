@@ -1,13 +1,20 @@
-"""Seed 000's Table 2: validation accuracy per lr × hidden over grouped folds, and the choice."""
+"""Seed 000's Table 2: validation accuracy per lr × hidden over grouped folds, and the choice.
+
+Each cell shows the paper's number (mean ± std over folds) and, where the grid stage stored
+it, the pooled out-of-fold accuracy (every validation image of every fold scored once) with its
+95 % bootstrap interval over groups. A run made before the intervals shows mean ± std only.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fer_ray.layout import Grid
+from fer_ray.report import uncertainty as u
 from fer_ray.report.figures import save, subplots
 from fer_ray.report.page import Block, h2, img, p, pct, table
 from fer_ray.report.run import Run
@@ -15,11 +22,26 @@ from fer_ray.report.section import Part
 
 name = "grid"
 HEATMAP = "grid_heatmap.png"
+INTERVAL_COLUMNS = ("pooled", "low", "high", "n_items", "n_groups")
+
+
+def has_intervals(t2: pd.DataFrame) -> bool:
+    return all(c in t2.columns for c in INTERVAL_COLUMNS) and bool(t2["pooled"].notna().all())
+
+
+def cell(row: dict[str, Any], intervals: bool) -> str:
+    """``15.08 ± 2.75; pooled 15.08 [8.73, 20.63]`` (percent, as the paper prints Table 2)."""
+    text = f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f}"
+    if intervals:
+        text += f"; pooled {100 * row['pooled']:.2f} {u.bracket(row['low'], row['high'])}"
+    return text
 
 
 def pivot(t2: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 as the paper prints it: lr rows (largest first), hidden columns, mean ± std."""
-    cells = t2.assign(cell=[f"{m:.4f} ± {s:.4f}" for m, s in zip(t2["mean"], t2["std"])])
+    """Table 2 as the paper prints it: lr rows (largest first), hidden columns, mean ± std in
+    percent, then the pooled accuracy with its interval where stored."""
+    intervals = has_intervals(t2)
+    cells = t2.assign(cell=[cell(r, intervals) for r in t2.to_dict("records")])
     piv = cells.pivot(index="lr", columns="hidden", values="cell").sort_index(ascending=False)
     piv.columns = [f"hidden {c}" for c in piv.columns]
     return piv.reset_index()
@@ -31,7 +53,11 @@ def load(run: Run) -> Part | None:
         return None
     part = Part(
         tables={"table2": t2, "table2_pivot": pivot(t2)},
-        facts={"chosen": run.json(Grid.DIR, Grid.CHOSEN), "folds": run.config["grid"]["folds"]},
+        facts={
+            "chosen": run.json(Grid.DIR, Grid.CHOSEN),
+            "folds": run.config["grid"]["folds"],
+            "noun": u.group_noun(run),
+        },
     )
     for key, file in (("grid_trials", Grid.TRIALS), ("grid_curves", Grid.CURVES)):
         df = run.csv(Grid.DIR, file)
@@ -42,37 +68,72 @@ def load(run: Run) -> Part | None:
 
 def plots(part: Part, out: Path) -> None:
     t2 = part.tables["table2"]
+    intervals = has_intervals(t2)
+    idx = t2.set_index(["lr", "hidden"])
     piv = t2.pivot(index="lr", columns="hidden", values="mean").sort_index(ascending=False)
-    fig, ax = subplots(figsize=(5, 4))
+    fig, ax = subplots(figsize=(max(5.0, 1.6 * piv.shape[1] + 2.0), 4))
     im = ax.imshow(piv.to_numpy(), cmap="viridis")
     ax.set_xticks(range(piv.shape[1]), [str(c) for c in piv.columns])
     ax.set_yticks(range(piv.shape[0]), [f"{i:g}" for i in piv.index])
     ax.set_xlabel("hidden units")
     ax.set_ylabel("learning rate")
     for (i, j), v in np.ndenumerate(piv.to_numpy()):
-        ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w")
+        text = f"{v:.3f}"
+        if intervals:
+            r = idx.loc[(piv.index[i], piv.columns[j])]
+            text += f"\n[{r['low']:.3f}, {r['high']:.3f}]"
+        ax.text(j, i, text, ha="center", va="center", color="w", fontsize=8)
     fig.colorbar(im, ax=ax, label="mean val accuracy")
-    ax.set_title("Grid search (mean over folds)")
+    ax.set_title(
+        "Grid search: mean over folds"
+        + ("\n[pooled accuracy's 95 % interval]" if intervals else "")
+    )
     save(fig, out / HEATMAP)
+
+
+def sample_line(t2: pd.DataFrame, noun: str) -> str:
+    """n behind the pooled accuracies (the same in every cell unless a trial failed)."""
+    items, groups = t2["n_items"].astype(int), t2["n_groups"].astype(int)
+    if items.nunique() == 1 and groups.nunique() == 1:
+        return u.sample(int(items.iloc[0]), int(groups.iloc[0]), noun, "validation images")
+    return (
+        f"{items.min()}-{items.max()} validation images of {groups.min()}-{groups.max()} "
+        f"{noun} per cell (one image = {100 / items.max():.2f}-{100 / items.min():.2f} points)"
+    )
+
+
+def chosen_line(chosen: dict[str, Any], t2: pd.DataFrame, intervals: bool) -> str:
+    line = (
+        f"Chosen config: lr {chosen['lr']:g}, hidden {chosen['hidden']} "
+        f"(best mean {pct(chosen['mean_val_acc'])} ± {pct(chosen['std_val_acc'])}"
+    )
+    row = t2[np.isclose(t2["lr"], chosen["lr"]) & (t2["hidden"] == chosen["hidden"])]
+    if intervals and len(row):
+        r = row.iloc[0]
+        line += f"; pooled {u.accuracy(r['pooled'], r['low'], r['high'])}"
+    return line + "; ties go to the simpler model)."
 
 
 def blocks(part: Part) -> list[Block]:
     chosen = part.facts["chosen"]
-    b = [
-        h2("Grid search (seed 000, Table 2)"),
-        p(
-            "Validation accuracy (fraction) at the last epoch, mean ± std over "
-            f"{part.facts['folds']} grouped folds, per learning rate × hidden units."
-        ),
-        table(part.tables["table2_pivot"]),
-    ]
-    if chosen:
-        b.append(
-            p(
-                f"Chosen config: lr {chosen['lr']:g}, hidden {chosen['hidden']} "
-                f"(best mean {pct(chosen['mean_val_acc'])} ± {pct(chosen['std_val_acc'])};"
-                " ties go to the simpler model)."
-            )
+    t2 = part.tables["table2"]
+    intervals = has_intervals(t2)
+    text = (
+        "Validation accuracy (%) at the last epoch, mean ± std over "
+        f"{part.facts['folds']} grouped folds (the paper's Table 2), per learning rate × "
+        "hidden units."
+    )
+    if intervals:
+        noun = part.facts["noun"]
+        text += (
+            " After it, each cell's pooled out-of-fold accuracy with its interval: every "
+            f"validation image of every fold scored once, {sample_line(t2, noun)}. "
+            + u.caveat(int(t2["n_groups"].min()), noun)
+            + " The cells are scored on the same images, so overlapping intervals do not by "
+            "themselves say that two cells are equal or different."
         )
+    b = [h2("Grid search (seed 000, Table 2)"), p(text), table(part.tables["table2_pivot"])]
+    if chosen:
+        b.append(p(chosen_line(chosen, t2, intervals)))
     b.append(img(HEATMAP, "Grid: mean validation accuracy per cell"))
     return b

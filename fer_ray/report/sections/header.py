@@ -3,14 +3,18 @@
 In the HTML page this section is the header (``place = "header"``): its glance gives the
 weights and the stage status beside the other sections' summary lines. The provenance (git
 commit, versions, host) is its own section at the end of the page.
+
+A report written while the run goes on (or of a run that stopped unfinished) is **partial**:
+the title says so and a "Partial report" line says which stages are done, which one runs (its
+trials finished of total) and which are pending (``fer_ray.report.live`` reads that from the
+stored files). The final report has no such line.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from fer_ray.layout import DONE, STAGE_DIRS, Descriptors
+from fer_ray.report import live
 from fer_ray.report.page import Block, Glance, h1, p
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -22,14 +26,12 @@ place = "header"
 def load(run: Run) -> Part:
     """Always present: a run directory has a config, and stages that ran have ``done.json``."""
     cfg = run.config
-    wanted = [
-        s for s in STAGE_DIRS if s != Descriptors.DIR or cfg.get("descriptors", {}).get("enabled")
-    ]
-    stages = {s: run.json(s, DONE) for s in wanted}
+    states, planned = live.stage_states(run)
     return Part(
         facts={
             "title": cfg.get("name", run.root.name),
-            "stages": stages,
+            "states": states,
+            "partial": live.is_partial(states, planned),
             "weights": cfg["model"]["weights"],
             "backbone": cfg["model"]["backbone"],
         }
@@ -40,16 +42,20 @@ def plots(part: Part, out: Path) -> None:
     """No plots."""
 
 
-def stage_status(stage: str, done: dict[str, Any] | None) -> str:
-    """``grid done (12s)``; a stage without ``done.json`` did not finish."""
-    seconds = (done or {}).get("seconds")
-    return f"{stage} {'done' if done is not None else 'not run'}" + (
-        f" ({seconds:.0f}s)" if seconds is not None else ""
-    )
-
-
 def stages(part: Part) -> str:
-    return ", ".join(stage_status(s, d) for s, d in part.facts["stages"].items())
+    """``prepare done (3s), grid running (4 of 6 trials finished, ...), ensemble pending``."""
+    return ", ".join(s.text() for s in part.facts["states"])
+
+
+def title(part: Part) -> str:
+    """The run's name, marked when the report is partial."""
+    mark = " (partial: run in progress or unfinished)" if part.facts.get("partial") else ""
+    return f"{part.facts['title']}{mark}"
+
+
+def partial(part: Part) -> str | None:
+    """The partial report's banner, or None for a finished run."""
+    return live.banner(part.facts["states"]) if part.facts.get("partial") else None
 
 
 def weights(part: Part) -> str:
@@ -57,12 +63,16 @@ def weights(part: Part) -> str:
 
 
 def blocks(part: Part) -> list[Block]:
+    banner = partial(part)
     return [
-        h1(f"fer_ray report: {part.facts['title']}"),
+        h1(f"fer_ray report: {title(part)}"),
+        *([p(f"**Partial report**: {banner}")] if banner else []),
         p(f"Stages: {stages(part)}."),
         p(f"Model weights: {weights(part)}."),
     ]
 
 
 def glance(part: Part) -> list[Glance]:
-    return [("Weights", weights(part)), ("Stages", stages(part))]
+    banner = partial(part)
+    extra: list[Glance] = [("Partial report", banner)] if banner else []
+    return [("Weights", weights(part)), ("Stages", stages(part)), *extra]

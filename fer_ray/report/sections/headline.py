@@ -1,11 +1,9 @@
-"""The one sentence a reader wants first: ensemble accuracy against chance, test-selected or not.
+"""The one sentence a reader wants first: ensemble accuracy against chance, test-selected or not,
+with the 95 % intervals the ensemble stage stored (``intervals`` in its summary).
 
 It opens the HTML page's header (``place = "header"``; its glance is the same ``sentence``)
-and is the ``## Headline`` section of the Markdown.
-
-Hook for intervals (a later issue): put them in ``Part.facts`` in ``load`` (from the ensemble
-summary, or a file beside it) and say them in ``sentence``; the Markdown section and the page
-header both print ``sentence(part.facts)``, so they change together.
+and is the ``## Headline`` section of the Markdown, so both say the same words. A run made
+before the ensemble stored intervals gets the sentence without them.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_ray.layout import SUMMARY, Ensemble
+from fer_ray.report import uncertainty as u
 from fer_ray.report.page import Block, Glance, h2, p, pct
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -24,16 +23,36 @@ place = "header"
 
 def load(run: Run) -> Part | None:
     summary = run.json(Ensemble.DIR, SUMMARY)
-    return Part(facts={"ensemble": summary}) if summary else None
+    if not summary:
+        return None
+    return Part(facts={"ensemble": summary, "noun": u.group_noun(run)})
 
 
 def plots(part: Part, out: Path) -> None:
     """No plots."""
 
 
+def _with_intervals(e: dict[str, Any], iv: dict[str, Any], tag: str, noun: str) -> str:
+    mc = iv.get("mcnemar_vote_vs_best_member") or {}
+    test = f"; McNemar p = {mc['p_value']:.2g}" if "p_value" in mc else ""
+    unit = iv["vote"].get("unit", "group")
+    return (
+        f"{e['members']} members: mean test accuracy {u.accuracy_of(iv['member_mean'])} "
+        f"(± {pct(e['test_acc_std'])} across members){tag}; soft-vote ensemble "
+        f"{u.accuracy_of(iv['vote'])}, {u.difference_of(iv['vote_minus_best_member'])} against "
+        f"member {iv['best_member_by_val']}, the best by validation (paired on the same "
+        f"images{test}); chance {pct(e['chance_uniform'])} (uniform), "
+        f"{pct(e['chance_majority'])} (majority class); test set "
+        f"{u.sample(iv['n_images'], iv['n_groups'], noun)}; "
+        f"{u.brief_caveat(iv['n_groups'], noun, unit)}."
+    )
+
+
 def sentence(facts: dict[str, Any]) -> str:
     e = facts["ensemble"]
     tag = " **(selected on test, seed 000's protocol)**" if e["selected_on_test"] else ""
+    if e.get("intervals"):
+        return _with_intervals(e, e["intervals"], tag, facts.get("noun", "groups"))
     return (
         f"{e['members']} members: test accuracy {pct(e['test_acc_mean'])} ± "
         f"{pct(e['test_acc_std'])}{tag}; soft-vote ensemble {pct(e['vote_acc'])}; "

@@ -1,4 +1,8 @@
-"""Where the errors are: precision/recall/F1 per class (members' mean and soft vote), confusion."""
+"""Where the errors are: precision/recall/F1 per class (members' mean and soft vote), the vote's
+recall with its stored 95 % interval (``vote_recall.csv``), and the vote's confusion matrix.
+
+A run made before the analyse stage stored the recall intervals shows the table without them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.layout import SUMMARY, Analyse
+from fer_ray.report import uncertainty as u
 from fer_ray.report.figures import save, subplots
-from fer_ray.report.page import Block, h2, img, table
+from fer_ray.report.page import Block, h2, img, p, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
@@ -17,24 +22,44 @@ name = "per_class"
 CONFUSION = "confusion_vote.png"
 
 
-def summary(pc: pd.DataFrame) -> pd.DataFrame:
-    """One row per class: the members' mean beside the soft vote's."""
+def summary(pc: pd.DataFrame, recall: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per class: the members' mean beside the soft vote's; where stored, the vote's
+    recall with its interval (``vote_recall_low``/``_high``) and its number of test images."""
     is_vote = pc["member"].astype(str) == "vote"
     avg = pc[~is_vote].groupby("class", sort=False)[["precision", "recall", "f1", "support"]].mean()
     vote = pc[is_vote].set_index("class")[["precision", "recall", "f1"]]
-    return pd.concat([avg.add_prefix("members_"), vote.add_prefix("vote_")], axis=1).reset_index()
+    out = pd.concat([avg.add_prefix("members_"), vote.add_prefix("vote_")], axis=1).reset_index()
+    if recall is None:
+        return out
+    # the estimate beside its interval comes from the same file as the interval
+    iv = recall.set_index("class")[["recall", "low", "high", "n"]]
+    iv.columns = ["vote_recall", "vote_recall_low", "vote_recall_high", "vote_n_images"]
+    out = out.drop(columns="vote_recall").merge(iv, left_on="class", right_index=True, how="left")
+    cols = [
+        c for c in out.columns if c not in ("vote_recall", "vote_recall_low", "vote_recall_high")
+    ]
+    at = cols.index("vote_precision") + 1
+    moved = ["vote_recall", "vote_recall_low", "vote_recall_high"]
+    return out[cols[:at] + moved + cols[at:]]
 
 
 def load(run: Run) -> Part | None:
-    if run.json(Analyse.DIR, SUMMARY) is None:  # the analyse stage writes its summary last
+    s = run.json(Analyse.DIR, SUMMARY)
+    if s is None:  # the analyse stage writes its summary last
         return None
     pc = run.need_csv(Analyse.DIR, Analyse.PER_CLASS)
+    recall = run.csv(Analyse.DIR, Analyse.VOTE_RECALL)
     tables = {
         "per_class": pc,
         "confusion_vote": run.need_csv(Analyse.DIR, Analyse.CONFUSION_VOTE),
-        "per_class_summary": summary(pc),
+        "per_class_summary": summary(pc, recall),
     }
-    return Part(tables=tables)
+    facts = {
+        "recall": recall,
+        "n_test_groups": s.get("n_test_groups"),
+        "noun": u.group_noun(run),
+    }
+    return Part(tables=tables, facts=facts)
 
 
 def plots(part: Part, out: Path) -> None:
@@ -51,9 +76,37 @@ def plots(part: Part, out: Path) -> None:
     save(fig, out / CONFUSION)
 
 
+def recall_text(recall: pd.DataFrame, n_groups: int | None, noun: str) -> str:
+    """The vote's recall per class with its interval, and what one image is worth in each."""
+    shown = "; ".join(
+        f"{r['class']} {u.accuracy(r['recall'], r['low'], r['high'])} "
+        f"({int(r['n'])} image{'' if int(r['n']) == 1 else 's'})"
+        for r in recall.to_dict("records")
+        if r["n"]
+    )
+    n = recall.loc[recall["n"] > 0, "n"].astype(int)
+    step = (
+        f"one image = {100 / n.max():.2f}-{100 / n.min():.2f} points"
+        if n.nunique() > 1
+        else f"one image = {100 / n.iloc[0]:.2f} points"
+    )
+    text = (
+        f"Recall of the soft vote per class, with its interval (the class's test images only, "
+        f"so {step}): {shown}."
+    )
+    if n_groups:
+        text += f" {u.brief_caveat(int(n_groups), noun).capitalize()}."
+    if (recall["low"] == recall["high"]).any():
+        text += " " + u.ZERO_WIDTH
+    return text + " The members' columns are means over members, without intervals."
+
+
 def blocks(part: Part) -> list[Block]:
-    return [
-        h2("Per-class results"),
+    b = [h2("Per-class results")]
+    recall = part.facts.get("recall")
+    if recall is not None and len(recall) and (recall["n"] > 0).any():
+        b.append(p(recall_text(recall, part.facts.get("n_test_groups"), part.facts["noun"])))
+    return b + [
         table(part.tables["per_class_summary"]),
         img(CONFUSION, "Confusion matrix of the soft vote"),
     ]

@@ -1,0 +1,102 @@
+"""The Optuna search (search.algorithm: optuna): trial history, best proposal with its
+interval, parameter importances, and the grid beside it when both ran on the same data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fer_ray.layout import Grid
+from fer_ray.report import uncertainty as u
+from fer_ray.report.figures import save, subplots
+from fer_ray.report.page import Block, h2, img, p, table
+from fer_ray.report.run import Run
+from fer_ray.report.section import Part
+
+name = "search"
+HISTORY = "optuna_history.png"
+
+
+def load(run: Run) -> Part | None:
+    trials = run.csv(Grid.DIR, Grid.OPTUNA_TRIALS)
+    summary = run.json(Grid.DIR, Grid.OPTUNA_SUMMARY)
+    if trials is None or summary is None:
+        return None
+    tables = {
+        "optuna_trials": trials,
+        "optuna_history": run.need_csv(Grid.DIR, Grid.OPTUNA_HISTORY),
+    }
+    imp = run.csv(Grid.DIR, Grid.OPTUNA_IMPORTANCE)
+    if imp is not None and len(imp):
+        tables["optuna_importance"] = imp
+    chosen = run.json(Grid.DIR, Grid.CHOSEN) or {}
+    return Part(
+        tables=tables, facts={"summary": summary, "chosen": chosen, "noun": u.group_noun(run)}
+    )
+
+
+def plots(part: Part, out: Path) -> None:
+    h = part.tables["optuna_history"]
+    fig, ax = subplots(figsize=(6, 3.4))
+    done = h[h["complete"]]
+    ax.plot(done["order"], 100 * done["fold_mean_val_acc"], "o", label="proposal (all folds)")
+    stopped = h[~h["complete"]]
+    if len(stopped):
+        ax.plot(stopped["order"], 100 * stopped["fold_mean_val_acc"], "x", color="grey",
+                label="stopped early (partial folds)")  # fmt: skip
+    ax.step(h["order"], 100 * h["best_so_far"], where="post", color="k", label="best so far")
+    grid = part.facts["chosen"].get("other", {}).get("grid") if part.facts["chosen"] else None
+    if part.facts["chosen"].get("algorithm") == "grid":
+        grid = part.facts["chosen"]
+    if grid:
+        ax.axhline(100 * grid["mean_val_acc"], color="tab:red", ls="--", label="grid's best cell")
+    ax.set_xlabel("proposal")
+    ax.set_ylabel("fold-mean val accuracy (%)")
+    ax.legend(fontsize=7)
+    save(fig, out / HISTORY)
+
+
+def blocks(part: Part) -> list[Block]:
+    s, chosen = part.facts["summary"], part.facts["chosen"]
+    best = s["best"]
+    out = [
+        h2("Search: Optuna (TPE)"),
+        p(
+            f"{s['trials']} proposals over log-uniform lr {s['space']['lr']} and hidden "
+            f"{s['space']['hidden']}, each scored as the grid scores a cell (mean over the "
+            "grouped folds of the last epoch's validation accuracy, the folds run inside one "
+            "trial); scheduler "
+            f"{s['scheduler']}. "
+            + (
+                "One proposal at a time, so the search is reproducible."
+                if s["reproducible"]
+                else "Several proposals ran at once, so TPE's choices depend on timing: rerun"
+                " with resources.max_concurrent_trials=1 for a reproducible search."
+            )
+        ),
+        p(
+            f"Best proposal: lr {best['lr']:.3g}, hidden {best['hidden']}: fold mean "
+            f"{100 * best['mean_val_acc']:.2f} ± {100 * best['std_val_acc']:.2f} %; pooled "
+            f"out-of-fold {u.accuracy(best['pooled'], best['low'], best['high'])} (95 % "
+            f"bootstrap over {part.facts['noun']})."
+        ),
+        img(HISTORY, "Objective per proposal and the best so far"),
+    ]
+    if "optuna_importance" in part.tables:
+        imp = part.tables["optuna_importance"]
+        out.append(p("Parameter importance (fANOVA over the complete proposals):"))
+        out.append(table(imp))
+    grid = chosen.get("other", {}).get("grid") if chosen.get("algorithm") == "optuna" else None
+    if grid:
+        diff = 100 * (best["mean_val_acc"] - grid["mean_val_acc"])
+        out.append(
+            p(
+                f"The grid on the same data and budget: its best cell lr {grid['lr']:g}, hidden "
+                f"{grid['hidden']} at {100 * grid['mean_val_acc']:.2f} % (pooled "
+                f"{u.accuracy(grid['pooled'], grid['low'], grid['high'])}); Optuna's best is "
+                f"{diff:+.2f} points from it. Both are selected on the same folds, so the "
+                "difference is optimistic for whichever searched more configurations."
+            )
+        )
+    who = "Optuna's" if chosen.get("algorithm") == "optuna" else "the grid's"
+    out.append(p(f"The ensemble trains with {who} choice."))
+    return out

@@ -1,0 +1,331 @@
+"""aumaps: seed 003's deconvolution and Action Unit ↔ map analysis, as Ray tasks.
+
+For every ensemble member (``aumaps.members``; 0 = all), on the images seed 003 uses (its
+training pictures, ``aumaps.images: train``; or ``all``):
+
+1. one task per member: every map's maximum activation per image and where (3.2 steps 1-2);
+2. one task per (member, AU): seed 003's eq. 13 distance of every map, the map with the
+   largest (the AU's "detector", eq. 15) and, where the AU's true region is known (the
+   synthetic faces: ``fer_ray.data.au_regions``, mapped through the crop and the recipe into
+   the network's input), how often the receptive fields of that map's top-k activations
+   land on it, against the same count for maps picked with shuffled AU labels
+   (``au_maps.au_region_agreement``);
+3. one task per (member, chunk of maps): the top-k receptive-field crops above their
+   Zeiler–Fergus deconvolutions, one PNG per map (``aumaps.panels: all``) or per AU's best
+   map (``best``).
+
+The maps are those of the backbone's ``map_unit`` (``model.backbone``'s registry entry, or
+``aumaps.unit``): small_cnn's third conv layer (``relu3``, seed 003), AlexNet's and VGG-19's
+third conv layer (after its ReLU). ResNets have no plain conv stack the deconvnet and the
+receptive-field arithmetic apply to (residual additions), so for them the stage records why
+it did nothing and the report says so.
+
+AU labels: the synthetic generator's AU intensities, or a real data set's ``AU<n>`` manifest
+columns (CK+ FACS codes; neutral frames count as no AU, other images without a code are left
+out); a data set with neither gets the deconvolution panels only. Every task's result is
+stored as it arrives (``aumaps/tasks/``), so an interrupted stage redoes only missing tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import ray
+import torch
+
+from fer_ray import files, layout
+from fer_ray.analysis import au_tasks
+from fer_ray.config import Config
+from fer_ray.data import au_regions, recipes, synthetic
+from fer_ray.errors import StageError
+from fer_ray.layout import AuMaps, Ensemble, Grid
+from fer_ray.models import weights as weight_sources
+from fer_ray.models.backbones import BACKBONES
+from fer_ray.models.factory import create_model
+from fer_ray.stages.cluster import node_info
+from fer_ray.stages.common import drain, set_threads, write_work
+from fer_ray.stages.prepare import margin_of
+
+if TYPE_CHECKING:
+    from fer_ray.stages.context import StageContext
+
+PANEL_CHUNK = 32  # maps per panel task
+
+
+def _timed(cfg: Config, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    set_threads(cfg, cfg.resources.cpus_per_task)
+    t0 = time.time()
+    out = fn(*args, **kwargs)
+    return out, {**node_info(), "seconds": round(time.time() - t0, 3)}
+
+
+@ray.remote
+def _maxima(cfg: Config, net: Any, x: torch.Tensor, unit: str) -> tuple:
+    return _timed(cfg, au_tasks.maxima_task, net, x, unit)
+
+
+@ray.remote
+def _au(cfg: Config, mx: dict, au: str, present: np.ndarray, regions: Any, valid: Any,
+        seed: int) -> tuple:  # fmt: skip
+    a = cfg.aumaps
+    return _timed(
+        cfg, au_tasks.au_task, mx["act"][valid], mx["pos"][valid], au, present, regions, mx["rf"],
+        n=a.n, k=a.top_k, shuffles=a.shuffles, seed=seed, rule=a.rule,
+    )  # fmt: skip
+
+
+@ray.remote
+def _panels(cfg: Config, net: Any, x: torch.Tensor, unit: str, maps: list[int], mx: dict) -> tuple:
+    return _timed(cfg, au_tasks.panel_task, net, x, unit, maps, mx["act"], mx["pos"],
+                  cfg.aumaps.top_k)  # fmt: skip
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Atomically, like ``fer_ray.files``: a killed stage never leaves a torn PNG that a
+    resumed one would take as done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def au_labels(cfg: Config, prepared: Any) -> tuple[pd.DataFrame | None, np.ndarray | None, str]:
+    """(AU intensities per image or None, true regions (N, A, 4) in network-input pixels or
+    None, where the AU labels come from)."""
+    m = prepared.manifest
+    if cfg.data.name == "synthetic":
+        idx = [int(str(i).split(":", 1)[1]) for i in m["item"]]
+        d = cfg.data
+        geo = au_regions.synthetic_geometry(
+            idx, n_subjects=d.n_subjects, per_class=d.per_class, image_size=d.image_size,
+            seed=d.seed,
+        )  # fmt: skip
+        aus = pd.DataFrame(np.stack([g.aus for g in geo]).astype(float),
+                           columns=[f"AU{a}" for a in synthetic.AU_LIST])  # fmt: skip
+        boxes = au_regions.region_boxes(geo, synthetic.AU_LIST)
+        cols = ["box_x0", "box_y0", "box_x1", "box_y1"]
+        frames = np.array([
+            au_tasks.crop_frame(tuple(b), margin_of(cfg), (d.image_size, d.image_size),
+                                cfg.faces.size)
+            for b in m[cols].to_numpy()
+        ])  # fmt: skip
+        ratio = recipes.get(cfg.train.recipe).resize_ratio
+        regions = au_tasks.input_boxes(boxes, frames, cfg.faces.size, ratio)
+        return aus, regions, "the synthetic generator's AU intensities, true regions known"
+    aus = au_tasks.manifest_aus(m)
+    if aus is None:
+        return None, None, f"none: data set {cfg.data.name} has no AU labels"
+    return aus, None, f"{cfg.data.name} FACS codes (AU<n> manifest columns); regions unknown"
+
+
+def _member_net(cfg: Config, model_cfg: Any, path: Path, n_classes: int, hidden: int,
+                state: dict | None) -> torch.nn.Sequential:  # fmt: skip
+    model = create_model(model_cfg, n_classes, hidden, head_seed=0, backbone_state=state)
+    au_tasks.member_state_into(
+        model, torch.load(path / Ensemble.MODEL, map_location="cpu", weights_only=True)
+    )
+    return au_tasks.conv_stack(model)
+
+
+def _stand_in_state(ctx: StageContext) -> dict | None:
+    src = weight_sources.source(ctx.cfg.model.weights)
+    if src is None or not src.stand_in:
+        return None
+    data_ref, _ = ctx.trial_data()
+    return ray.get(data_ref).backbone_state
+
+
+def stage(ctx: StageContext) -> None:
+    run(ctx)
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    cfg, paths = ctx.cfg, ctx.paths
+    a = cfg.aumaps
+    out = paths.stage(AuMaps.DIR)
+    tasks_dir = out / layout.TASKS
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    chosen = files.read_json(paths.stage(Grid.DIR) / Grid.CHOSEN)
+    model_cfg = dataclasses.replace(cfg.model, backbone=chosen.get("backbone", cfg.model.backbone))
+    unit = a.unit or BACKBONES.get(model_cfg.backbone).map_unit
+    base = {"backbone": model_cfg.backbone, "unit": unit, "paper_layer": "conv3 (relu3)"}
+    if unit is None:
+        why = (
+            f"{model_cfg.backbone} is no plain conv stack (residual blocks): the Zeiler–Fergus"
+            " deconvnet and receptive-field arithmetic apply to conv/ReLU/pool stacks only;"
+            " use model.backbone=small_cnn (seed 003), alexnet or vgg19, or set aumaps.unit"
+        )
+        files.write_json(out / layout.SUMMARY, {**base, "skipped": why})
+        write_work(out, [])
+        print(f"[aumaps] skipped: {why}", flush=True)
+        return {"skipped": why}
+    members = paths.member_dirs()
+    if not members:
+        raise StageError(f"no ensemble members under {paths.stage(Ensemble.DIR)}")
+    members = members[: a.members or None]
+    prepared = ctx.prepared()
+    aus, regions, au_source = au_labels(cfg, prepared)
+    state = _stand_in_state(ctx)
+    recipe = recipes.get(cfg.train.recipe)
+    n_all = len(prepared.images)
+    n_classes, hidden = len(prepared.class_names), int(chosen["hidden"])
+    opts = {"num_cpus": cfg.resources.cpus_per_task, "scheduling_strategy": "SPREAD"}
+    work: list[dict[str, Any]] = []
+
+    nets, sel = {}, {}
+    for m, path in enumerate(members):
+        with np.load(path / Ensemble.MEMBER) as z:
+            sel[m] = np.sort(z["train_idx"]) if a.images == "train" else np.arange(n_all)
+    # 1. maxima, one task per member
+    pending: dict[Any, int] = {}
+    x_refs = {}  # each member's images as the network saw them at evaluation, put once
+    for m, path in enumerate(members):
+        nets[m] = ray.put(_member_net(cfg, model_cfg, path, n_classes, hidden, state))
+        x_refs[m] = ray.put(recipe.eval_batch(prepared.images[sel[m]]))
+        if not (tasks_dir / f"{m:02d}_maxima.npz").is_file():
+            pending[_maxima.options(**opts).remote(cfg, nets[m], x_refs[m], unit)] = m
+
+    def store_maxima(m: int, result: tuple) -> str:
+        mx, where = result
+        files.write_json(tasks_dir / f"{m:02d}_maxima.json", where)
+        files.savez(tasks_dir / f"{m:02d}_maxima.npz", act=mx["act"], pos=mx["pos"],
+                    rf=np.asarray(mx["rf"]))  # fmt: skip
+        return ""
+
+    drain(pending, store_maxima, "aumaps", "maxima tasks", len(members))
+    mx_refs, mxs = {}, {}
+    for m in range(len(members)):
+        where = files.read_json(tasks_dir / f"{m:02d}_maxima.json")
+        work.append({"unit": f"member {m} maxima", **where})
+        with np.load(tasks_dir / f"{m:02d}_maxima.npz") as z:
+            mxs[m] = {"act": z["act"], "pos": z["pos"], "rf": tuple(int(v) for v in z["rf"])}
+        mx_refs[m] = ray.put(mxs[m])
+
+    # 2. one task per (member, AU)
+    au_names = list(aus.columns) if aus is not None else []
+    pending = {}
+    for m in range(len(members)):
+        if aus is None:
+            break
+        vals = aus.to_numpy()[sel[m]]
+        valid = np.isfinite(vals).all(1)
+        reg = regions[sel[m]][valid] if regions is not None else None
+        for j, au in enumerate(au_names):
+            if (tasks_dir / f"{m:02d}_{au}.json").is_file():
+                continue
+            present = vals[valid, j] > a.min_intensity
+            r = None if reg is None else reg[:, j]
+            ref = _au.options(**opts).remote(cfg, mx_refs[m], au, present, r, valid, cfg.seed + m)
+            pending[ref] = (m, au)
+
+    def store_au(key: tuple[int, str], result: tuple) -> str:
+        row, where = result
+        files.write_json(tasks_dir / f"{key[0]:02d}_{key[1]}.json", {**row, "work": where})
+        return ""
+
+    drain(pending, store_au, "aumaps", "AU tasks", len(members) * len(au_names))
+    rows = []
+    for m in range(len(members)):
+        for au in au_names:
+            r = files.read_json(tasks_dir / f"{m:02d}_{au}.json")
+            work.append({"unit": f"member {m} {au}", **r.pop("work")})
+            rows.append({"member": m, **r})
+
+    # 3. deconvolution panels, one task per (member, chunk of maps)
+    pending = {}
+    n_maps = {m: mxs[m]["act"].shape[1] for m in mxs}
+    wanted = {}
+    for m in range(len(members)):
+        best = sorted({int(r["map"]) for r in rows if r["member"] == m and r["map"] >= 0})
+        wanted[m] = list(range(n_maps[m])) if a.panels == "all" else best
+        todo = [c for c in wanted[m] if not (out / AuMaps.panel(m, unit, c)).is_file()]
+        for s in range(0, len(todo), PANEL_CHUNK):
+            chunk = todo[s : s + PANEL_CHUNK]
+            ref = _panels.options(**opts).remote(cfg, nets[m], x_refs[m], unit, chunk, mx_refs[m])
+            pending[ref] = (m, chunk[0])
+
+    def store_panels(key: tuple[int, int], result: tuple) -> str:
+        pngs, where = result
+        for c, png in pngs.items():
+            _write_bytes(out / AuMaps.panel(key[0], unit, c), png)
+        work.append({"unit": f"member {key[0]} panels from map {key[1]}", **where})
+        return ""
+
+    n_chunks = sum(-(-len(w) // PANEL_CHUNK) for w in wanted.values())
+    drain(pending, store_panels, "aumaps", "panel tasks", n_chunks)
+    return aggregate(cfg, ctx, rows, mxs, sel, members, unit, au_source, regions, work, base)
+
+
+def aggregate(cfg: Config, ctx: StageContext, rows: list[dict], mxs: dict, sel: dict,
+              members: list[Path], unit: str, au_source: str, regions: Any, work: list,
+              base: dict) -> dict[str, Any]:  # fmt: skip
+    """Stored task results → maps.csv, distances.csv, top.csv, work.csv, summary.json."""
+    out = ctx.paths.stage(AuMaps.DIR)
+    items = ctx.prepared().manifest["item"].astype(str).to_numpy()
+    dist = [
+        {"member": r["member"], "au": r["au"], "map": i, "distance": d}
+        for r in rows
+        for i, d in enumerate(r.get("distances", []))
+    ]
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "distances"} for r in rows])
+    tops = []
+    for m, mx in mxs.items():
+        t = au_tasks.top_table(mx["act"], mx["pos"], cfg.aumaps.top_k)
+        t.insert(0, "member", m)
+        t["item"] = items[sel[m]][t["image"].to_numpy()]
+        tops.append(t.drop(columns="image"))
+    cols = ["member", "au", "map", "distance", "n_with", "n_without"]
+    extra = ["agreement", "shuffled_mean", "shuffled_sd", "p_value"]
+    if len(table):
+        table = table[[c for c in cols + extra if c in table.columns]]
+    else:
+        table = pd.DataFrame(columns=cols)
+    table.to_csv(out / AuMaps.MAPS, index=False)
+    pd.DataFrame(dist, columns=["member", "au", "map", "distance"]).to_csv(
+        out / AuMaps.DISTANCES, index=False
+    )
+    pd.concat(tops, ignore_index=True).to_csv(out / AuMaps.TOP, index=False)
+    write_work(out, work)
+    rf = mxs[0]["rf"]
+    summary: dict[str, Any] = {
+        **base,
+        "members": len(members),
+        "images": cfg.aumaps.images,
+        "n_images": {str(m): int(len(s)) for m, s in sel.items()},
+        "n_maps": int(mxs[0]["act"].shape[1]),
+        "receptive_field": {"size": rf[0], "stride": rf[1], "offset": rf[2]},
+        "input_size": cfg.faces.size,
+        "top_k": cfg.aumaps.top_k,
+        "n": cfg.aumaps.n,
+        "au_source": au_source,
+        "aus": sorted(set(table["au"])) if len(table) else [],
+        "panels": cfg.aumaps.panels,
+        "region_check": regions is not None,
+    }
+    if regions is not None and len(table) and "agreement" in table:
+        ok = table.dropna(subset=["agreement"])
+        summary.update(
+            rule=cfg.aumaps.rule,
+            shuffles=cfg.aumaps.shuffles,
+            agreement_mean=float(ok["agreement"].mean()),
+            shuffled_mean=float(ok["shuffled_mean"].mean()),
+            n_pairs=int(len(ok)),
+            n_above=int((ok["agreement"] > ok["shuffled_mean"]).sum()),
+            n_significant=int((ok["p_value"] < 0.05).sum()),
+        )
+    files.write_json(out / layout.SUMMARY, summary)
+    line = f"[aumaps] {len(members)} member(s) · {summary['n_maps']} maps of {unit}"
+    if "agreement_mean" in summary:
+        line += (
+            f" · AU region agreement {summary['agreement_mean']:.3f} vs shuffled"
+            f" {summary['shuffled_mean']:.3f} ({summary['n_significant']} of"
+            f" {summary['n_pairs']} member×AU pairs p < 0.05)"
+        )
+    print(line, flush=True)
+    return summary

@@ -1,0 +1,102 @@
+"""The pure work of stage aumaps (fer_ray.analysis.au_tasks): geometry, one AU, member nets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fer_ray.analysis import au_maps, au_tasks
+from fer_ray.config import ModelConfig
+from fer_ray.data import recipes
+from fer_ray.faces.crop import crop
+from fer_ray.models.factory import create_model
+
+
+@pytest.mark.parametrize(("recipe", "size"), [("seed003", 96), ("none", 48), ("seed002", 64)])
+def test_input_boxes_follow_the_crop_and_the_eval_transform(recipe: str, size: int) -> None:
+    """A white box drawn in the source image lands where ``input_boxes`` says, after the face
+    crop (square, margin, resize) and the recipe's eval resize + centre crop."""
+    img = np.zeros((90, 100, 3), np.uint8)
+    region = (37, 30, 55, 44)  # x0, y0, x1, y1 exclusive
+    img[region[1] : region[3], region[0] : region[2]] = 255
+    face, margin = (22, 12, 66, 60), 0.1
+    x = recipes.get(recipe).eval_batch(crop(img, face, margin, size)[None])[0, 0]
+    bright = (x > (x.max() + x.min()) / 2).numpy()
+    ys, xs = np.nonzero(bright)
+    seen = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    frame = au_tasks.crop_frame(face, margin, img.shape[:2], size)
+    ratio = recipes.get(recipe).resize_ratio
+    (box,) = au_tasks.input_boxes(np.array([[region]]), np.array([frame]), size, ratio)[0]
+    # the predicted box holds the half-maximum region and is at most 1 px larger per side
+    assert box[0] <= seen[0] and box[1] <= seen[1] and box[2] >= seen[2] and box[3] >= seen[3]
+    assert max(seen[0] - box[0], seen[1] - box[1], box[2] - seen[2], box[3] - seen[3]) <= 1
+
+
+def test_crop_frame_without_a_box_is_the_centre_square() -> None:
+    x0, y0, scale = au_tasks.crop_frame(None, 0.2, (60, 100), 30)
+    assert (x0, y0, scale) == (20.0, 0.0, 0.5)
+    assert au_tasks.crop_frame((-1, -1, -1, -1), 0.0, (60, 100), 30) == (20.0, 0.0, 0.5)
+
+
+def _planted(n: int = 30):
+    has = np.arange(n) < 12
+    act = np.ones((n, 4))
+    act[:, 2] = np.where(has, 5.0, 1.0)
+    pos = np.zeros((n, 4, 2), np.int64)
+    pos[:, 2] = (2, 3)  # rf 8 px on a stride-4 grid: centre (16, 12)
+    regions = np.tile([10, 5, 25, 20], (n, 1))
+    return act, pos, has, regions
+
+
+def test_au_task_finds_the_planted_detector_and_checks_its_region() -> None:
+    act, pos, has, regions = _planted()
+    row = au_tasks.au_task(act, pos, "AU1", has, regions, (8, 4, 0), shuffles=200, seed=0)
+    assert row["map"] == 2 and row["n_with"] == 12 and row["n_without"] == 18
+    assert row["distance"] == pytest.approx(9 * 4 * math.log(5))
+    np.testing.assert_allclose(row["distances"], au_maps.au_map_distance(act, has))
+    assert row["agreement"] == 1.0 and 0.5 < row["shuffled_mean"] < 1.0
+    assert row["p_value"] == pytest.approx((1 + 200 * row["shuffled_mean"]) / 201, abs=0.01)
+    real = au_tasks.au_task(act, pos, "AU1", has, None, (8, 4, 0))
+    assert real["map"] == 2 and "agreement" not in real
+    none = au_tasks.au_task(act, pos, "AU9", np.zeros(30, bool), regions, (8, 4, 0))
+    assert none["map"] == -1 and math.isnan(none["distance"])
+
+
+def test_manifest_aus_neutral_is_no_au_and_unscored_stays_out() -> None:
+    m = pd.DataFrame(
+        {"label_name": ["neutral", "happy", "happy"], "AU12": [np.nan, 3.0, np.nan],
+         "AU6": [np.nan, 2.0, np.nan], "item": ["a", "b", "c"]}
+    )  # fmt: skip
+    aus = au_tasks.manifest_aus(m)
+    assert list(aus.columns) == ["AU6", "AU12"]
+    assert aus.iloc[0].tolist() == [0.0, 0.0] and aus.iloc[1].tolist() == [2.0, 3.0]
+    assert aus.iloc[2].isna().all()
+    assert au_tasks.manifest_aus(m[["label_name", "item"]]) is None
+
+
+@pytest.mark.parametrize("k", [-1, 1])
+def test_conv_stack_and_member_state(k: int) -> None:
+    cfg = ModelConfig(backbone="small_cnn", weights="none", train_last_convs=k)
+    trained = create_model(cfg, 3, 4, head_seed=1)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.5)
+    fresh = create_model(cfg, 3, 4, head_seed=2)
+    state = trained.state_dict() if k < 0 else trained.tail.state_dict()
+    au_tasks.member_state_into(fresh, state)
+    net = au_tasks.conv_stack(fresh)
+    assert [n for n, _ in net.named_children()] == [
+        f"{kind}{i}" for i in (1, 2, 3) for kind in ("conv", "relu", "pool")
+    ]
+    assert torch.equal(net.conv3.weight, trained.tail.blocks.conv3.weight)
+    if k < 0:
+        assert torch.equal(net.conv1.weight, trained.tail.blocks.conv1.weight)
+    for key, value in trained.tail.state_dict().items():
+        assert torch.equal(fresh.tail.state_dict()[key], value)
+    x = torch.randn(2, 3, 16, 16)
+    mx = au_tasks.maxima_task(net, x, "relu3")
+    assert mx["act"].shape == (2, 256) and mx["rf"] == (32, 4, -14)

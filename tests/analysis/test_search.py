@@ -1,0 +1,57 @@
+"""An Optuna search's table, history and importances, from constructed trials."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_ray.analysis.search import importances, optuna_table, search_history
+from fer_ray.config import SearchConfig
+
+SPLITS = pd.DataFrame(
+    {"item": range(6), "label": [0, 1, 0, 1, 0, 1], "group": list("aabbcc"),
+     "fold": [0, 0, 1, 1, 2, 2]}
+)  # fmt: skip
+
+
+def _trials():
+    return pd.DataFrame(
+        [
+            {"trial": "t0", "lr": 0.001, "hidden": 100, "folds_done": 3,
+             "fold_mean_val_acc": 0.5, "fold_accs": "1.0,0.5,0.0", "fold_preds": "01|00|10",
+             "order": 0},
+            {"trial": "t1", "lr": 0.002, "hidden": 200, "folds_done": 1,
+             "fold_mean_val_acc": 0.9, "fold_accs": "", "fold_preds": "", "order": 1},
+            {"trial": "t2", "lr": 0.003, "hidden": 150, "folds_done": 3,
+             "fold_mean_val_acc": 2 / 3, "fold_accs": "1.0,1.0,0.0", "fold_preds": "01|01|10",
+             "order": 2},
+        ]
+    )  # fmt: skip
+
+
+def test_only_complete_proposals_compete_and_get_a_pooled_interval():
+    table, best = optuna_table(_trials(), SPLITS, folds=3)
+    assert table["complete"].tolist() == [True, False, True]
+    assert best["trial"] == "t2"  # t1's 0.9 is a one-fold partial mean: not comparable
+    assert best["pooled"] == pytest.approx(4 / 6)  # 01 01 10 against labels 01 01 01
+    assert best["low"] <= best["pooled"] <= best["high"]
+    assert best["std_val_acc"] == pytest.approx(np.std([1.0, 1.0, 0.0], ddof=1))
+    assert np.isnan(table.loc[1, "pooled"])
+
+
+def test_history_keeps_the_best_complete_proposal_so_far():
+    table, _ = optuna_table(_trials(), SPLITS, folds=3)
+    h = search_history(table)
+    assert h["best_so_far"].tolist() == pytest.approx([0.5, 0.5, 2 / 3])
+
+
+def test_importances_need_three_complete_proposals_and_sum_to_one():
+    table, _ = optuna_table(_trials(), SPLITS, folds=3)
+    assert importances(table, SearchConfig()).empty
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(12):
+        lr, h = float(10 ** rng.uniform(-3.3, -2.3)), int(rng.integers(100, 301))
+        rows.append({"lr": lr, "hidden": h, "fold_mean_val_acc": h / 300, "complete": True})
+    imp = importances(pd.DataFrame(rows), SearchConfig(), seed=0).set_index("parameter")
+    assert imp["importance"].sum() == pytest.approx(1.0)
+    assert imp.loc["hidden", "importance"] > imp.loc["lr", "importance"]  # only hidden matters

@@ -1,0 +1,150 @@
+"""Hand-made results of the rules (seed 001) and clean (seed 004) stages, in the files and
+columns those stages write, so their report sections can be tested without training.
+
+``write_rules(run_dir / "rules", rng)`` and ``write_clean(run_dir / "clean", rng)`` fill one
+stage folder each (``tests/report/fake_run.py`` can call them for a complete fake run).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_ray.layout import SUMMARY, Clean, Rules
+
+# what the stages store as "paper" (fer_ray.stages.rules.PAPER, fer_ray.stages.clean.PAPER);
+# copied, so the report tests need no Ray
+RULES_PAPER = {
+    "per_class": {"angry": 0.9934, "disgust": 1.0, "fear": 0.9281, "happy": 0.9542,
+                  "neutral": 0.9934, "sad": 0.9673, "surprise": 0.9281},
+    "mean_per_class": 0.9664,
+    "test_acc": 0.5490,
+    "recall": {"surprise": 1.0, "disgust": 0.33, "neutral": 0.27},
+}  # fmt: skip
+CLEAN_PAPER = {
+    "error_original": 0.4062,
+    "error_original_fine_tuned": 0.3670,
+    "error_cleaned": 0.3847,
+    "error_cleaned_fine_tuned": 0.3003,
+}
+
+CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+MEMBERS, DEPTHS, DEPTH = (0, 1), (1, 2, 3), 2
+
+
+def _json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def write_rules(d: Path, rng: np.random.Generator) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    rows, rules, text = [], [], []
+    for m in MEMBERS:
+        for depth in DEPTHS:
+            per = {f"fidelity_{c}": float(rng.uniform(0.85, 1.0)) for c in CLASSES}
+            rows.append(
+                {"member": m, "depth": depth, "overall": float(rng.uniform(0.4, 0.8)),
+                 "mean_per_class": float(np.mean(list(per.values()))),
+                 "train_mean_per_class": 0.95, "n_rules": 3 * depth,
+                 "mean_rule_length": 0.9 * depth, "n_test": 28, **per}
+            )  # fmt: skip
+            for c in CLASSES[:3]:
+                rule = " AND ".join(f"f{7 * k + depth} <= 0.5" for k in range(depth))
+                rules.append({"member": m, "depth": depth, "class": c,
+                              "rule": f"IF {rule} THEN {c}", "length": depth, "n_support": 9,
+                              "support": 0.1, "precision": 0.9})  # fmt: skip
+                if depth == DEPTH:
+                    text += [f"member {m} · {c} (test fidelity 92.86 %)", f"  IF {rule} THEN {c}"]
+    fidelity = pd.DataFrame(rows)
+    fidelity.to_csv(d / Rules.FIDELITY, index=False)
+    cols = ["overall", "mean_per_class", "train_mean_per_class", "n_rules", "mean_rule_length"]
+    g = fidelity.groupby("depth")[cols]
+    sweep = pd.concat([g.mean().add_suffix("_mean"), g.std(ddof=1).add_suffix("_std")], axis=1)
+    sweep.reset_index().to_csv(d / Rules.SWEEP, index=False)
+    pd.DataFrame(rules).to_csv(d / Rules.RULES, index=False)
+    (d / Rules.RULES_TEXT).write_text("\n".join(text) + "\n")
+    at = fidelity[fidelity["depth"] == DEPTH]
+    _json(
+        d / SUMMARY,
+        {
+            "members": list(MEMBERS), "depths": list(DEPTHS), "depth": DEPTH,
+            "class_names": CLASSES, "n_features": 512,
+            "fitted_on": "each member's training split, to the member's own predictions",
+            "scored_on": "the shared test split", "n_test": 28,
+            "at_depth": {
+                "overall_mean": float(at["overall"].mean()),
+                "overall_std": float(at["overall"].std(ddof=1)),
+                "mean_per_class_mean": float(at["mean_per_class"].mean()),
+                "mean_per_class_std": float(at["mean_per_class"].std(ddof=1)),
+                "per_class": {c: float(at[f"fidelity_{c}"].mean()) for c in CLASSES},
+                "n_rules_mean": 6.0, "mean_rule_length": 1.8,
+            },
+            "paper": RULES_PAPER,
+        },
+    )  # fmt: skip
+
+
+def _iv(estimate: float, low: float, high: float, n: int = 28, groups: int = 4) -> dict:
+    return {"estimate": estimate, "low": low, "high": high, "level": 0.95, "n_items": n,
+            "n_groups": groups, "unit": "group", "n_boot": 2000, "resolution": 1 / n}  # fmt: skip
+
+
+def write_clean(d: Path, rng: np.random.Generator) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    n_pool, k = 60, 6
+    loss = rng.gamma(2.0, 0.6, n_pool)
+    flipped = np.zeros(n_pool, bool)
+    flipped[rng.choice(n_pool, 6, replace=False)] = True
+    loss[flipped] += 1.0
+    flagged = np.zeros(n_pool, bool)
+    flagged[np.argsort(-loss, kind="stable")[:k]] = True
+    label = rng.integers(0, 7, n_pool)
+    pd.DataFrame(
+        {"item": np.arange(n_pool), "fold": np.arange(n_pool) % 3, "label": label,
+         "label_name": np.asarray(CLASSES)[label], "pred": (label + 1) % 7, "loss": loss,
+         "p_label": np.exp(-loss), "flagged": flagged, "flipped": flipped,
+         "clean_label_name": np.asarray(CLASSES)[label]}
+    ).to_csv(d / Clean.LOSSES, index=False)  # fmt: skip
+    top = np.argsort(-loss, kind="stable")[:8]
+    pd.DataFrame(
+        {"rank": np.arange(1, 9), "index": top, "true": label[top],
+         "true_name": np.asarray(CLASSES)[label[top]], "predicted": (label[top] + 1) % 7,
+         "predicted_name": np.asarray(CLASSES)[(label[top] + 1) % 7], "loss": loss[top],
+         "p_true": np.exp(-loss[top]), "p_predicted": 0.5,
+         "title": [f"happy/sad / {v:.2f} / {np.exp(-v):.2f}" for v in loss[top]],
+         "flipped": flipped[top], "clean_label_name": "sad"}
+    ).to_csv(d / Clean.GALLERY, index=False)  # fmt: skip
+    np.savez(d / Clean.GALLERY_CROPS, crops=rng.integers(0, 255, (8, 48, 48, 3), dtype=np.uint8))
+    variants = {"none": (0.50, 0.40, 0.60, 0.0), "flagged": (0.54, 0.44, 0.64, 0.04),
+                "oracle": (0.57, 0.46, 0.68, 0.07)}  # fmt: skip
+    pd.DataFrame(
+        [{"variant": v, "dropped": 0 if v == "none" else 6, "vote_acc": a, "vote_low": lo,
+          "vote_high": hi, "vote_minus_none": dd, "diff_low": dd - 0.04, "diff_high": dd + 0.04,
+          "member_mean": a - 0.02, "member_minus_none": dd} for v, (a, lo, hi, dd) in variants.items()]
+    ).to_csv(d / Clean.VARIANTS, index=False)  # fmt: skip
+    tp = int((flagged & flipped).sum())
+    _json(
+        d / SUMMARY,
+        {
+            "n_pool": n_pool, "folds": 3, "chosen": {"lr": 0.001, "hidden": 100}, "epochs": 8,
+            "flag_fraction": 0.1, "n_flagged": k, "oof_acc": 0.3, "class_names": CLASSES,
+            "label_noise": 0.1, "paper": CLEAN_PAPER,
+            "flags": {"precision": tp / k, "recall": tp / 6, "f1": tp / 6, "n_flagged": k,
+                      "n_flipped": 6, "n_true_positive": tp, "base_rate": 0.1, "auroc": 0.8,
+                      "mean_loss_flipped": 2.2, "mean_loss_clean": 1.2},
+            "retrain": {
+                "members": 2, "n_test": 28, "n_test_groups": 4,
+                "variants": {
+                    **{v: {"vote": _iv(a, lo, hi), "vote_minus_none": _iv(dd, dd - 0.04, dd + 0.04),
+                           "member_mean": _iv(a, lo, hi), "member_minus_none": _iv(dd, 0, 0.1),
+                           "dropped": 0 if v == "none" else 6}
+                       for v, (a, lo, hi, dd) in variants.items()},
+                    "flagged_minus_oracle": _iv(-0.03, -0.07, 0.01),
+                },
+            },
+        },
+    )  # fmt: skip
