@@ -81,7 +81,8 @@ STAGES.register(
     ),
 )
 STAGES.register(
-    "rules", StageSpec(("rules",), "export", "fer_ray.stages.rules:stage", lambda c: c.rules.enabled)
+    "rules",
+    StageSpec(("rules",), "export", "fer_ray.stages.rules:stage", lambda c: c.rules.enabled),
 )
 # Seed 004: top-loss cleaning. Reads the grid's choice, not the ensemble, so its own members are
 # trained here (same seeds, with and without the flagged items).
@@ -178,10 +179,11 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: old → new`` for every config value that differs between two stage inputs."""
     a, b = _flat(old), _flat(new)
+    unset = object()  # a key new to the config (None by default) differs from an absent one
     return [
         f"{k}: {a.get(k, '(unset)')!r} → {b.get(k, '(unset)')!r}"
         for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
+        if a.get(k, unset) != b.get(k, unset)
     ]
 
 
@@ -245,8 +247,11 @@ def preflight(cfg: Config, actions: dict[str, str], inputs: dict[str, Any]) -> N
             test_split=cfg.data.test_split,
             own_split=m["split"].fillna("").to_numpy(),
         )
+        from fer_ray.models.backbones import check_input_size
+
+        check_input_size(cfg.model.backbone, cfg.faces.size)
         check_model(cfg.model)
-        if cfg.ensemble.backbones:
+        if cfg.ensemble.backbones or cfg.grid.backbones:
             _check_backbone_comparison(cfg)
     if actions["descriptors"] in ("run", "resume"):
         from fer_ray.data.descriptors import read_sheet, sheet_path
@@ -267,11 +272,15 @@ def _check_backbone_comparison(cfg: Config) -> None:
     src = weight_sources.source(cfg.model.weights)
     if cache_applicable(cfg.model, cfg.train)[0] or (src is not None and src.stand_in):
         raise ConfigError(
-            "ensemble.backbones compares backbones on pixels: set model.feature_cache=off (or a"
+            "grid.backbones / ensemble.backbones compare backbones on pixels: set"
+            " model.feature_cache=off (or a"
             " random train.recipe, or model.train_last_convs=-1) and model.weights to imagenet,"
             " none or a path"
         )
-    for b in cfg.ensemble.backbones or []:
+    from fer_ray.models.backbones import check_input_size
+
+    for b in (cfg.ensemble.backbones or []) + (cfg.grid.backbones or []):
+        check_input_size(b, cfg.faces.size)
         check_model(dataclasses.replace(cfg.model, backbone=b))
 
 

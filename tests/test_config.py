@@ -71,16 +71,26 @@ def test_stage_fingerprints_rerun_exactly_the_stages_whose_inputs_changed():
         new = stage_fingerprints(config.from_dict({}, list(overrides)))
         return [s for s in base if new[s] != base[s]]
 
-    assert changed("grid.folds=3") == ["grid", "ensemble", "analyse"]
-    assert changed("ensemble.members=4") == ["ensemble", "analyse"]
-    assert changed("ensemble.test_fraction=0.2") == ["grid", "ensemble", "analyse"]
-    assert changed("faces.size=48") == ["prepare", "grid", "ensemble", "analyse"]
+    # the seed stages hang off the grid (clean, newfaces) or the ensemble (export → rules, aumaps)
+    after_ensemble = ["export", "rules", "aumaps"]
+    after_grid = ["ensemble", "analyse", "export", "rules", "clean", "newfaces", "aumaps"]
+    assert changed("grid.folds=3") == ["grid", *after_grid]
+    assert changed("ensemble.members=4") == ["ensemble", "analyse", *after_ensemble]
+    assert changed("ensemble.test_fraction=0.2") == ["grid", *after_grid]
+    assert changed("faces.size=48") == ["prepare", "grid", *after_grid]
     assert changed("analyse.sweep_draws=2") == ["analyse"]
-    assert changed("train.recipe=seed002") == ["grid", "ensemble", "analyse"]
+    assert changed("train.recipe=seed002") == ["grid", *after_grid]
     # the descriptor baseline is a side stage: only its own inputs rerun it
     assert changed("descriptors.epochs=50") == ["descriptors"]
     assert changed("analyse.absolute_angles=false") == ["analyse", "descriptors"]
-    assert changed("data.seed=3") == ["prepare", "grid", "ensemble", "analyse", "descriptors"]
+    assert changed("data.seed=3") == ["prepare", "grid", "ensemble", "analyse", "descriptors",
+                                      *after_grid[2:]]  # fmt: skip
+    # each seed stage's own keys rerun it (and what reads its output) only
+    assert changed("rules.depth=2", "rules.depths=[1,2]") == ["rules"]
+    assert changed("export.format=csv") == ["export", "rules"]
+    assert changed("clean.folds=3") == ["clean"]
+    assert changed("newfaces.members=2") == ["newfaces"]
+    assert changed("aumaps.top_k=3") == ["aumaps"]
     assert changed("resources.max_concurrent_trials=1", "output.checkpoint_every=2") == []
 
 

@@ -91,14 +91,13 @@ def _screenshot(url: str, token: str | None, path: Path) -> None:
 EXPAND_TASKS = """
 const h = [...document.querySelectorAll('h4')].find(e => e.textContent.includes('Ray Core'));
 if (h) {
-  h.scrollIntoView();
-  window.scrollBy(0, -60);
   const top = h.getBoundingClientRect().top;
   const chevron = [...document.querySelectorAll('svg')].find(s => {
     const r = s.getBoundingClientRect();
     return r.left < 120 && r.top > top + 60 && r.top < top + 140;
   });
   if (chevron) chevron.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  window.scrollTo(0, window.scrollY + top - 110);
 }
 """
 

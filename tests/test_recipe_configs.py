@@ -185,5 +185,7 @@ def test_recipe_config_runs_on_its_data_layout(name, tmp_path):
         assert list(maps["au"]) == facs  # one task per (member, AU) of the FACS codes
         best = maps.loc[maps["map"] >= 0, "map"]
         for mp in best:
-            assert (run_dir / "aumaps" / "panels" / "member_00" / f"relu3_map{mp:03d}.png").is_file()
+            assert (
+                run_dir / "aumaps" / "panels" / "member_00" / f"relu3_map{mp:03d}.png"
+            ).is_file()
         assert "Deconvolution and Action Units ↔ maps (seed 003)" in text

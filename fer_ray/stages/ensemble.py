@@ -59,7 +59,8 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
     member, repeat = int(config["member"]), int(config.get("repeat", 0))
     seed = member_seed(cfg.seed, member, repeat)
     device = common.trial_device(cfg.resources.gpus_per_trial)
-    backbone = config.get("backbone")  # ensemble.backbones: seed 002's comparison
+    # ensemble.backbones (seed 002's comparison on the test set), else the grid's choice
+    backbone = config.get("backbone") or chosen.get("backbone")
     model_cfg = dataclasses.replace(cfg.model, backbone=backbone) if backbone else cfg.model
     model = create_model(
         model_cfg,

@@ -6,6 +6,7 @@ Each trial trains one cell on one fold; the table and the choice are
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,10 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     lr, hidden, fold = float(config["lr"]), int(config["hidden"]), int(config["fold"])
     seed = trial_seed(cfg.seed, lr, hidden, fold)
     device = common.trial_device(cfg.resources.gpus_per_trial)
+    backbone = config.get("backbone")  # grid.backbones: the grid searches architectures too
+    model_cfg = dataclasses.replace(cfg.model, backbone=backbone) if backbone else cfg.model
     model = create_model(
-        cfg.model, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
+        model_cfg, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
     ).to(device)
     module = model.tail if data.kind == "features" else model
     train = data.split((data.folds >= 0) & (data.folds != fold), train=True)
@@ -112,7 +115,10 @@ def run(
         "hidden": tune.grid_search(list(cfg.grid.hidden)),
         "fold": tune.grid_search(list(range(cfg.grid.folds))),
     }
-    total = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds
+    if cfg.grid.backbones:
+        space["backbone"] = tune.grid_search(list(cfg.grid.backbones))
+    n_bb = len(cfg.grid.backbones or []) or 1
+    total = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds * n_bb
     trainable = tune.with_resources(
         tune.with_parameters(grid_trainable, cfg=cfg, data_ref=[data_ref]), common.resources(cfg)
     )
@@ -131,6 +137,7 @@ def run(
         h = h.drop_duplicates("step", keep="last").sort_values("step")
         rows.append(
             {
+                **({"backbone": c["backbone"]} if "backbone" in c else {}),
                 "lr": c["lr"],
                 "hidden": c["hidden"],
                 "fold": c["fold"],
@@ -143,22 +150,25 @@ def run(
         )
         work.append(
             {
-                "unit": f"trial lr={c['lr']:g} hidden={c['hidden']} fold={c['fold']}",
+                "unit": f"trial {c.get('backbone', '')} lr={c['lr']:g} hidden={c['hidden']}"
+                f" fold={c['fold']}".replace("trial  ", "trial "),
                 **common.where(r.metrics),
                 "resumed_from_epoch": int(h["resumed_from"].max()),
             }
         )
         cols = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
-        curves.append(h[cols].assign(lr=c["lr"], hidden=c["hidden"], fold=c["fold"]))
-    order = ["lr", "hidden", "fold"]
-    trials = pd.DataFrame(rows).sort_values(order, ascending=[False, True, True])
-    curves_table = pd.concat(curves).sort_values(
-        [*order, "step"], ascending=[False, True, True, True]
-    )
+        cell = {k: c[k] for k in ("backbone", "lr", "hidden", "fold") if k in c}
+        curves.append(h[cols].assign(**cell))
+    order = (["backbone"] if cfg.grid.backbones else []) + ["lr", "hidden", "fold"]
+    up = [True] * (len(order) - 3) + [False, True, True]
+    trials = pd.DataFrame(rows).sort_values(order, ascending=up)
+    curves_table = pd.concat(curves).sort_values([*order, "step"], ascending=[*up, True])
     common.write_work(out, sorted(work, key=lambda w: w["unit"]))
     oof = oof_table(trials, splits)
     t2 = with_intervals(table2(trials), oof, cfg.seed)
-    chosen = choose(t2, cfg.grid.choose, (cfg.grid.paper_lr, cfg.grid.paper_hidden))
+    chosen = choose(
+        t2, cfg.grid.choose, (cfg.grid.paper_lr, cfg.grid.paper_hidden), cfg.model.backbone
+    )
     trials = trials.drop(columns="val_preds")
     trials.to_csv(out / Grid.TRIALS, index=False)
     curves_table.to_csv(out / Grid.CURVES, index=False)

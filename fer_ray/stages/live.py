@@ -92,7 +92,7 @@ def write_results(cfg: Config, stage: str, experiments: tuple[str, ...]) -> Path
     if not frames:
         return None
     table = pd.concat(frames, ignore_index=True)
-    for col in table.select_dtypes(include="object").columns:
+    for col in [c for c in table.columns if pd.api.types.is_object_dtype(table[c])]:
         # a column mixing kinds (a list config value, numbers and strings) is stored as text
         kinds = {type(v) for v in table[col].dropna()}
         if len(kinds) > 1 or kinds & {list, dict, tuple}:
@@ -108,9 +108,7 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 
 
-def after_stage(
-    cfg: Config, stage: str, experiments: tuple[str, ...], report: bool = True
-) -> None:
+def after_stage(cfg: Config, stage: str, experiments: tuple[str, ...], report: bool = True) -> None:
     """What the pipeline does once a stage is done: its results as Parquet, then (unless the
     pipeline writes the final report next) the report."""
     try:

@@ -66,3 +66,25 @@ def test_holdout_spread_separates_members_from_holdouts():
     s = mi.holdout_spread(h)
     assert s["member_spread"] == pytest.approx(0.02)
     assert s["holdout_spread_member_mean"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
+
+
+def test_architecture_tables_score_each_backbones_vote_on_the_shared_test_set():
+    labels = np.arange(30) % 3
+    onehot = np.eye(3)[labels]
+    wrong = np.eye(3)[(labels + 1) % 3]
+    # "a": two perfect members; "b": one perfect and one always wrong but less confident
+    by_bb = {
+        "a": ([onehot, onehot], [0.9, 0.8]),
+        "b": ([onehot, 0.6 * wrong + 0.4 / 3], [0.7, 0.6]),
+    }
+    summary, recall, confusion = mi.architecture_tables(by_bb, labels, GROUPS)
+    s = summary.set_index("backbone")
+    assert s.loc["a", "test_acc_mean"] == 1.0 and s.loc["a", "vote_acc"] == 1.0
+    assert s.loc["b", "test_acc_mean"] == pytest.approx(0.5)
+    assert s.loc["b", "test_acc_std"] == pytest.approx(np.std([1.0, 0.0], ddof=1))
+    assert s.loc["b", "vote_acc"] == 1.0  # the confident member wins every vote
+    assert (s["vote_low"] <= s["vote_acc"]).all() and (s["vote_acc"] <= s["vote_high"]).all()
+    assert set(recall["backbone"]) == {"a", "b"} and (recall["recall"] == 1.0).all()
+    diag = confusion[confusion["true"] == confusion["pred"]]
+    assert diag.groupby("backbone")["count"].sum().tolist() == [30, 30]
+    assert confusion["count"].sum() == 60

@@ -26,14 +26,22 @@ from fer_ray.layout import (
     SUMMARY,
     WORK,
     Analyse,
+    AuMaps,
+    Clean,
     Descriptors,
     Ensemble,
     Grid,
+    NewFaces,
     Prepare,
+    Rules,
 )
+from tests.report import fake_seed_stages
 
 CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 ALL_STAGES = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
+# the seed recipes' own stages; ``ARCHS`` stands for ``ensemble.backbones``' extra files
+ARCHS = "ensemble+archs"
+SEED_STAGES = (Rules.DIR, Clean.DIR, NewFaces.DIR, AuMaps.DIR, ARCHS)
 NODE = "192.0.2.2"
 NODE_ID = "a1b2c3d4e5f6" + "0" * 44  # Ray node ids are 56 hex digits
 MEMBERS = 3
@@ -90,8 +98,14 @@ def write_run(
         Ensemble.DIR: lambda d: _ensemble(d, rng, selected_on_test, departures, intervals),
         Analyse.DIR: lambda d: _analyse(d, rng, intervals),
         Descriptors.DIR: lambda d: _descriptors(d, rng),
+        Rules.DIR: lambda d: fake_seed_stages.write_rules(d, rng),
+        Clean.DIR: lambda d: fake_seed_stages.write_clean(d, rng),
+        NewFaces.DIR: lambda d: fake_seed_stages.write_newfaces(d, rng),
+        AuMaps.DIR: lambda d: fake_seed_stages.write_aumaps(d, rng),
     }
-    for stage in stages:
+    if ARCHS in stages:
+        fake_seed_stages.write_architectures(root / Ensemble.DIR, rng)
+    for stage in (s for s in stages if s != ARCHS):
         d = root / stage
         d.mkdir(parents=True, exist_ok=True)
         writers[stage](d)

@@ -1,8 +1,9 @@
-"""Hand-made results of the rules (seed 001) and clean (seed 004) stages, in the files and
-columns those stages write, so their report sections can be tested without training.
+"""Hand-made results of the seed stages (rules, clean, newfaces, aumaps) and of
+``ensemble.backbones``, in the files and columns those stages write, so their report sections
+can be tested without training.
 
-``write_rules(run_dir / "rules", rng)`` and ``write_clean(run_dir / "clean", rng)`` fill one
-stage folder each (``tests/report/fake_run.py`` can call them for a complete fake run).
+Each ``write_<stage>(run_dir / "<stage>", rng)`` fills one stage folder
+(``tests/report/fake_run.write_run`` calls them when asked for those stages).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
-from fer_ray.layout import SUMMARY, Clean, Rules
+from fer_ray.layout import SUMMARY, AuMaps, Clean, Ensemble, Rules
 
 # what the stages store as "paper" (fer_ray.stages.rules.PAPER, fer_ray.stages.clean.PAPER);
 # copied, so the report tests need no Ray
@@ -148,3 +150,62 @@ def write_clean(d: Path, rng: np.random.Generator) -> None:
             },
         },
     )  # fmt: skip
+
+
+def write_newfaces(d: Path, rng: np.random.Generator) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for train, test, acc in (("A", "A", 0.8), ("A", "B", 0.35), ("A", "B:all", 0.4),
+                             ("B", "A", 0.3), ("B", "B", 0.9), ("B", "A:all", 0.33)):  # fmt: skip
+        rows.append({"train": train, "test": test,
+                     "kind": "within" if train == test else "cross", "members": 2,
+                     "member_mean": acc, "member_std": 0.01, "vote_acc": acc, "low": acc - 0.1,
+                     "high": acc + 0.1, "n_items": 20, "n_groups": 2, "unit": "group"})  # fmt: skip
+    pd.DataFrame(rows).to_csv(d / "matrix.csv", index=False)
+    pd.DataFrame({"train": ["A"], "member": [0]}).to_csv(d / "members.csv", index=False)
+    dom = {"describe": "x", "n_images": 40, "n_groups": 6, "n_test": 20, "n_test_groups": 2,
+           "dropped_classes": ["contempt"], "dropped_images": 3}  # fmt: skip
+    summary = {"domains": [{**dom, "name": "A"}, {**dom, "name": "B"}], "classes": CLASSES[:3],
+               "members": 2, "backbone": "alexnet", "lr": 0.001, "hidden": 8, "epochs": 3,
+               "recipe": "seed002", "weights": "none", "paper_new_faces": 0.347,
+               "paper_test": 0.9}  # fmt: skip
+    _json(d / SUMMARY, summary)
+
+
+def write_aumaps(d: Path, rng: np.random.Generator) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    maps = pd.DataFrame(
+        {"member": [0, 0, 1, 1], "au": ["AU1", "AU12", "AU1", "AU12"], "map": [5, 7, 5, 9],
+         "distance": [3.0, 2.0, 2.5, 1.0], "n_with": [10, 8, 10, 8], "n_without": [20, 22, 20, 22],
+         "agreement": [0.6, 0.2, 0.4, 0.0], "shuffled_mean": [0.1, 0.1, 0.2, 0.1],
+         "shuffled_sd": [0.05] * 4, "p_value": [0.01, 0.2, 0.03, 0.9]}
+    )  # fmt: skip
+    maps.to_csv(d / "maps.csv", index=False)
+    dist = pd.DataFrame({"member": 0, "au": "AU1", "map": range(8), "distance": np.arange(8.0)})
+    dist.to_csv(d / "distances.csv", index=False)
+    panel = d / AuMaps.panel(0, "relu3", 5)
+    panel.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(panel), rng.integers(0, 255, (48, 48, 3), dtype=np.uint8))
+    summary = {"backbone": "small_cnn", "unit": "relu3", "paper_layer": "conv3 (relu3)",
+               "members": 2, "images": "train", "n_images": {"0": 30, "1": 30}, "n_maps": 256,
+               "receptive_field": {"size": 32, "stride": 4, "offset": -14}, "input_size": 96,
+               "top_k": 9, "n": 9, "au_source": "synthetic", "aus": ["AU1", "AU12"],
+               "panels": "best", "region_check": True, "rule": "centre", "shuffles": 100,
+               "agreement_mean": 0.3, "shuffled_mean": 0.125, "n_pairs": 4, "n_above": 3,
+               "n_significant": 2}  # fmt: skip
+    _json(d / SUMMARY, summary)
+
+
+def write_architectures(d: Path, rng: np.random.Generator) -> None:
+    """``ensemble.backbones``: what the ensemble stage adds beside its own files."""
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {"backbone": ["resnet18", "alexnet"], "members": [3, 3],
+         "test_acc_mean": [0.6, 0.5], "test_acc_std": [0.02, 0.03],
+         "member_low": [0.5, 0.4], "member_high": [0.7, 0.6],
+         "vote_acc": [0.62, 0.48], "vote_low": [0.52, 0.38], "vote_high": [0.72, 0.58]}
+    ).to_csv(d / Ensemble.ARCHS, index=False)  # fmt: skip
+    pd.DataFrame(
+        [{"backbone": b, "class_index": k, "recall": float(rng.uniform(0.2, 0.9))}
+         for b in ("resnet18", "alexnet") for k in range(len(CLASSES))]
+    ).to_csv(d / Ensemble.ARCH_RECALL, index=False)  # fmt: skip

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from fer_ray.layout import AuMaps
 from fer_ray.report.render import to_markdown
 from fer_ray.report.run import open_run
 from fer_ray.report.sections import SECTIONS
+from tests.report.fake_seed_stages import write_aumaps, write_newfaces
 
 CLASSES = ["angry", "happy", "sad"]
 
@@ -92,24 +92,7 @@ def test_architectures_side_by_side_from_the_grids_stored_files(tmp_path: Path) 
 
 def test_newfaces_section_states_within_and_cross_on_the_same_images(tmp_path: Path) -> None:
     root = _run(tmp_path / "run")
-    d = root / "newfaces"
-    d.mkdir()
-    rows = []
-    for train, test, acc in (("A", "A", 0.8), ("A", "B", 0.35), ("A", "B:all", 0.4),
-                             ("B", "A", 0.3), ("B", "B", 0.9), ("B", "A:all", 0.33)):  # fmt: skip
-        rows.append({"train": train, "test": test,
-                     "kind": "within" if train == test else "cross", "members": 2,
-                     "member_mean": acc, "member_std": 0.01, "vote_acc": acc, "low": acc - 0.1,
-                     "high": acc + 0.1, "n_items": 20, "n_groups": 2, "unit": "group"})  # fmt: skip
-    pd.DataFrame(rows).to_csv(d / "matrix.csv", index=False)
-    pd.DataFrame({"train": ["A"], "member": [0]}).to_csv(d / "members.csv", index=False)
-    dom = {"describe": "x", "n_images": 40, "n_groups": 6, "n_test": 20, "n_test_groups": 2,
-           "dropped_classes": ["contempt"], "dropped_images": 3}  # fmt: skip
-    summary = {"domains": [{**dom, "name": "A"}, {**dom, "name": "B"}], "classes": CLASSES,
-               "members": 2, "backbone": "alexnet", "lr": 0.001, "hidden": 8, "epochs": 3,
-               "recipe": "seed002", "weights": "none", "paper_new_faces": 0.347,
-               "paper_test": 0.9}  # fmt: skip
-    (d / "summary.json").write_text(json.dumps(summary))
+    write_newfaces(root / "newfaces", np.random.default_rng(0))
     section = SECTIONS.get("newfaces")
     part = section.load(open_run(root))
     wide = part.tables["newfaces_matrix_wide"].set_index("trained on")
@@ -131,27 +114,7 @@ def test_newfaces_section_states_within_and_cross_on_the_same_images(tmp_path: P
 def test_aumaps_section_reports_the_region_check_and_copies_panels(tmp_path: Path) -> None:
     root = _run(tmp_path / "run")
     d = root / "aumaps"
-    d.mkdir()
-    maps = pd.DataFrame(
-        {"member": [0, 0, 1, 1], "au": ["AU1", "AU12", "AU1", "AU12"], "map": [5, 7, 5, 9],
-         "distance": [3.0, 2.0, 2.5, 1.0], "n_with": [10, 8, 10, 8], "n_without": [20, 22, 20, 22],
-         "agreement": [0.6, 0.2, 0.4, 0.0], "shuffled_mean": [0.1, 0.1, 0.2, 0.1],
-         "shuffled_sd": [0.05] * 4, "p_value": [0.01, 0.2, 0.03, 0.9]}
-    )  # fmt: skip
-    maps.to_csv(d / "maps.csv", index=False)
-    dist = pd.DataFrame({"member": 0, "au": "AU1", "map": range(8), "distance": np.arange(8.0)})
-    dist.to_csv(d / "distances.csv", index=False)
-    panel = d / AuMaps.panel(0, "relu3", 5)
-    panel.parent.mkdir(parents=True)
-    cv2.imwrite(str(panel), np.zeros((8, 8, 3), np.uint8))
-    summary = {"backbone": "small_cnn", "unit": "relu3", "paper_layer": "conv3 (relu3)",
-               "members": 2, "images": "train", "n_images": {"0": 30, "1": 30}, "n_maps": 256,
-               "receptive_field": {"size": 32, "stride": 4, "offset": -14}, "input_size": 96,
-               "top_k": 9, "n": 9, "au_source": "synthetic", "aus": ["AU1", "AU12"],
-               "panels": "best", "region_check": True, "rule": "centre", "shuffles": 100,
-               "agreement_mean": 0.3, "shuffled_mean": 0.125, "n_pairs": 4, "n_above": 3,
-               "n_significant": 2}  # fmt: skip
-    (d / "summary.json").write_text(json.dumps(summary))
+    write_aumaps(d, np.random.default_rng(0))
     section = SECTIONS.get("aumaps")
     part = section.load(open_run(root))
     per_au = part.tables["aumaps_per_au"].set_index("au")

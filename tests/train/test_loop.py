@@ -302,7 +302,15 @@ def test_groups_resume_bit_identical():
     ref = Layered()
     fit(ref, train, val, phases, CFG, seed=2)
     snaps = []
-    fit(Layered(), train, val, phases, CFG, seed=2, on_epoch=lambda r, s: snaps.append(_roundtrip(s())))
+    fit(
+        Layered(),
+        train,
+        val,
+        phases,
+        CFG,
+        seed=2,
+        on_epoch=lambda r, s: snaps.append(_roundtrip(s())),
+    )
     for k in (2, 3, 4):
         m = Layered()
         fit(m, train, val, phases, CFG, seed=2, state=snaps[k - 1])

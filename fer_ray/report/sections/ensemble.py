@@ -217,11 +217,14 @@ def size_text(curve: pd.DataFrame) -> str:
 def blocks(part: Part) -> list[Block]:
     e = part.facts["ensemble"]
     sel = "test set (labelled: selected on test)" if e["selection"] == "test" else "validation"
+    used = (part.facts["summary"] or {}).get("phase2_lr")  # the rate phase 2 actually used
+    rate = e["phase2_lr"] if isinstance(e["phase2_lr"], str) else f"{e['phase2_lr']:g}"
+    lr2 = f"{used:g} ({rate})" if used is not None and isinstance(e["phase2_lr"], str) else rate
     b = [
         h2("Ensemble (two-phase fine-tunes)"),
         p(
             f"Each member: {part.facts['epochs']} epochs at the chosen lr, then "
-            f"{e['phase2_epochs']} epochs at lr {e['phase2_lr']:g}; epoch and phase selected "
+            f"{e['phase2_epochs']} epochs at lr {lr2}; epoch and phase selected "
             f"on {sel}. Train/val split ({1 - e['val_fraction']:.0%}:{e['val_fraction']:.0%}) "
             "drawn per member seed, grouped."
         ),

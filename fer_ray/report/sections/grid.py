@@ -37,10 +37,18 @@ def cell(row: dict[str, Any], intervals: bool) -> str:
     return text
 
 
+def rows_by_lr(t2: pd.DataFrame) -> pd.DataFrame:
+    """With grid.backbones, a Table 2 row is a backbone × lr (label "resnet18 · 0.001")."""
+    if "backbone" not in t2.columns:
+        return t2
+    return t2.assign(lr=[f"{b} · {lr:g}" for b, lr in zip(t2["backbone"], t2["lr"])])
+
+
 def pivot(t2: pd.DataFrame) -> pd.DataFrame:
     """Table 2 as the paper prints it: lr rows (largest first), hidden columns, mean ± std in
     percent, then the pooled accuracy with its interval where stored."""
     intervals = has_intervals(t2)
+    t2 = rows_by_lr(t2)
     cells = t2.assign(cell=[cell(r, intervals) for r in t2.to_dict("records")])
     piv = cells.pivot(index="lr", columns="hidden", values="cell").sort_index(ascending=False)
     piv.columns = [f"hidden {c}" for c in piv.columns]
@@ -67,14 +75,14 @@ def load(run: Run) -> Part | None:
 
 
 def plots(part: Part, out: Path) -> None:
-    t2 = part.tables["table2"]
+    t2 = rows_by_lr(part.tables["table2"])
     intervals = has_intervals(t2)
     idx = t2.set_index(["lr", "hidden"])
     piv = t2.pivot(index="lr", columns="hidden", values="mean").sort_index(ascending=False)
     fig, ax = subplots(figsize=(max(5.0, 1.6 * piv.shape[1] + 2.0), 4))
     im = ax.imshow(piv.to_numpy(), cmap="viridis")
     ax.set_xticks(range(piv.shape[1]), [str(c) for c in piv.columns])
-    ax.set_yticks(range(piv.shape[0]), [f"{i:g}" for i in piv.index])
+    ax.set_yticks(range(piv.shape[0]), [i if isinstance(i, str) else f"{i:g}" for i in piv.index])
     ax.set_xlabel("hidden units")
     ax.set_ylabel("learning rate")
     for (i, j), v in np.ndenumerate(piv.to_numpy()):

@@ -1,0 +1,182 @@
+"""The config's value checks: ranges and rules across keys, one clear line each.
+
+Kept apart from ``fer_ray.config`` (the schema and the loader) so each stays readable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fer_ray.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fer_ray.config import Config
+
+
+# Fixed choices; pluggable kinds (data sets, detectors, recipes, backbones, weights, head
+# activations) are checked against their registries by ``check_registered``.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.feature_cache": ("auto", "off"),
+    "train.optimizer": ("adam", "sgd"),
+    "train.amp": ("none", "bf16"),
+    "ensemble.selection": ("val", "test"),
+    "grid.choose": ("best", "paper"),
+    "search.algorithm": ("grid", "optuna"),
+    "search.scheduler": ("none", "asha"),
+    "faces.fallback": ("square", "native"),
+    "export.format": ("parquet", "csv"),
+    "aumaps.images": ("train", "all"),
+    "aumaps.panels": ("all", "best"),
+    "aumaps.rule": ("centre", "overlap"),
+}
+# Keys that were renamed: the loader says what they are called now.
+RENAMED: dict[str, str] = {"train.augment": "train.recipe"}
+
+
+def relative_lr_ok(value: float | str) -> bool:
+    if isinstance(value, str):
+        try:
+            return value.startswith("x") and float(value[1:]) > 0
+        except ValueError:
+            return False
+    return value > 0
+
+
+def validate(cfg: Config) -> None:
+    """Ranges and cross-key rules that types alone cannot say; the first broken one fails."""
+    checks = [
+        (cfg.grid.folds >= 2, "grid.folds must be >= 2"),
+        (cfg.data.n_subjects >= 1, "data.n_subjects must be >= 1"),
+        (cfg.data.per_class >= 1, "data.per_class must be >= 1"),
+        (cfg.data.image_size >= 16, "data.image_size must be >= 16"),
+        (cfg.faces.chunk_size >= 1, "faces.chunk_size must be >= 1"),
+        (cfg.model.pretrain_epochs >= 1, "model.pretrain_epochs must be >= 1"),
+        (cfg.model.pretrain_subjects >= 2, "model.pretrain_subjects must be >= 2"),
+        (cfg.model.train_last_convs >= -1, "model.train_last_convs must be >= 0, or -1 (all)"),
+        (0 <= cfg.model.head_dropout < 1, "model.head_dropout must be in [0, 1)"),
+        (cfg.newfaces.members >= 1, "newfaces.members must be >= 1"),
+        (cfg.newfaces.seed_offset != 0, "newfaces.seed_offset must not be 0 (B = A's faces)"),
+        (
+            cfg.newfaces.n_subjects is None or cfg.newfaces.n_subjects >= 2,
+            "newfaces.n_subjects must be >= 2",
+        ),
+        (cfg.aumaps.top_k >= 1 and cfg.aumaps.n >= 1, "aumaps.top_k and aumaps.n must be >= 1"),
+        (cfg.aumaps.shuffles >= 0, "aumaps.shuffles must be >= 0"),
+        (cfg.aumaps.members >= 0, "aumaps.members must be >= 0 (0 = all)"),
+        (cfg.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
+        (0 <= cfg.train.momentum < 1, "train.momentum must be in [0, 1)"),
+        (relative_lr_ok(cfg.ensemble.phase2_lr), "ensemble.phase2_lr must be > 0 or 'x<f>'"),
+        (cfg.ensemble.holdout_repeats >= 1, "ensemble.holdout_repeats must be >= 1"),
+        (
+            len(cfg.search.lr_range) == 2 and 0 < cfg.search.lr_range[0] < cfg.search.lr_range[1],
+            "search.lr_range must be [low, high] with 0 < low < high",
+        ),
+        (
+            len(cfg.search.hidden_range) == 2
+            and 1 <= cfg.search.hidden_range[0] <= cfg.search.hidden_range[1],
+            "search.hidden_range must be [low, high] with 1 <= low <= high",
+        ),
+        (cfg.search.trials is None or cfg.search.trials >= 1, "search.trials must be >= 1"),
+        (
+            cfg.ensemble.holdout_repeats == 1 or cfg.data.test_split is None,
+            "ensemble.holdout_repeats > 1 needs grouped holdouts; data.test_split fixes one",
+        ),
+        (
+            cfg.grid.choose != "paper"
+            or (cfg.grid.paper_lr in cfg.grid.lr and cfg.grid.paper_hidden in cfg.grid.hidden),
+            "grid.choose=paper: grid.paper_lr and grid.paper_hidden must be in the grid",
+        ),
+        (
+            all(set(d) <= {"what", "paper", "ours", "why"} and "what" in d for d in cfg.departures),
+            "departures: each entry needs 'what' and may have 'paper', 'ours', 'why'",
+        ),
+        (cfg.analyse.sweep_draws >= 1, "analyse.sweep_draws must be >= 1"),
+        (cfg.descriptors.lr > 0, "descriptors.lr must be > 0"),
+        (cfg.descriptors.batch_size >= 1, "descriptors.batch_size must be >= 1"),
+        (len(cfg.grid.lr) >= 1, "grid.lr is empty: the search space needs at least one value"),
+        (all(x > 0 for x in cfg.grid.lr), "grid.lr must be > 0"),
+        (len(cfg.grid.hidden) >= 1, "grid.hidden is empty: the search space needs one value"),
+        (all(h > 0 for h in cfg.grid.hidden), "grid.hidden must be > 0"),
+        (cfg.ensemble.members >= 1, "ensemble.members must be >= 1"),
+        (0 < cfg.ensemble.test_fraction < 0.5, "ensemble.test_fraction must be in (0, 0.5)"),
+        (0 < cfg.ensemble.val_fraction < 0.5, "ensemble.val_fraction must be in (0, 0.5)"),
+        (cfg.train.epochs >= 1, "train.epochs must be >= 1"),
+        (cfg.ensemble.phase2_epochs >= 0, "ensemble.phase2_epochs must be >= 0"),
+        (cfg.faces.size >= 16, "faces.size must be >= 16"),
+        (cfg.faces.margin is None or cfg.faces.margin >= 0, "faces.margin must be >= 0"),
+        (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
+        (cfg.output.checkpoint_every >= 0, "output.checkpoint_every must be >= 0"),
+        (cfg.output.checkpoint_every_s >= 0, "output.checkpoint_every_s must be >= 0"),
+        (cfg.resources.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
+        (cfg.resources.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
+        (cfg.resources.cpus_per_task > 0, "resources.cpus_per_task must be > 0"),
+        (cfg.resources.features_cpus >= 1, "resources.features_cpus must be >= 1"),
+        (
+            cfg.resources.features_gpus is None or cfg.resources.features_gpus >= 0,
+            "resources.features_gpus must be >= 0",
+        ),
+        (cfg.resources.wait_s > 0, "resources.wait_s must be > 0"),
+        (cfg.resources.connect_timeout_s > 0, "resources.connect_timeout_s must be > 0"),
+        (cfg.descriptors.folds >= 2, "descriptors.folds must be >= 2"),
+        (cfg.descriptors.repeats >= 1, "descriptors.repeats must be >= 1"),
+        (cfg.descriptors.hidden >= 1, "descriptors.hidden must be >= 1"),
+        (cfg.descriptors.epochs >= 1, "descriptors.epochs must be >= 1"),
+        (0 <= cfg.data.label_noise < 1, "data.label_noise must be in [0, 1)"),
+        (
+            cfg.data.label_noise == 0 or cfg.data.name == "synthetic",
+            "data.label_noise applies to data.name=synthetic only (a real data set's noise is"
+            " unknown, so flips could not be scored)",
+        ),
+        (
+            cfg.data.label_noise == 0 or cfg.data.test_split == "test",
+            "data.label_noise > 0 needs data.test_split=test: the synthetic set then holds out"
+            " its own test subjects, whose labels are never flipped",
+        ),
+        (len(cfg.rules.depths) >= 1, "rules.depths is empty: the sweep needs at least one depth"),
+        (all(d >= 1 for d in cfg.rules.depths), "rules.depths must be >= 1"),
+        (cfg.rules.depth in cfg.rules.depths, "rules.depth must be one of rules.depths"),
+        (
+            cfg.rules.members is None
+            or all(0 <= m < cfg.ensemble.members for m in cfg.rules.members),
+            "rules.members must be ensemble member indices (0 .. ensemble.members - 1)",
+        ),
+        (cfg.clean.folds >= 2, "clean.folds must be >= 2"),
+        (0 < cfg.clean.flag_fraction < 1, "clean.flag_fraction must be in (0, 1)"),
+        (cfg.clean.gallery >= 1, "clean.gallery must be >= 1"),
+        (cfg.clean.members >= 0, "clean.members must be >= 0"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+
+
+def registries() -> dict[str, Any]:
+    """Config key → the registry its value must be a name of (imported on first use)."""
+    from fer_ray.data.datasets import DATASETS
+    from fer_ray.data.recipes import RECIPES
+    from fer_ray.data.synthetic import STYLES
+    from fer_ray.faces.detectors import DETECTORS
+    from fer_ray.models.backbones import BACKBONES
+    from fer_ray.models.head import HEAD_ACTIVATIONS
+
+    return {
+        "data.name": DATASETS,
+        "faces.detector": DETECTORS,
+        "train.recipe": RECIPES,
+        "model.backbone": BACKBONES,
+        "model.activation": HEAD_ACTIVATIONS,
+        "newfaces.style": STYLES,
+    }
+
+
+def check_registered(cfg: Config) -> None:
+    """Every pluggable name is registered, every weights path readable."""
+    from fer_ray.models import weights
+
+    d = cfg.to_dict()
+    for key, reg in registries().items():
+        section, name = key.split(".")
+        reg.check(d[section][name])
+    weights.check(cfg.model.weights)  # a registered source or a readable state-dict file
+    for b in (cfg.ensemble.backbones or []) + (cfg.grid.backbones or []):
+        registries()["model.backbone"].check(b)
