@@ -53,9 +53,7 @@ class FacesConfig:
     detector: str = "groundtruth"  # fer_ray.faces.detectors.DETECTORS: groundtruth | center |
     # haar | mtcnn | dlib
     size: int = 64  # side of the square crop fed to the network
-    margin: float | None = (
-        None  # enlarge the box by this fraction; None = detector default (haar 0.2, seed 002)
-    )
+    margin: float | None = None  # enlarge the box by this fraction (None: detector default)
     fallback: str = "square"  # a failed detection: the central square of side min(h, w),
     # resized (square) | the central `size` x `size` pixels at native resolution (native: seed
     # 000's "central 224x224 area"; images smaller than that fall back to square)
@@ -91,6 +89,11 @@ class TrainConfig:
     # | seed001 | seed002 | seed003; random recipes bypass the feature cache
     amp: str = "none"  # none | bf16: bf16 autocast in training and scoring (GPU speed)
     channels_last: bool = False  # channels-last memory layout for convs (GPU speed)
+    class_weights: str | list[float] = "none"  # none | balanced | seed004 | one per class
+    lr: float | str | None = None  # ensemble phase 1: None = the grid's lr | number | auto
+    lr_rule: str = "min_div10"  # lr=auto: min_div10 (min loss / 10) | steepest
+    phases: list[dict[str, int | float | str]] | None = None  # seed 004 (README), replaces
+    # the ensemble's phases: [{epochs, lr: number | x<f>, train: head | tail, lr_low}]
 
 
 @dataclass(frozen=True)
@@ -241,8 +244,8 @@ class ResourcesConfig:
     # [{CPU: 8, GPU: 1}]; None = read ~/ray_bootstrap_config.yaml on a `ray up` head, if any
     wait_s: float = 900.0  # how long work may wait for an autoscaler to add a node
     connect_timeout_s: float = 30.0  # an unreachable address fails after this
-    dashboard: bool = True
-    dashboard_host: str = "127.0.0.1"  # local Ray's dashboard binds here (0.0.0.0 exposes it)
+    dashboard: bool = True  # its host: local Ray's dashboard binds there (0.0.0.0 exposes it)
+    dashboard_host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,7 @@ class OutputConfig:
     checkpoint_every_s: float = 60.0  # ... or this many seconds (0: by epochs only), whichever
     # comes first; a restarted trial loses at most that much plus the epoch under way
     keep_grid_checkpoints: bool = False  # grid checkpoints are deleted once the stage is done
+    live_report_s: float = 30.0  # during a Tune stage the report is rewritten at most this often
 
 
 @dataclass(frozen=True)

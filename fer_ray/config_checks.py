@@ -19,6 +19,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.feature_cache": ("auto", "off"),
     "train.optimizer": ("adam", "sgd"),
     "train.amp": ("none", "bf16"),
+    "train.lr_rule": ("min_div10", "steepest"),
     "ensemble.selection": ("val", "test"),
     "grid.choose": ("best", "paper"),
     "search.algorithm": ("grid", "optuna"),
@@ -40,6 +41,84 @@ def relative_lr_ok(value: float | str) -> bool:
         except ValueError:
             return False
     return value > 0
+
+
+# seed 004's training choices (fer_ray.train.choices resolves them)
+CLASS_WEIGHT_RULES = ("none", "balanced", "seed004")
+PHASE_KEYS = ("epochs", "lr", "train", "lr_low")
+PHASE_PARTS = ("head", "tail")
+
+
+def number(value: Any) -> float | None:
+    """A number, or a string YAML left unparsed (PyYAML reads ``1e-4`` as a string); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def relative_lr(value: Any, base: float) -> float:
+    """An lr entry: a number, or ``x<f>`` = f times ``base``."""
+    if isinstance(value, str) and value.startswith("x"):
+        return base * float(value[1:])
+    n = number(value)
+    if n is None:
+        raise ConfigError(f"an lr must be a number or 'x<f>', got {value!r}")
+    return n
+
+
+def _phase_errors(i: int, entry: dict[str, Any]) -> list[str]:
+    where = f"train.phases[{i}]"
+    unknown = sorted(set(entry) - set(PHASE_KEYS))
+    if unknown:
+        return [f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(PHASE_KEYS)})"]
+    errs = []
+    epochs = entry.get("epochs")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        errs.append(f"{where}.epochs must be an integer >= 1, got {epochs!r}")
+    lr = entry.get("lr", "x1")
+    if not (relative_lr_ok(lr) if isinstance(lr, str) and lr.startswith("x") else
+            (number(lr) or 0) > 0):  # fmt: skip
+        errs.append(f"{where}.lr must be a number > 0 or 'x<f>' (x the phase-1 lr), got {lr!r}")
+    part = entry.get("train", "tail")
+    if part not in PHASE_PARTS:
+        errs.append(f"{where}.train must be one of {', '.join(PHASE_PARTS)}, got {part!r}")
+    if "lr_low" in entry:
+        low = number(entry["lr_low"])
+        if low is None or not 0 < low <= 1:
+            errs.append(f"{where}.lr_low must be a multiplier in (0, 1], got {entry['lr_low']!r}")
+        elif part != "tail":
+            errs.append(f"{where}.lr_low needs train: tail (discriminative rates over the tail)")
+    return errs
+
+
+def training_errors(train: Any) -> list[str]:
+    """``train.class_weights``, ``train.lr`` and ``train.phases``: one message per problem."""
+    errs = []
+    cw = train.class_weights
+    if isinstance(cw, list):
+        if not cw or not all(w > 0 for w in cw):
+            errs.append(f"train.class_weights: a list needs one weight > 0 per class, got {cw}")
+    elif cw not in CLASS_WEIGHT_RULES:
+        errs.append(
+            f"train.class_weights must be one of {', '.join(CLASS_WEIGHT_RULES)} or a list of"
+            f" per-class weights, got {cw!r}"
+        )
+    lr = train.lr
+    if lr is not None and lr != "auto" and not (number(lr) or 0) > 0:
+        errs.append(f"train.lr must be a number > 0, auto, or null (the grid's), got {lr!r}")
+    if train.phases is not None:
+        if not train.phases:
+            errs.append("train.phases is empty: give at least one phase, or null for the default")
+        for i, entry in enumerate(train.phases):
+            errs += _phase_errors(i, entry)
+    return errs
 
 
 def validate(cfg: Config) -> None:
@@ -107,6 +186,7 @@ def validate(cfg: Config) -> None:
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
         (cfg.output.checkpoint_every >= 0, "output.checkpoint_every must be >= 0"),
         (cfg.output.checkpoint_every_s >= 0, "output.checkpoint_every_s must be >= 0"),
+        (cfg.output.live_report_s >= 0, "output.live_report_s must be >= 0"),
         (cfg.resources.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
         (cfg.resources.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
         (cfg.resources.cpus_per_task > 0, "resources.cpus_per_task must be > 0"),
@@ -148,6 +228,8 @@ def validate(cfg: Config) -> None:
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)
+    for msg in training_errors(cfg.train):
+        raise ConfigError(msg)
 
 
 def registries() -> dict[str, Any]:

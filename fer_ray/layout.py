@@ -66,6 +66,8 @@ class Ensemble:
     CURVES = "curves.csv"
     VOTE = "vote.npz"
     SIZE_CURVE = "size_curve.csv"  # soft vote's accuracy, NLL, ECE against member count
+    LR_FINDER = "lr_finder.csv"  # train.lr=auto: the LR range test (lr, loss, smoothed)
+    LR_FINDER_JSON = "lr_finder.json"  # ... and its result (fer_ray.train.lr_finder)
 
     @staticmethod
     def member_dir(member: int) -> str:

@@ -107,7 +107,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> dict[
     """The dry run, then the real run in a subprocess, watched once a second."""
     tmp = tmp_path_factory.mktemp("live")
     sets = [f"output.runs_dir={tmp / 'runs'}", f"output.reports_dir={tmp / 'reports'}",
-            f"faces.cache_dir={shared_cache / 'crops'}", "resources.dashboard=true"]  # fmt: skip
+            f"faces.cache_dir={shared_cache / 'crops'}", "resources.dashboard=true",
+            "output.live_report_s=2"]  # fmt: skip
     argv = ["--config", str(SMOKE)] + [a for s in sets for a in ("--set", s)]
     from fer_ray.config import load
     from fer_ray.plan import dry_run

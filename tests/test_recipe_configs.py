@@ -57,7 +57,12 @@ EXTRA = {
     # AlexNet needs >= 63 px; two cheap backbones stand in for the paper's three
     "ckplus_jaffe_seed002": ["faces.size=64", "grid.backbones=[resnet18, alexnet]",
                              "newfaces.members=1"],
+    # seed 000's own pick from Table 2 (grid.choose=paper) must be a cell of the shrunk grid
+    "sfew_paper": ["grid.paper_lr=0.001", "grid.paper_hidden=16"],
     "ckplus_seed003": ["model.backbone=small_cnn", "aumaps.shuffles=5", "aumaps.panels=best"],
+    # seed 004's head-then-discriminative-tail recipe, one epoch each
+    "fer2013_seed004": ["train.phases=[{epochs: 1, train: head}, "
+                        "{epochs: 1, lr: 1.0e-4, train: tail, lr_low: 0.1}]"],
 }  # fmt: skip
 
 
@@ -168,6 +173,26 @@ def test_recipe_config_runs_on_its_data_layout(name, tmp_path):
         assert losses["flagged"].sum() == round(shipped.clean.flag_fraction * len(losses))
         assert len(pd.read_csv(run_dir / "clean" / "variants.csv")) == 2  # none, flagged
         assert "## Top-loss cleaning (seed 004)" in text
+    if shipped.train.lr == "auto":  # seed 004: LR range test, class weights, phases
+        ens = json.loads((run_dir / "ensemble" / "summary.json").read_text())
+        finder = json.loads((run_dir / "ensemble" / "lr_finder.json").read_text())
+        training = ens["training"]
+        assert training["lr"]["source"] == "auto" and not training["default"]
+        assert training["lr"]["value"] == finder["suggested_lr"] > 0
+        assert training["lr"]["rule"] == shipped.train.lr_rule
+        curve = pd.read_csv(run_dir / "ensemble" / "lr_finder.csv")
+        assert list(curve.columns) == ["lr", "loss", "smoothed"] and len(curve) >= 2
+        assert training["class_weights"]["rule"] == shipped.train.class_weights
+        assert training["class_weights"]["member_0"]["fear"] == 0.30
+        head, tail = training["phases"]
+        assert head["train"] == "head" and head["lr"] == finder["suggested_lr"]
+        assert [g["layers"] for g in head["groups"]] == ["head"]
+        assert tail["lr"] == 1e-4 and tail["groups"][0]["lr"] == pytest.approx(1e-5)
+        curves = pd.read_csv(run_dir / "ensemble" / "curves.csv")
+        assert curves["lr"].tolist() == [finder["suggested_lr"], 1e-4]
+        assert "## Training choices (seed 004)" in text
+        assert "from the LR range test" in text and "fear 0.3" in text
+        assert (report / "training_lr_finder.png").is_file()
     if shipped.newfaces.enabled:  # seed 002: train on the CK+ or the JAFFE half, test on both
         m = pd.read_csv(run_dir / "newfaces" / "matrix.csv")
         assert set(m["train"]) == {"ckplus", "jaffe"} and len(m) == 6

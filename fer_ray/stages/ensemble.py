@@ -37,9 +37,9 @@ from fer_ray.data.splits import grouped_holdout, member_split
 from fer_ray.layout import Ensemble, Grid, RunPaths
 from fer_ray.models.factory import create_model
 from fer_ray.seeds import holdout_seed, member_seed
-from fer_ray.stages import common
+from fer_ray.stages import common, training_choices
 from fer_ray.stages.cluster import node_info
-from fer_ray.train.loop import Phase, fit, predict_proba
+from fer_ray.train.loop import fit, predict_proba
 
 if TYPE_CHECKING:
     from fer_ray.stages.context import StageContext
@@ -53,7 +53,13 @@ def _pooled(model: Any, kind: str, x: torch.Tensor, device: str) -> np.ndarray:
     return model.tail.pooled(z).cpu().numpy().astype(np.float32)
 
 
-def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_ref: Any) -> None:
+def ensemble_trainable(
+    config: dict[str, Any],
+    cfg: Config,
+    chosen: dict,
+    data_ref: Any,
+    plan: training_choices.Plan | None = None,
+) -> None:
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     member, repeat = int(config["member"]), int(config.get("repeat", 0))
@@ -69,7 +75,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         head_seed=seed,
         backbone_state=data.backbone_state,
     ).to(device)
-    module = model.tail if data.kind == "features" else model
+    module = training_choices.trained_module(model, data.kind)
     test_m = data.test
     if repeat:  # another grouped holdout; the grid's choice saw these subjects (reported)
         e = cfg.ensemble
@@ -78,10 +84,8 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         )
     train_m, val_m = member_split(data.y, data.groups, test_m, cfg.ensemble.val_fraction, seed)
     train, val, test = data.split(train_m, train=True), data.split(val_m), data.split(test_m)
-    phases = [Phase(chosen["lr"], cfg.train.epochs)]
-    if cfg.ensemble.phase2_epochs > 0:
-        lr2 = config_mod.phase2_lr(cfg.ensemble.phase2_lr, chosen["lr"])
-        phases.append(Phase(lr2, cfg.ensemble.phase2_epochs))
+    # train.phases / lr / class_weights (seed 004); all at their defaults: the two phases
+    phases, weights = training_choices.member_choices(cfg, plan, chosen, module, train.y.numpy())
     last_step = sum(p.epochs for p in phases)
     sel = cfg.ensemble.selection
     state = common.restore_state()
@@ -103,6 +107,7 @@ def ensemble_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
         state=state,
         on_epoch=on_epoch,
         transform=data.train_transform(),
+        class_weights=weights,
         checkpoint=common.checkpoint_policy(cfg),
     )
     # the selected weights are loaded: score them once on val and test
@@ -163,8 +168,12 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
     if e.backbones:
         space["backbone"] = tune.grid_search(list(e.backbones))
     main_bb = main_backbone(cfg)
+    data = ray.get(data_ref)
+    plan = training_choices.plan(cfg, paths, data_ref, data, chosen, resume)
     trainable = tune.with_resources(
-        tune.with_parameters(ensemble_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref]),
+        tune.with_parameters(
+            ensemble_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref], plan=plan
+        ),
         common.resources(cfg),
     )
     total = e.members * e.holdout_repeats * max(1, len(e.backbones or []))
@@ -172,7 +181,6 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
     results = common.fit_tuner(
         trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
     )
-    data = ray.get(data_ref)
     rows, curves, work, probs, arch = [], [], [], {}, {}
     for r in results:
         m = r.metrics
@@ -243,7 +251,8 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         out / Ensemble.SIZE_CURVE, index=False
     )
     common.write_work(out, sorted(work, key=lambda w: w["unit"]))
-    lr2 = config_mod.phase2_lr(e.phase2_lr, chosen["lr"]) if e.phase2_epochs else None
+    base_lr = float(chosen["lr"]) if plan is None else plan.base_lr
+    lr2 = config_mod.phase2_lr(e.phase2_lr, base_lr) if e.phase2_epochs else None
     summary = {
         "members": len(members),
         "chosen": chosen,
@@ -251,7 +260,10 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         "selection": e.selection,
         "selected_on_test": e.selection == "test",
         **stats,
+        "training": training_choices.summary_entry(cfg, plan, data, chosen),
     }
+    if cfg.train.phases is not None:
+        summary["phase2_lr"] = None  # train.phases replaced the two phases
     members.to_csv(out / Ensemble.MEMBERS, index=False)
     pd.concat(curves).sort_values(["member", "step"]).to_csv(out / Ensemble.CURVES, index=False)
     files.savez(out / Ensemble.VOTE, probs=soft_vote(p0), labels=labels)

@@ -3,7 +3,7 @@
 Why: a grid of 45 trials runs for minutes to hours; a user should not wait for the end to see
 where it stands. So the report folder is rewritten after every stage (``after_stage``, called
 by the pipeline) and, during a Tune stage, as trials finish (``LiveReport``, a Tune callback
-in the driver), at most every ``LIVE_INTERVAL_S`` seconds. Both build it from stored files
+in the driver), at most every ``output.live_report_s`` seconds. Both build it from stored files
 only, exactly as ``python -m fer_ray.report`` does; the report marks itself partial until the
 last stage is done, and the pipeline's final report replaces it.
 
@@ -26,8 +26,6 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCall
 from fer_ray import files, layout, trial_logs
 from fer_ray.config import Config
 from fer_ray.layout import RunPaths
-
-LIVE_INTERVAL_S = 30.0  # the most often a Tune stage rewrites the report
 
 _last_write: dict[str, float] = {}  # report folder -> monotonic time of its last live write
 _building: threading.Thread | None = None  # a rewrite started from a Tune callback
@@ -53,7 +51,7 @@ def write_report(cfg: Config, force: bool) -> Path | None:
     """Rebuild the run's report from its stored files.
 
     ``force`` (after a stage): now, in this thread, once any rewrite still running is done.
-    Otherwise (a trial finished): only when the last rewrite is ``LIVE_INTERVAL_S`` old and
+    Otherwise (a trial finished): only when the last rewrite is ``output.live_report_s`` old and
     none is running, in a background thread, so that Tune's loop goes on starting trials
     while the page is drawn (seconds on a busy machine). Returns the folder when written here.
     """
@@ -65,7 +63,8 @@ def write_report(cfg: Config, force: bool) -> Path | None:
         _last_write[key] = now
         return _build(cfg)
     busy = _building is not None and _building.is_alive()
-    if busy or now - _last_write.get(key, -LIVE_INTERVAL_S) < LIVE_INTERVAL_S:
+    every = cfg.output.live_report_s
+    if busy or now - _last_write.get(key, -every) < every:
         return None
     _last_write[key] = now
     _building = threading.Thread(target=_build, args=(cfg,), name="fer_ray-live-report")
@@ -123,7 +122,8 @@ def after_stage(cfg: Config, stage: str, experiments: tuple[str, ...], report: b
 
 class LiveReport(tune.Callback):
     """Counts one experiment's trials into ``<run>/<experiment>/progress.json`` as they start
-    and end, and rewrites the report when a trial finishes (at most every 30 s)."""
+    and end, and rewrites the report when a trial finishes (at most every
+    ``output.live_report_s``)."""
 
     def __init__(self, cfg: Config, experiment: str, total: int, metric: str):
         self.cfg, self.experiment, self.total, self.metric = cfg, experiment, total, metric

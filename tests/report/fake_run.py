@@ -41,7 +41,10 @@ CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 ALL_STAGES = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
 # the seed recipes' own stages; ``ARCHS`` stands for ``ensemble.backbones``' extra files
 ARCHS = "ensemble+archs"
-SEED_STAGES = (Rules.DIR, Clean.DIR, NewFaces.DIR, AuMaps.DIR, ARCHS)
+# ``TRAINING`` stands for seed 004's training choices (train.class_weights, lr, phases)
+TRAINING = "ensemble+training"
+SEED_STAGES = (Rules.DIR, Clean.DIR, NewFaces.DIR, AuMaps.DIR, ARCHS, TRAINING)
+EXTRAS = (ARCHS, TRAINING)  # not stage folders: more files in the ensemble's
 NODE = "192.0.2.2"
 NODE_ID = "a1b2c3d4e5f6" + "0" * 44  # Ray node ids are 56 hex digits
 MEMBERS = 3
@@ -105,13 +108,15 @@ def write_run(
     }
     if ARCHS in stages:
         fake_seed_stages.write_architectures(root / Ensemble.DIR, rng)
-    for stage in (s for s in stages if s != ARCHS):
+    for stage in (s for s in stages if s not in EXTRAS):
         d = root / stage
         d.mkdir(parents=True, exist_ok=True)
         writers[stage](d)
         work = {"unit": [f"{stage} {i}" for i in range(2)], "node_id": NODE_ID, "node_ip": NODE}
         pd.DataFrame({**work, "seconds": [1.5, 2.5]}).to_csv(d / WORK, index=False)
         _json(d / DONE, {"fingerprint": "f" * 16, "seconds": 12.0})
+    if TRAINING in stages:  # after the ensemble's summary, which it extends
+        fake_seed_stages.write_training(root / Ensemble.DIR, rng)
     return root
 
 

@@ -209,3 +209,44 @@ def write_architectures(d: Path, rng: np.random.Generator) -> None:
         [{"backbone": b, "class_index": k, "recall": float(rng.uniform(0.2, 0.9))}
          for b in ("resnet18", "alexnet") for k in range(len(CLASSES))]
     ).to_csv(d / Ensemble.ARCH_RECALL, index=False)  # fmt: skip
+
+
+def write_training(d: Path, rng: np.random.Generator) -> None:
+    """Seed 004's training choices: the ``training`` entry of an existing ensemble summary
+    (seed004 weights, lr from the LR range test, head then discriminative tail) and the LR
+    finder's files."""
+    lrs = 1e-7 * (10.0 / 1e-7) ** (np.arange(60) / 99)
+    loss = 1.9 - 0.8 / (1 + np.exp(-(np.log10(lrs) + 3.5) * 3)) + rng.normal(0, 0.02, 60)
+    loss[-4:] = [1.4, 1.9, 3.1, 6.5]  # diverging
+    smooth = pd.Series(loss).ewm(alpha=0.02).mean().to_numpy()
+    finder = {"lrs": lrs.tolist(), "losses": loss.tolist(), "smoothed": smooth.tolist(),
+              "suggested_lr": 2.3e-4, "suggestion": "min_div10", "steepest_lr": 3.1e-4,
+              "min_loss_lr": 2.3e-3, "diverged": True}  # fmt: skip
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"lr": lrs, "loss": loss, "smoothed": smooth}).to_csv(
+        d / Ensemble.LR_FINDER, index=False
+    )
+    (d / Ensemble.LR_FINDER_JSON).write_text(json.dumps(finder))
+    path = d / SUMMARY
+    if not path.is_file():  # the entry belongs to the ensemble's summary
+        return
+    weights = {"angry": 0.1, "disgust": 0.2, "fear": 0.3, "happy": 0.05, "neutral": 0.15,
+               "sad": 0.2, "surprise": 0.2}  # fmt: skip
+    head = ("head.fc1.weight", "head.fc1.bias", "head.fc2.weight", "head.fc2.bias")
+    training = {
+        "default": False,
+        "custom_phases": True,
+        "class_weights": {"rule": "list", "member_0": weights},
+        "lr": {"source": "auto", "value": 2.3e-4, "rule": "min_div10", "grid_lr": 0.005,
+               "diverged": True},  # fmt: skip
+        "phases": [
+            {"epochs": 3, "lr": 2.3e-4, "train": "head", "lr_from": "x1",
+             "groups": [{"layers": "head", "multiplier": 1.0, "lr": 2.3e-4,
+                         "n_tensors": len(head)}]},
+            {"epochs": 2, "lr": 1e-4, "train": "tail", "lr_low": 0.1, "lr_from": "1e-4",
+             "groups": [{"layers": "blocks.0", "multiplier": 0.1, "lr": 1e-5, "n_tensors": 6},
+                        {"layers": "head", "multiplier": 1.0, "lr": 1e-4, "n_tensors": 4}]},
+        ],
+    }  # fmt: skip
+    summary = json.loads(path.read_text())
+    path.write_text(json.dumps({**summary, "training": training}, indent=2))

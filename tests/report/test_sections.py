@@ -28,7 +28,7 @@ from fer_ray.report.page import Shown
 from fer_ray.report.render import to_markdown
 from fer_ray.report.run import open_run
 from fer_ray.report.sections import SECTIONS
-from tests.report.fake_run import ALL_STAGES, ARCHS, SEED_STAGES, write_run
+from tests.report.fake_run import ALL_STAGES, ARCHS, SEED_STAGES, TRAINING, write_run
 
 ALWAYS = ("header", "provenance", "config")  # every run directory has a config and provenance
 EVERY = ALL_STAGES + SEED_STAGES
@@ -68,7 +68,7 @@ def test_report_order_is_registration_order(tmp_path: Path):
 BY_STAGE = {
     Prepare.DIR: {"data"},
     Grid.DIR: {"grid", "search"},
-    Ensemble.DIR: {"headline", "ensemble"},
+    Ensemble.DIR: {"headline", "ensemble", "training"},  # training extends its summary
     Analyse.DIR: {"feature_analysis", "pruning", "per_class"},
     Descriptors.DIR: {"descriptors"},
     Rules.DIR: {"rules"},
@@ -76,6 +76,7 @@ BY_STAGE = {
     NewFaces.DIR: {"newfaces"},
     AuMaps.DIR: {"aumaps"},
     ARCHS: {"architectures_test"},
+    TRAINING: {"training"},
 }
 
 

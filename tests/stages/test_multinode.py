@@ -35,7 +35,7 @@ TABLES = [
 def ray_cluster():
     from ray.cluster_utils import Cluster
 
-    os.environ["FER_RAY_TEST_EPOCH_SLEEP_S"] = "0.4"  # nodes inherit it: a window to kill one
+    os.environ["FER_RAY_TEST_EPOCH_SLEEP_S"] = "1.0"  # nodes inherit it: a window to kill one
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     workers = [c.add_node(num_cpus=1) for _ in range(2)]
     c.wait_for_nodes()
@@ -51,6 +51,7 @@ def _cfg(tmp: Path, address: str, cache: Path):
         "resources.features_cpus=1",
         f"faces.cache_dir={cache / 'crops'}",
         f"train.epochs={EPOCHS}",
+        "output.checkpoint_every=1",  # a checkpoint every epoch: the lost trial resumes at 2+
     )
 
 
@@ -86,6 +87,16 @@ def test_trials_and_tasks_spread_over_nodes(reference):
     assert len(nodes) >= 2 and nodes["trials"].sum() == len(trials) + 3  # + 3 members
 
 
+def _last_row(result: Path) -> dict:
+    """The last complete line of a ``result.json`` Tune may be writing right now."""
+    for line in reversed(result.read_text().splitlines()):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            continue
+    return {}
+
+
 def test_a_node_lost_mid_grid_resumes_its_trial_elsewhere_with_the_same_tables(
     ray_cluster, reference, tmp_path
 ):
@@ -99,8 +110,7 @@ def test_a_node_lost_mid_grid_resumes_its_trial_elsewhere_with_the_same_tables(
         deadline = time.time() + 300
         while time.time() < deadline and not killed:
             for result in grid_dir.glob("*/result.json") if grid_dir.is_dir() else []:
-                rows = [json.loads(x) for x in result.read_text().splitlines() if x.strip()]
-                last = rows[-1] if rows else {}
+                last = _last_row(result)
                 node = last.get("node_id")
                 if node in victim_ids and 2 <= last.get("epoch", 0) < EPOCHS:
                     c.remove_node(victim_ids[node], allow_graceful=False)

@@ -223,10 +223,15 @@ def blocks(part: Part) -> list[Block]:
     b = [
         h2("Ensemble (two-phase fine-tunes)"),
         p(
-            f"Each member: {part.facts['epochs']} epochs at the chosen lr, then "
-            f"{e['phase2_epochs']} epochs at lr {lr2}; epoch and phase selected "
-            f"on {sel}. Train/val split ({1 - e['val_fraction']:.0%}:{e['val_fraction']:.0%}) "
-            "drawn per member seed, grouped."
+            (
+                "Each member: the phases under Training choices"
+                if ((part.facts["summary"] or {}).get("training") or {}).get("custom_phases")
+                else f"Each member: {part.facts['epochs']} epochs at the chosen lr, then "
+                f"{e['phase2_epochs']} epochs at lr {lr2}"
+            )
+            + f"; epoch and phase selected on {sel}. Train/val split"
+            f" ({1 - e['val_fraction']:.0%}:{e['val_fraction']:.0%}) drawn per member seed,"
+            " grouped."
         ),
         table(part.tables["ensemble_members"]),
     ]
