@@ -4,12 +4,15 @@ logs``. The driver inside the job joins the cluster and never passes local-only 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +21,27 @@ import pytest
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def _stop_head(temp_dir: str) -> None:
+    """Stop the processes of this head only: every one has its session folder, under
+    ``temp_dir``, on its command line. (``ray stop`` would stop every Ray on the machine,
+    a user's own runs included.)"""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                if temp_dir.encode() in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        if pids and sig == signal.SIGTERM:
+            time.sleep(5)
 
 
 def _free_port() -> int:
@@ -32,14 +56,19 @@ def head(tmp_path_factory):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("RAY_ADDRESS", None)
     port, dash = _free_port(), _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="frj", dir="/tmp")  # short: Ray's socket paths are capped
     start = subprocess.run(
         [ray_cli, "start", "--head", f"--port={port}", f"--dashboard-port={dash}",
-         "--dashboard-host=127.0.0.1", "--num-cpus=2", "--include-dashboard=true"],
+         "--dashboard-host=127.0.0.1", "--num-cpus=2", "--include-dashboard=true",
+         f"--temp-dir={temp_dir}"],
         env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert start.returncode == 0, start.stderr[-2000:]
-    yield ray_cli, env, f"http://127.0.0.1:{dash}", start.stdout + start.stderr
-    subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    try:
+        yield ray_cli, env, f"http://127.0.0.1:{dash}", start.stdout + start.stderr
+    finally:
+        _stop_head(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_job_submit_runs_the_smoke_pipeline(head, tmp_path):

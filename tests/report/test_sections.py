@@ -266,3 +266,17 @@ def test_every_image_on_the_page_was_drawn(drop_summary: bool, tmp_path: Path):
     assert shown and all((out / f).is_file() for f in shown)
     assert ("member_accuracy.png" in shown) != drop_summary
     assert ("## Headline" in md) != drop_summary
+
+
+def test_the_header_says_what_a_stand_ins_targets_reveal(tmp_path: Path):
+    root = write_run(tmp_path / "run")
+    section = SECTIONS.get("header")
+    pre = {"targets": "the 13 Action Unit intensities", "reveals": "the expression class",
+           "label_free": False}  # fmt: skip
+    (root / Grid.DIR / Grid.FEATURES).write_text(json.dumps({"pretrain": pre}))
+    md = to_markdown(section.blocks(section.load(open_run(root))))
+    assert "the 13 Action Unit intensities (**supervised, not label-free**; reveals the" in md
+    pre.update(targets="which subject each image shows", label_free=True)
+    (root / Grid.DIR / Grid.FEATURES).write_text(json.dumps({"pretrain": pre}))
+    md = to_markdown(section.blocks(section.load(open_run(root))))
+    assert "which subject each image shows (label-free;" in md

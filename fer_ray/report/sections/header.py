@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fer_ray.layout import Grid
 from fer_ray.report import live
 from fer_ray.report.page import Block, Glance, h1, p
 from fer_ray.report.run import Run
@@ -34,6 +35,8 @@ def load(run: Run) -> Part:
             "partial": live.is_partial(states, planned),
             "weights": cfg["model"]["weights"],
             "backbone": cfg["model"]["backbone"],
+            # what a stand-in was pretrained on, as the trunk-feature step stored it
+            "pretrain": (run.json(Grid.DIR, Grid.FEATURES) or {}).get("pretrain"),
         }
     )
 
@@ -59,7 +62,14 @@ def partial(part: Part) -> str | None:
 
 
 def weights(part: Part) -> str:
-    return f"`{part.facts['weights']}` ({part.facts['backbone']})"
+    """The weights, and for a stand-in pretrained here what it learnt and what that reveals
+    about the class (issue 12: the AU stand-in is supervised, and the report must say so)."""
+    out = f"`{part.facts['weights']}` ({part.facts['backbone']})"
+    pre = part.facts.get("pretrain")
+    if isinstance(pre, dict) and pre.get("targets"):
+        kind = "label-free" if pre.get("label_free", True) else "**supervised, not label-free**"
+        out += f": pretrained here on {pre['targets']} ({kind}; reveals {pre.get('reveals', '?')})"
+    return out
 
 
 def blocks(part: Part) -> list[Block]:
