@@ -173,7 +173,11 @@ def test_the_terminal_says_where_the_dashboard_token_comes_from(smoke: dict[str,
 
 
 def test_the_dashboard_api_lists_the_runs_tasks(smoke: dict[str, Any]):
-    assert {"_crop_task", "_task"} <= smoke["tasks"], smoke["tasks"]  # prepare's, analyse's
+    # analyse's tasks always run; prepare's crop tasks only where the shared crop cache (which
+    # another test module may have filled first) missed
+    expected = {"_task"} | ({"_crop_task"} if "cache written" in smoke["out"] else set())
+    assert expected <= smoke["tasks"], smoke["tasks"]
+    assert any(t.startswith("ImplicitFunc") for t in smoke["tasks"])  # the Tune trials' actors
     if smoke["unauthenticated"] is not None:  # token auth on: nothing without it
         assert smoke["unauthenticated"] == 401
 
