@@ -55,12 +55,13 @@ def head(tmp_path_factory):
     ray_cli = str(Path(sys.executable).parent / "ray")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("RAY_ADDRESS", None)
-    port, dash = _free_port(), _free_port()
+    # every port its own: another Ray on this machine (a user's run) holds the defaults
+    port, dash, agent = _free_port(), _free_port(), _free_port()
     temp_dir = tempfile.mkdtemp(prefix="frj", dir="/tmp")  # short: Ray's socket paths are capped
     start = subprocess.run(
         [ray_cli, "start", "--head", f"--port={port}", f"--dashboard-port={dash}",
          "--dashboard-host=127.0.0.1", "--num-cpus=2", "--include-dashboard=true",
-         f"--temp-dir={temp_dir}"],
+         f"--dashboard-agent-listen-port={agent}", f"--temp-dir={temp_dir}"],
         env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert start.returncode == 0, start.stderr[-2000:]
