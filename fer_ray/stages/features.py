@@ -156,11 +156,16 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
     }
     if pretrain:
         h = pretrain["history"][-1] if pretrain["history"] else {}
+        score = ", ".join(f"{k} {v:.4f}" for k, v in h.items() if k not in ("epoch", "train_loss"))
+        kind = (
+            "label-free"
+            if pretrain.get("label_free", True)
+            else "supervised: its targets give the class away"
+        )
         print(
-            f"[weights] synthetic AU-pretrained backbone ({pretrain['cache']}, "
-            f"{pretrain['images']} disjoint images, {pretrain['seconds']:.0f}s to train;"
-            f" val MSE {h.get('val_mse', float('nan')):.4f} vs {h.get('baseline_mse', float('nan')):.4f}"
-            " predicting the mean)",
+            f"[weights] {cfg.model.weights} stand-in, {pretrain.get('objective')} objective"
+            f" ({kind}; {pretrain['cache']}, {pretrain['images']} disjoint images,"
+            f" {pretrain['seconds']:.0f}s to train; last epoch {score})",
             flush=True,
         )
     print(

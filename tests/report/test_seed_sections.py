@@ -55,3 +55,13 @@ def test_clean_section_gallery_flags_and_intervals(run_dir: Path, tmp_path: Path
     assert "flagged 54.00 % [44.00, 64.00], +4.00 points [+0.00, +8.00] vs none" in text
     assert "Flagged against the oracle: -3.00 points [-7.00, +1.00]" in text
     assert "36.70 %" in text and "30.03 %" in text
+
+
+def test_clean_section_says_when_its_members_are_not_the_ensembles(run_dir: Path):
+    from fer_ray.report.sections import clean
+
+    assert not clean.custom_training({}) and not clean.custom_training({"class_weights": "none"})
+    assert clean.custom_training({"lr": "auto"}) and clean.custom_training({"phases": [{}]})
+    s = SECTIONS.get("clean").load(open_run(run_dir)).facts["summary"]
+    assert "the ensemble's own members" in clean.retrain_text(s, "subjects")
+    assert "not the ensemble's" in clean.retrain_text(s, "subjects", custom_training=True)
