@@ -108,6 +108,12 @@ KILL_POINTS = [
 ]
 
 
+# Every epoch of every trial sleeps this long (a test hook, fer_ray.stages.common): on an idle
+# machine a smoke stage can end within a kill point's delay, and the points after it are then
+# never reached. Sleeping changes no number.
+SLOW_EPOCHS = {**os.environ, "FER_RAY_TEST_EPOCH_SLEEP_S": "1.0"}
+
+
 def _wait_for(run: Path, pattern: str, proc: subprocess.Popen, timeout: float = 240) -> bool:
     """Until this process writes a file matching ``pattern`` (a stage starts, a trial reports)."""
     since, deadline = time.time(), time.time() + timeout
@@ -128,7 +134,7 @@ def test_killed_anywhere_it_resumes_to_the_same_tables_without_redoing_work(cold
     for point, pattern, max_delay in [p for p in KILL_POINTS for _ in range(2)]:
         resume = (run / "config.yaml").is_file()
         proc = subprocess.Popen(
-            _cmd(tmp_path, resume), cwd=ROOT, start_new_session=True,
+            _cmd(tmp_path, resume), cwd=ROOT, start_new_session=True, env=SLOW_EPOCHS,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         reached = _wait_for(run, pattern, proc)
