@@ -45,7 +45,8 @@ from fer_ray import files, layout
 from fer_ray.analysis import cross_domain
 from fer_ray.config import Config, DataConfig
 from fer_ray.data import synthetic
-from fer_ray.data.source import Box, Source
+from fer_ray.data.loaders.synthetic import SyntheticSource
+from fer_ray.data.source import Source
 from fer_ray.data.splits import grouped_holdout, member_split
 from fer_ray.errors import ConfigError, StageError
 from fer_ray.faces.crop import crop_chunk
@@ -66,17 +67,17 @@ if TYPE_CHECKING:
 HALVES = {"ckplus_jaffe": (("ckplus", "ck:"), ("jaffe", "jaffe:"))}  # data set → its halves
 
 
-class StyledSyntheticSource(Source):
+class StyledSyntheticSource(SyntheticSource):
     """Synthetic faces in another rendering style: data set B of a synthetic run.
 
     Items are ``synthetic-<style>:<index>`` and groups ``<style>:sNNNN``, so neither can be
-    mistaken for data set A's (which are other identities anyway: another generator seed)."""
-
-    class_names = tuple(synthetic.CLASS_NAMES)
+    mistaken for data set A's (which are other identities anyway: another generator seed).
+    Rendering and identity are SyntheticSource's, with the style."""
 
     def __init__(self, n_subjects: int, per_class: int, image_size: int, seed: int, style: str):
         self.n_subjects, self.per_class = n_subjects, per_class
         self.image_size, self.seed, self.style = image_size, seed, style
+        self.label_noise, self.classes = 0.0, None
 
     def manifest(self) -> pd.DataFrame:
         t = synthetic.item_table(self.n_subjects, self.per_class)
@@ -89,29 +90,6 @@ class StyledSyntheticSource(Source):
                 "split": "",
             }
         )
-
-    def identity(self) -> dict[str, Any]:
-        return {
-            "source": "synthetic",
-            "version": synthetic.GENERATOR_VERSION,
-            "n_subjects": self.n_subjects,
-            "per_class": self.per_class,
-            "image_size": self.image_size,
-            "seed": self.seed,
-            "style": self.style,
-        }
-
-    def load(self, items: Sequence[str]) -> list[tuple[np.ndarray, Box | None]]:
-        idx = [int(str(i).split(":", 1)[1]) for i in items]
-        images, _, boxes = synthetic.render_items(
-            idx,
-            n_subjects=self.n_subjects,
-            per_class=self.per_class,
-            image_size=self.image_size,
-            seed=self.seed,
-            style=synthetic.STYLES.get(self.style),
-        )
-        return [(images[k], tuple(int(v) for v in boxes[k])) for k in range(len(idx))]
 
 
 @dataclasses.dataclass

@@ -35,6 +35,7 @@ class SyntheticSource(Source):
     """The embedded AU-driven faces; items are 'synthetic:<index>'."""
 
     class_names = tuple(synthetic.CLASS_NAMES)
+    style: str | None = None  # a registered rendering style (seed 002's data set B); None: default
 
     def __init__(self, cfg: DataConfig):
         self.n_subjects, self.per_class = cfg.n_subjects, cfg.per_class
@@ -86,6 +87,7 @@ class SyntheticSource(Source):
             "per_class": self.per_class,
             "image_size": self.image_size,
             "seed": self.seed,
+            **({"style": self.style} if self.style else {}),
         }
 
     def load(self, items: Sequence[str]) -> list[tuple[np.ndarray, Box | None]]:
@@ -96,5 +98,6 @@ class SyntheticSource(Source):
             per_class=self.per_class,
             image_size=self.image_size,
             seed=self.seed,
+            **({"style": synthetic.STYLES.get(self.style)} if self.style else {}),
         )
         return [(images[k], tuple(int(v) for v in boxes[k])) for k in range(len(idx))]
