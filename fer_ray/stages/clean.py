@@ -48,7 +48,6 @@ from fer_ray.analysis.intervals import accuracy_interval, mean_interval, paired_
 from fer_ray.config import Config
 from fer_ray.data.splits import grouped_folds, member_split
 from fer_ray.layout import Clean, Grid, RunPaths
-from fer_ray.models.factory import create_model
 from fer_ray.seeds import fold_model_seed, member_seed
 from fer_ray.stages import common
 from fer_ray.stages.cluster import node_info
@@ -77,14 +76,7 @@ def _oof_task(
     t0 = time.time()
     seed = fold_model_seed(cfg.seed, CLEAN_SALT, fold)
     device = common.trial_device(cfg.resources.gpus_per_trial)
-    model = create_model(
-        cfg.model,
-        data.n_classes,
-        chosen["hidden"],
-        head_seed=seed,
-        backbone_state=data.backbone_state,
-    ).to(device)
-    module = model.tail if data.kind == "features" else model
+    model, module = common.trial_model(cfg.model, data, chosen["hidden"], seed, device)
     train = data.split((folds >= 0) & (folds != fold), train=True)
     held = data.split(folds == fold)
     epochs, got = cfg.train.epochs, {}
@@ -122,14 +114,7 @@ def retrain_trainable(
     variant, member = str(config["variant"]), int(config["member"])
     seed = member_seed(cfg.seed, member)
     device = common.trial_device(cfg.resources.gpus_per_trial)
-    model = create_model(
-        cfg.model,
-        data.n_classes,
-        chosen["hidden"],
-        head_seed=seed,
-        backbone_state=data.backbone_state,
-    ).to(device)
-    module = model.tail if data.kind == "features" else model
+    model, module = common.trial_model(cfg.model, data, chosen["hidden"], seed, device)
     train_m, val_m = member_split(data.y, data.groups, data.test, cfg.ensemble.val_fraction, seed)
     drop = drops[variant]
     kept_train, kept_val = train_m & ~drop, val_m & ~drop

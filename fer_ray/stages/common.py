@@ -7,6 +7,7 @@ interrupted stage never looks finished.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from fer_ray import files, layout
 from fer_ray.config import Config
 from fer_ray.errors import StageError, unwrap
 from fer_ray.layout import RunPaths
+from fer_ray.models.factory import create_model
 from fer_ray.stages import live
 from fer_ray.stages.cluster import node_info
 from fer_ray.train.loop import CheckpointPolicy, torch_settings
@@ -273,3 +275,24 @@ def drain(
         note = on_result(key, ray.get(ready[0]))
         done += 1
         progress(stage, f"{label} {done}/{total} · {time.time() - t0:4.0f}s{note}", not pending)
+
+
+def model_config(cfg: Config, chosen: dict | None = None, backbone: str | None = None) -> Any:
+    """``cfg.model`` with the backbone a trial runs: ``backbone`` (a trial's own, e.g. the
+    grid's or ``ensemble.backbones``' search space), else the grid's choice, else the config's."""
+    bb = backbone or (chosen or {}).get("backbone")
+    return dataclasses.replace(cfg.model, backbone=bb) if bb else cfg.model
+
+
+def trained_module(model: Any, kind: str) -> Any:
+    """What fit trains: the tail on cached trunk features, else the whole net."""
+    return model.tail if kind == "features" else model
+
+
+def trial_model(model_cfg: Any, data: Any, hidden: int, seed: int, device: Any) -> tuple[Any, Any]:
+    """A trial's network on ``device`` (head seeded by ``seed``, the trunk from the bundle's
+    backbone state) and the part of it that trains."""
+    model = create_model(
+        model_cfg, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
+    ).to(device)
+    return model, trained_module(model, data.kind)

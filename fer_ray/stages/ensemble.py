@@ -10,7 +10,6 @@ members, so their soft vote is well defined.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -35,7 +34,6 @@ from fer_ray.analysis.metrics import ensemble_summary, soft_vote
 from fer_ray.config import Config
 from fer_ray.data.splits import grouped_holdout, member_split
 from fer_ray.layout import Ensemble, Grid, RunPaths
-from fer_ray.models.factory import create_model
 from fer_ray.seeds import holdout_seed, member_seed
 from fer_ray.stages import common, training_choices
 from fer_ray.stages.cluster import node_info
@@ -66,16 +64,8 @@ def ensemble_trainable(
     seed = member_seed(cfg.seed, member, repeat)
     device = common.trial_device(cfg.resources.gpus_per_trial)
     # ensemble.backbones (seed 002's comparison on the test set), else the grid's choice
-    backbone = config.get("backbone") or chosen.get("backbone")
-    model_cfg = dataclasses.replace(cfg.model, backbone=backbone) if backbone else cfg.model
-    model = create_model(
-        model_cfg,
-        data.n_classes,
-        chosen["hidden"],
-        head_seed=seed,
-        backbone_state=data.backbone_state,
-    ).to(device)
-    module = training_choices.trained_module(model, data.kind)
+    model_cfg = common.model_config(cfg, chosen, config.get("backbone"))
+    model, module = common.trial_model(model_cfg, data, chosen["hidden"], seed, device)
     test_m = data.test
     if repeat:  # another grouped holdout; the grid's choice saw these subjects (reported)
         e = cfg.ensemble

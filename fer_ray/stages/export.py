@@ -31,9 +31,8 @@ from fer_ray.analysis.rules import default_feature_names
 from fer_ray.config import Config
 from fer_ray.errors import DataError, StageError
 from fer_ray.layout import Ensemble, Export, Grid, RunPaths
-from fer_ray.models.factory import create_model
 from fer_ray.stages.cluster import node_info
-from fer_ray.stages.common import drain, set_threads, write_work
+from fer_ray.stages.common import drain, set_threads, trial_model, write_work
 from fer_ray.train.bundle import TrialData
 
 if TYPE_CHECKING:
@@ -57,10 +56,7 @@ def member_outputs(
     cfg: Config, data: TrialData, hidden: int, state: dict[str, torch.Tensor], device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(pooled features (N, D) float32, class probabilities (N, C)) of every item."""
-    model = create_model(
-        cfg.model, data.n_classes, hidden, head_seed=0, backbone_state=data.backbone_state
-    ).to(device)
-    module = model.tail if data.kind == "features" else model
+    model, module = trial_model(cfg.model, data, hidden, 0, device)
     load_state(module, state, "a member's model.pt")
     model.eval()
     feats, probs = [], []

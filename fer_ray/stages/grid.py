@@ -6,7 +6,6 @@ Each trial trains one cell on one fold; the table and the choice are
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,6 @@ from fer_ray import files
 from fer_ray.analysis.selection import choose, oof_table, table2, with_intervals
 from fer_ray.config import Config
 from fer_ray.layout import Grid, RunPaths
-from fer_ray.models.factory import create_model
 from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
 from fer_ray.train.loop import Phase, fit, predict_proba
@@ -36,12 +34,9 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     lr, hidden, fold = float(config["lr"]), int(config["hidden"]), int(config["fold"])
     seed = trial_seed(cfg.seed, lr, hidden, fold)
     device = common.trial_device(cfg.resources.gpus_per_trial)
-    backbone = config.get("backbone")  # grid.backbones: the grid searches architectures too
-    model_cfg = dataclasses.replace(cfg.model, backbone=backbone) if backbone else cfg.model
-    model = create_model(
-        model_cfg, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
-    ).to(device)
-    module = model.tail if data.kind == "features" else model
+    # grid.backbones: the grid searches architectures too
+    model_cfg = common.model_config(cfg, backbone=config.get("backbone"))
+    model, module = common.trial_model(model_cfg, data, hidden, seed, device)
     train = data.split((data.folds >= 0) & (data.folds != fold), train=True)
     val = data.split(data.folds == fold)
     epochs = cfg.train.epochs

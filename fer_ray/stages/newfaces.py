@@ -243,11 +243,6 @@ def bundle(
     return out, classes, pd.concat(rows, ignore_index=True)
 
 
-def model_config(cfg: Config, chosen: dict[str, Any]) -> Any:
-    """The grid's choice: its backbone when the grid searched backbones, else model.backbone."""
-    return dataclasses.replace(cfg.model, backbone=chosen.get("backbone", cfg.model.backbone))
-
-
 def newfaces_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_ref: Any) -> None:
     """One training on one data set, scored on both data sets' test holdouts (and on every
     image of the data set it did not train on)."""
@@ -258,7 +253,7 @@ def newfaces_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_r
     d = doms[train_on]
     device = common.trial_device(cfg.resources.gpus_per_trial)
     model = create_model(
-        model_config(cfg, chosen), d.n_classes, int(chosen["hidden"]), head_seed=seed,
+        common.model_config(cfg, chosen), d.n_classes, int(chosen["hidden"]), head_seed=seed,
         backbone_state=d.backbone_state,
     ).to(device)  # fmt: skip
     train_m, val_m = member_split(d.y, d.groups, d.test, cfg.ensemble.val_fraction, seed)
@@ -312,7 +307,7 @@ def _stand_in_state(ctx: StageContext, backbone: str) -> dict | None:
 def stage(ctx: StageContext) -> None:
     cfg = ctx.cfg
     chosen = files.read_json(ctx.paths.stage(Grid.DIR) / Grid.CHOSEN)
-    mcfg = model_config(cfg, chosen)
+    mcfg = common.model_config(cfg, chosen)
     check_input_size(mcfg.backbone, cfg.faces.size)
     doms = domains(ctx)
     data, classes, table = bundle(cfg, doms, _stand_in_state(ctx, mcfg.backbone))
@@ -390,7 +385,7 @@ def run(
         ],
         "classes": classes,
         "members": m,
-        "backbone": model_config(cfg, chosen).backbone,
+        "backbone": common.model_config(cfg, chosen).backbone,
         "lr": float(chosen["lr"]),
         "hidden": int(chosen["hidden"]),
         "epochs": cfg.train.epochs + cfg.ensemble.phase2_epochs,

@@ -28,7 +28,6 @@ from fer_ray import files
 from fer_ray.analysis.search import importances, optuna_table, search_history
 from fer_ray.config import Config
 from fer_ray.layout import Grid, RunPaths
-from fer_ray.models.factory import create_model
 from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
 from fer_ray.stages.cluster import node_info
@@ -56,10 +55,7 @@ def optuna_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None
     resumed = len(done)
     for fold in range(len(done), cfg.grid.folds):
         seed = trial_seed(cfg.seed, lr, hidden, fold)  # the grid cell's seed for this fold
-        model = create_model(
-            cfg.model, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
-        ).to(device)
-        module = model.tail if data.kind == "features" else model
+        model, module = common.trial_model(cfg.model, data, hidden, seed, device)
         train = data.split((data.folds >= 0) & (data.folds != fold), train=True)
         val = data.split(data.folds == fold)
         last: dict[str, Any] = {}

@@ -23,7 +23,6 @@ from fer_ray import files
 from fer_ray.config import Config
 from fer_ray.data.splits import member_split
 from fer_ray.layout import SUMMARY, Ensemble, Prepare, RunPaths
-from fer_ray.models.factory import create_model
 from fer_ray.seeds import member_seed
 from fer_ray.stages import common
 from fer_ray.stages.cluster import node_info
@@ -40,16 +39,6 @@ class Plan:
     lr: dict[str, Any]  # {source: grid | config | auto, value, rule}
     class_names: list[str]
     fixed_weights: list[float] | None  # seed004 or a list (balanced: per member)
-
-
-def model_config(cfg: Config, chosen: dict, backbone: str | None = None) -> Any:
-    bb = backbone or chosen.get("backbone")
-    return dataclasses.replace(cfg.model, backbone=bb) if bb else cfg.model
-
-
-def trained_module(model: Any, kind: str) -> Any:
-    """What fit trains: the tail on cached trunk features, else the whole net."""
-    return model.tail if kind == "features" else model
 
 
 def member_phases(cfg: Config, base_lr: float, module: Any) -> list[Phase]:
@@ -90,11 +79,9 @@ def _lr_task(cfg: Config, data: Any, chosen: dict, weights: list[float] | None) 
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     seed = member_seed(cfg.seed, 0, 0)
     device = common.trial_device(cfg.resources.gpus_per_trial)
-    model = create_model(
-        model_config(cfg, chosen), data.n_classes, chosen["hidden"], head_seed=seed,
-        backbone_state=data.backbone_state,
-    ).to(device)  # fmt: skip
-    module = trained_module(model, data.kind)
+    model, module = common.trial_model(
+        common.model_config(cfg, chosen), data, chosen["hidden"], seed, device
+    )
     train = data.split(_member0_train(cfg, data))
     first = member_phases(cfg, 1.0, module)[0]
     loss_fn = torch.nn.functional.cross_entropy
@@ -178,11 +165,10 @@ def summary_entry(cfg: Config, plan: Plan | None, data: Any, chosen: dict) -> di
     base = float(chosen["lr"]) if plan is None else plan.base_lr
     module = None
     if cfg.train.phases is not None:  # layer groups need the model (CPU, not trained)
-        model = create_model(
-            model_config(cfg, chosen), data.n_classes, chosen["hidden"],
-            head_seed=member_seed(cfg.seed, 0, 0), backbone_state=data.backbone_state,
+        _, module = common.trial_model(
+            common.model_config(cfg, chosen), data, chosen["hidden"],
+            member_seed(cfg.seed, 0, 0), "cpu",
         )  # fmt: skip
-        module = trained_module(model, data.kind)
     phases = member_phases(cfg, base, module)
     rule = cfg.train.class_weights
     weights = None
