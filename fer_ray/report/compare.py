@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.analysis.intervals import mcnemar, mean_interval, paired_difference
+from fer_ray.config_diff import flatten
 from fer_ray.errors import ReportError
 from fer_ray.layout import STARTED, SUMMARY, Analyse, Ensemble, Grid, Prepare
 from fer_ray.report import figures
@@ -48,15 +49,6 @@ class TestSet:
     member_correct: np.ndarray  # (members, items) 0/1
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: d}
-
-
 def names_of(runs: list[Run]) -> list[str]:
     """Each run's config name; when two share one, their folder names, then more of their
     paths, then numbers: the columns must tell the runs apart."""
@@ -72,7 +64,7 @@ def names_of(runs: list[Run]) -> list[str]:
 
 def config_diff(runs: list[Run], names: list[str]) -> pd.DataFrame:
     """Only the config keys whose values differ between the runs (``name`` aside)."""
-    flats = [_flat(r.config) for r in runs]
+    flats = [flatten(r.config) for r in runs]
     keys = sorted(set().union(*flats) - {"name"})
     rows = []
     for k in keys:
