@@ -5,6 +5,7 @@ Kept apart from ``fer_ray.config`` (the schema and the loader) so each stays rea
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from fer_ray.errors import ConfigError
@@ -121,8 +122,24 @@ def training_errors(train: Any) -> list[str]:
     return errs
 
 
+RUN_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def name_error(name: str) -> str | None:
+    """Why ``name`` cannot name a run, or None: it becomes one folder under the runs and the
+    reports folders, so it must be one plain path component (``--fresh`` deletes that folder)."""
+    if RUN_NAME.fullmatch(name) and name not in (".", ".."):
+        return None
+    return (
+        f"name={name!r} must be one folder name of letters, digits, '.', '_' and '-'"
+        " (not '.' or '..', no '/'): the run lives in <output.runs_dir>/<name>"
+    )
+
+
 def validate(cfg: Config) -> None:
     """Ranges and cross-key rules that types alone cannot say; the first broken one fails."""
+    if (why := name_error(cfg.name)) is not None:
+        raise ConfigError(why)
     checks = [
         (cfg.grid.folds >= 2, "grid.folds must be >= 2"),
         (cfg.data.n_subjects >= 1, "data.n_subjects must be >= 1"),

@@ -151,6 +151,35 @@ class AuMaps:
 
 STAGE_DIRS = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
 
+MARKER = ".fer_ray_run"  # in every run folder fer_ray made: --fresh deletes only such folders
+
+
+def inside(parent: str | Path, name: str, key: str) -> Path:
+    """``<parent>/<name>`` resolved, refused (one line naming ``key``) unless it stays inside
+    ``parent`` after symlinks: every write and ``--fresh``'s delete happen under it."""
+    from fer_ray.errors import ConfigError
+
+    base = Path(parent).resolve()
+    path = base / name
+    real = path.resolve()
+    if real == base or base not in real.parents:
+        raise ConfigError(
+            f"name={name!r}: {path} leads to {real}, outside {key} {base}; runs and reports"
+            " stay inside their folders (remove the link or choose another name)"
+        )
+    return path
+
+
+def made_by_fer_ray(root: Path) -> bool:
+    """Whether ``root`` is a run folder fer_ray made: its marker, or (runs from before the
+    marker) its config and run record side by side."""
+    return (root / MARKER).is_file() or ((root / CONFIG).is_file() and (root / RUN_INFO).is_file())
+
+
+def report_dir(cfg: Config) -> Path:
+    """``<output.reports_dir>/<name>``, checked to stay inside the reports folder."""
+    return inside(cfg.output.reports_dir, cfg.name, "output.reports_dir")
+
 
 @dataclass(frozen=True)
 class RunPaths:
@@ -162,9 +191,8 @@ class RunPaths:
 
     @classmethod
     def of(cls, cfg: Config) -> RunPaths:
-        return cls(
-            Path(cfg.output.runs_dir).resolve() / cfg.name, cfg.output.storage_path, cfg.name
-        )
+        root = inside(cfg.output.runs_dir, cfg.name, "output.runs_dir")
+        return cls(root, cfg.output.storage_path, cfg.name)
 
     def stage(self, name: str) -> Path:
         return self.root / name

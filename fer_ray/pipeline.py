@@ -187,10 +187,25 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     ]
 
 
+def read_marker(path: Path) -> dict[str, Any] | None:
+    """A stage marker, or None when absent or damaged (torn, not JSON, no fingerprint): a
+    damaged ``done.json`` means "not done", so the stage reruns instead of failing forever."""
+    try:
+        marker = files.read_json(path)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and "fingerprint" in marker else None
+
+
 def plan(
-    cfg: Config, root: Path, resume: bool, inputs: dict[str, Any] | None = None
+    cfg: Config,
+    root: Path,
+    resume: bool,
+    inputs: dict[str, Any] | None = None,
+    fresh: bool = False,
 ) -> dict[str, str]:
-    """Per stage: 'skip' (done, same inputs), 'resume', or 'run' (fresh)."""
+    """Per stage: 'skip' (done, same inputs), 'resume', or 'run' (fresh). With ``fresh`` the
+    stored markers are ignored: the run will be deleted once every check has passed."""
     fps = stage_fingerprints(cfg, inputs)
     actions: dict[str, str] = {}
     for stage in STAGES:
@@ -198,8 +213,8 @@ def plan(
         upstream = actions.get(spec.after) if spec.after else None
         rerun_upstream = upstream in ("run", "resume")
         d = root / stage
-        done = files.read_json(d / layout.DONE) if (d / layout.DONE).is_file() else None
-        started = files.read_json(d / layout.STARTED) if (d / layout.STARTED).is_file() else None
+        done = None if fresh else read_marker(d / layout.DONE)
+        started = None if fresh else read_marker(d / layout.STARTED)
         if not spec.enabled(cfg) or upstream == "off":
             actions[stage] = "off"
         elif not rerun_upstream and done and done["fingerprint"] == fps[stage]:
@@ -305,6 +320,22 @@ def _clear_stage(cfg: Config, root: Path, stage: str) -> None:
             shutil.rmtree(exp, ignore_errors=True)
 
 
+def delete_run(cfg: Config, paths: RunPaths) -> None:
+    """``--fresh``: delete the run folder, but only one that fer_ray made (its marker), and the
+    run's Tune experiments on a separate local storage folder."""
+    if paths.root.exists():
+        if not paths.root.is_dir() or not layout.made_by_fer_ray(paths.root):
+            raise StageError(
+                f"--fresh: {paths.root} exists but is not a fer_ray run folder (no"
+                f" {layout.MARKER}); it is left as it is: move it away or choose another name"
+            )
+        shutil.rmtree(paths.root)
+    if cfg.output.storage_path and "://" not in paths.storage():
+        for s in STAGES:
+            for name in (s, *STAGES.get(s).experiments):
+                shutil.rmtree(paths.experiment(name), ignore_errors=True)
+
+
 def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path:
     """Run every stage that needs running; returns the report directory."""
     from fer_ray.report.build import build_report
@@ -312,22 +343,19 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     from fer_ray.stages import cluster, live
     from fer_ray.stages.context import StageContext
 
-    paths = RunPaths.of(cfg)
-    if fresh and paths.root.exists():
-        shutil.rmtree(paths.root)
-        exp = paths.storage()
-        if cfg.output.storage_path and "://" not in exp:
-            for s in STAGES:
-                for name in (s, *STAGES.get(s).experiments):
-                    shutil.rmtree(paths.experiment(name), ignore_errors=True)
+    paths = RunPaths.of(cfg)  # both folders are checked to stay inside their parents
+    layout.report_dir(cfg)
     if resume and not (paths.root / layout.CONFIG).is_file():
         raise StageError(
             f"--resume: there is no run to resume at {paths.root}; run without --resume to start it"
         )
     inputs = input_identity(cfg)
-    actions = plan(cfg, paths.root, resume, inputs)
+    actions = plan(cfg, paths.root, resume, inputs, fresh=fresh)
     preflight(cfg, actions, inputs)
+    if fresh:  # only now: every input check has passed
+        delete_run(cfg, paths)
     paths.root.mkdir(parents=True, exist_ok=True)
+    (paths.root / layout.MARKER).touch()
     config_mod.save(cfg, paths.root / layout.CONFIG)
     run_info = {**provenance(), "started": time.strftime("%F %T")}
     files.write_json(paths.root / layout.RUN_INFO, run_info)
@@ -388,6 +416,6 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
         "disk: " + ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in disk.items()),
         flush=True,
     )
-    report_dir = build_report(paths.root, Path(cfg.output.reports_dir) / cfg.name)
+    report_dir = build_report(paths.root, layout.report_dir(cfg))
     print(f"report {report_dir / 'report.md'} · total {time.time() - t_start:.0f}s", flush=True)
     return report_dir

@@ -32,7 +32,7 @@ _building: threading.Thread | None = None  # a rewrite started from a Tune callb
 
 
 def report_dir(cfg: Config) -> Path:
-    return Path(cfg.output.reports_dir) / cfg.name
+    return layout.report_dir(cfg)
 
 
 def _build(cfg: Config) -> Path | None:
