@@ -33,6 +33,12 @@ def write_text(path: Path, text: str) -> None:
     _atomic(path, lambda tmp: Path(tmp).write_text(text), ".tmp")
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Bytes (a PNG, a Parquet table) atomically: a killed stage never leaves a torn file that
+    a resumed one would take as done."""
+    _atomic(path, lambda tmp: Path(tmp).write_bytes(data), ".tmp")
+
+
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str))
 

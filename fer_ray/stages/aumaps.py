@@ -29,7 +29,6 @@ stored as it arrives (``aumaps/tasks/``), so an interrupted stage redoes only mi
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,15 +83,6 @@ def _au(cfg: Config, mx: dict, au: str, present: np.ndarray, regions: Any, valid
 def _panels(cfg: Config, net: Any, x: torch.Tensor, unit: str, maps: list[int], mx: dict) -> tuple:
     return _timed(cfg, au_tasks.panel_task, net, x, unit, maps, mx["act"], mx["pos"],
                   cfg.aumaps.top_k)  # fmt: skip
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Atomically, like ``fer_ray.files``: a killed stage never leaves a torn PNG that a
-    resumed one would take as done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def au_labels(cfg: Config, prepared: Any) -> tuple[pd.DataFrame | None, np.ndarray | None, str]:
@@ -253,7 +243,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     def store_panels(key: tuple[int, int], result: tuple) -> str:
         pngs, where = result
         for c, png in pngs.items():
-            _write_bytes(out / AuMaps.panel(key[0], unit, c), png)
+            files.write_bytes(out / AuMaps.panel(key[0], unit, c), png)
         work.append({"unit": f"member {key[0]} panels from map {key[1]}", **where})
         return ""
 

@@ -16,7 +16,6 @@ probability), then ``f0`` .. ``f{D-1}`` (``fer_ray.analysis.rules.default_featur
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,14 +121,12 @@ def table(
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Atomically, so a killed stage never leaves a torn table that looks finished."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Parquet or CSV by the suffix, atomically: a killed stage never leaves a torn table that
+    looks finished."""
     if path.suffix == ".parquet":
-        frame.to_parquet(tmp, index=False)
+        files.write_bytes(path, frame.to_parquet(index=False))
     else:
-        frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+        files.write_text(path, frame.to_csv(index=False))
 
 
 def read_table(path: Path) -> pd.DataFrame:
