@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fer_ray.analysis import pred_text
 from fer_ray.analysis.intervals import accuracy_interval
 
 METRIC = "fold_mean_val_acc"
@@ -31,7 +32,7 @@ def optuna_table(
         correct, groups = [], []
         for f, text in enumerate(row.fold_preds.split("|")):
             items = splits[splits["fold"] == f]
-            preds = np.frombuffer(text.encode(), dtype=np.uint8).astype(np.int64) - 48
+            preds = pred_text.decode(text)
             correct.append(preds == items["label"].to_numpy())
             groups.append(items["group"].astype(str).to_numpy())
         iv = accuracy_interval(np.concatenate(correct), np.concatenate(groups), seed=seed)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from fer_ray.analysis import pred_text
 from fer_ray.analysis.intervals import accuracy_interval
 
 
@@ -50,7 +50,7 @@ def oof_table(trials: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for t in trials.itertuples():
         items = splits[splits["fold"] == t.fold]
-        preds = np.array([ord(c) - 48 for c in t.val_preds], dtype=np.int64)
+        preds = pred_text.decode(t.val_preds)
         part = pd.DataFrame(
             {"lr": t.lr, "hidden": t.hidden, "fold": t.fold, "item": items["item"].to_numpy(),
              "group": items["group"].to_numpy(), "label": items["label"].to_numpy(),
