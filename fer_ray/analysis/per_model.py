@@ -3,7 +3,9 @@
 Each analysis reads a model's head weights and the features and labels of the items it is
 analysed on, and returns a JSON-serialisable dict (stored per task, so an interrupted stage
 redoes only missing tasks). Adding an analysis is one function here (or in its own module)
-plus one ``ANALYSES.register`` line; a stage lists the names it runs.
+plus one ``ANALYSES.register`` line: the ``analyse`` stage runs every entry of ``ANALYSES`` on
+every ensemble member. ``ON_REQUEST`` holds the analyses too costly for that (``pairs`` is
+quadratic in the features), which only a recipe stage that names them runs (``descriptors``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Settings:
 
 Analysis = Callable[[ModelData, Settings, int], dict[str, Any]]
 ANALYSES: Registry[Analysis] = Registry("per-model analysis", "analyse")
+ON_REQUEST: Registry[Analysis] = Registry("per-model analysis run on request", "analyse")
 
 
 @ANALYSES.register("magnitude", help="Gedeon contribution per feature (Table 1, Fig. 2)")
@@ -84,7 +87,7 @@ def predictions(m: ModelData, s: Settings, seed: int) -> dict[str, Any]:
     return {"preds": preds.tolist(), "labels": np.asarray(m.labels).tolist()}
 
 
-@ANALYSES.register("pairs", help="accuracy with inputs eliminated in pairs (Fig. 1b)")
+@ON_REQUEST.register("pairs", help="accuracy with inputs eliminated in pairs (Fig. 1b)")
 def pairs(m: ModelData, s: Settings, seed: int) -> dict[str, Any]:
     return {
         "full": pruning.accuracy(m.features, m.labels, m.head),
@@ -93,5 +96,7 @@ def pairs(m: ModelData, s: Settings, seed: int) -> dict[str, Any]:
 
 
 def run(name: str, model: ModelData, settings: Settings, seed: int) -> dict[str, Any]:
-    """Run the analysis registered as ``name`` on one model."""
-    return ANALYSES.get(name)(model, settings, seed)
+    """Run the analysis registered as ``name`` (in ``ANALYSES`` or ``ON_REQUEST``) on one
+    model."""
+    registry = ON_REQUEST if name in ON_REQUEST else ANALYSES
+    return registry.get(name)(model, settings, seed)

@@ -3,8 +3,9 @@
 Each member's head weights and pooled test features are put into the object store once;
 every task reads them by reference. Each task's result is written to ``analyse/tasks/`` as it
 arrives, so an interrupted stage redoes only the missing tasks. Tasks run from the driver
-after Tune (never inside a trial). The analyses are ``fer_ray.analysis.per_model``'s; the
-tables are ``fer_ray.analysis.summaries``'.
+after Tune (never inside a trial). The analyses are every entry of
+``fer_ray.analysis.per_model.ANALYSES`` (registering one runs it here); the tables are
+``fer_ray.analysis.summaries``'.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from fer_ray.stages.common import drain, write_work
 if TYPE_CHECKING:
     from fer_ray.stages.context import StageContext
 
-ANALYSES = ("magnitude", "angles", "baselines", "sweep_random", "sweep_magnitude", "metrics")
 TABLE_FILES = {
     "pruning_intervals": Analyse.PRUNING_INTERVALS,
     "sweep_falloff": Analyse.SWEEP_FALLOFF,
@@ -67,6 +67,20 @@ def _task_file(tasks_dir: Path, member: int, name: str) -> Path:
     return tasks_dir / f"{member:02d}_{name}.json"
 
 
+def analyses() -> list[str]:
+    """The names this stage runs on every member: the per-model registry's, in its order."""
+    return per_model.ANALYSES.names()
+
+
+def missing_tasks(tasks_dir: Path, n_members: int) -> dict[int, list[str]]:
+    """Per member, the analyses whose result is not stored yet (members with none left out)."""
+    todo = {
+        m: [n for n in analyses() if not _task_file(tasks_dir, m, n).is_file()]
+        for m in range(n_members)
+    }
+    return {m: names for m, names in todo.items() if names}
+
+
 def stage(ctx: StageContext) -> None:
     run(ctx.cfg, ctx.paths, ctx.resume)
 
@@ -81,11 +95,8 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
     s = settings(cfg)
     task = _task.options(num_cpus=cfg.resources.cpus_per_task, scheduling_strategy="SPREAD")
     pending: dict[Any, Path] = {}
-    for m_idx, path in enumerate(members):
-        todo = [n for n in ANALYSES if not _task_file(tasks_dir, m_idx, n).is_file()]
-        if not todo:
-            continue
-        model_ref = ray.put(load_member(path, cfg.model.activation))
+    for m_idx, todo in missing_tasks(tasks_dir, len(members)).items():
+        model_ref = ray.put(load_member(members[m_idx], cfg.model.activation))
         for n in todo:
             ref = task.remote(n, model_ref, s, member_seed(cfg.seed, m_idx))
             pending[ref] = _task_file(tasks_dir, m_idx, n)
@@ -94,10 +105,10 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
         files.write_json(dst, result)
         return ""
 
-    drain(pending, store, "analyse", "tasks", len(members) * len(ANALYSES))
+    drain(pending, store, "analyse", "tasks", len(members) * len(analyses()))
     summary = aggregate(cfg, paths, len(members))
     print(
-        f"[analyse] {len(members)} members × {len(ANALYSES)} analyses · "
+        f"[analyse] {len(members)} members × {len(analyses())} analyses · "
         f"{summary['features_within_magnitude']} of {summary['n_features']} features within "
         f"mean ± std magnitude · accuracy falls off (paired interval below 0) at "
         f"{summary['sweep_falls_off_at']} kept features",
@@ -110,7 +121,9 @@ def aggregate(cfg: Config, paths: RunPaths, n_members: int) -> dict[str, Any]:
     """Stored task results → the stage's tables and summary (what the report reads)."""
     out = paths.stage(Analyse.DIR)
     td = out / layout.TASKS
-    tasks = {n: [files.read_json(_task_file(td, m, n)) for m in range(n_members)] for n in ANALYSES}
+    tasks = {
+        n: [files.read_json(_task_file(td, m, n)) for m in range(n_members)] for n in analyses()
+    }
     prep = files.read_json(paths.stage(Prepare.DIR) / layout.SUMMARY)
     with np.load(paths.stage(Ensemble.DIR) / Ensemble.VOTE) as z:
         vote_preds = z["probs"].argmax(1)
@@ -127,7 +140,7 @@ def aggregate(cfg: Config, paths: RunPaths, n_members: int) -> dict[str, Any]:
         out,
         [
             {"unit": f"member {m} {n}", **{k: t[k] for k in ("node_id", "node_ip", "seconds")}}
-            for n in ANALYSES
+            for n in analyses()
             for m, t in enumerate(tasks[n])
         ],
     )
