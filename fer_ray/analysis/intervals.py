@@ -129,21 +129,37 @@ def _codes(groups: ArrayLike | None, n_items: int) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
+_CHUNK_CELLS = 1 << 21  # draws held at once: 2M int64 (16 MB) per array, whatever the data size
+
+
 def _resampled_means(
     sums: np.ndarray, counts: np.ndarray, n_boot: int, seed: int | None
 ) -> np.ndarray:
     """Pooled mean of each resample: drawn units' value sums over their item counts.
 
-    ``sums`` is (K, U) for K statistics sharing the draws; returns (K, n_boot).  Memory and
-    time are O(n_boot * U), e.g. 2000 x 1000 items in a few milliseconds.
+    ``sums`` is (K, U) per-unit sufficient statistics (value sums) and ``counts`` (U,) the
+    items per unit, for K statistics sharing the draws; returns (K, n_boot).  The (n_boot, U)
+    draws are made a block of resamples at a time, in the order one
+    ``integers(0, U, size=(n_boot, U))`` call makes them, so the numbers do not depend on
+    the block size; memory is O(U) beyond the inputs, time O(n_boot * U).  Integer-valued
+    sums (accuracies, paired differences) give the same bits as all draws at once; other
+    sums may differ in the last bit where blocks are used (the BLAS summation order, which
+    already varies with the machine's thread count), never when one block holds all
+    resamples (n_boot * U <= 2**21, e.g. 2000 resamples of up to 1048 groups).  Blocks are
+    a multiple of 4 resamples, the row grouping of the BLAS kernel.
     """
     n_units = counts.shape[0]
-    idx = np.random.default_rng(seed).integers(0, n_units, size=(n_boot, n_units))
-    mult = np.bincount(
-        (idx + n_units * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n_units
-    ).reshape(n_boot, n_units)
-    mult = mult.astype(np.float64)
-    return (mult @ sums.T).T / (mult @ counts)
+    rng = np.random.default_rng(seed)
+    block = max(4, _CHUNK_CELLS // max(n_units, 1) // 4 * 4)
+    out = np.empty((sums.shape[0], n_boot))
+    for start in range(0, n_boot, block):
+        rows = min(block, n_boot - start)
+        idx = rng.integers(0, n_units, size=(rows, n_units))
+        idx += n_units * np.arange(rows)[:, None]
+        mult = np.bincount(idx.ravel(), minlength=rows * n_units).reshape(rows, n_units)
+        mult = mult.astype(np.float64)
+        out[:, start : start + rows] = (mult @ sums.T).T / (mult @ counts)
+    return out
 
 
 def _bootstrap(
