@@ -59,6 +59,15 @@ class StageError(FerRayError, RuntimeError):
     exit_code = 1
 
 
+class StoredFileError(FerRayError, ValueError):
+    """A stored file (cache entry, checkpoint, result, model) is damaged: truncated, torn or
+    not what its name says. Caches move it aside and recompute; other readers name it."""
+
+    kind = "damaged file"
+    path: object = None  # the file (a Path), set by fer_ray.files.damaged
+    problem: str = ""  # what is wrong with it, without the path
+
+
 class ReportError(FerRayError, FileNotFoundError):
     """A run directory lacks what the report needs."""
 

@@ -76,7 +76,7 @@ def _backbone_state(cfg: Config, root: Path) -> dict[str, torch.Tensor] | None:
     # the run's caches live next to the run (runs_dir/.cache) unless faces.cache_dir moved them
     output = dataclasses.replace(cfg.output, runs_dir=str(root.resolve().parent))
     cache = layout.cache_root(dataclasses.replace(cfg, output=output), "weights")
-    stored = load_pretrained(cache, key)
+    stored = load_pretrained(cache, key, heal=False)  # damaged: one line naming it
     if stored is None:
         raise StageError(
             f"the run's pretrained backbone {key}.pt is not in {cache}; rerun the run with "
@@ -101,10 +101,14 @@ def load_run(run_dir: str | Path) -> RunModels:
     dirs = sorted((root / Ensemble.DIR / Ensemble.MEMBERS_DIR).glob("member_*"))
     members = []
     for d in dirs:
-        stored = torch.load(_need(d / Ensemble.MODEL, "a member's model", root), weights_only=True)
+        path = _need(d / Ensemble.MODEL, "a member's model", root)
+        stored = files.torch_load(path)
         model = create_model(cfg.model, len(names), hidden, head_seed=0, backbone_state=state)
-        whole = any(k.startswith("trunk.") or k.startswith("tail.") for k in stored)
-        (model if whole else model.tail).load_state_dict(stored)
+        try:
+            whole = any(k.startswith("trunk.") or k.startswith("tail.") for k in stored)
+            (model if whole else model.tail).load_state_dict(stored)
+        except (AttributeError, TypeError, RuntimeError) as e:
+            raise files.damaged(path, "state dict of the run's model", e) from None
         members.append(model.eval())
     if not members:
         raise StageError(f"run {root} has no ensemble members under {root / Ensemble.DIR}")
@@ -113,13 +117,13 @@ def load_run(run_dir: str | Path) -> RunModels:
 
 def read_images(paths: list[str]) -> list[np.ndarray]:
     """Every image as RGB uint8, before any work: one unreadable file is one error naming it."""
-    from fer_ray.data.loaders.base import read_image
+    from fer_ray.data.loaders.base import read_image_checked
 
     images = []
     for p in paths:
-        image = read_image(p)
+        image, problem = read_image_checked(p)
         if image is None:
-            raise DataError(f"{p}: cannot read this image (missing, or not an image file)")
+            raise DataError(f"{p}: cannot read this image ({problem})")
         images.append(image)
     return images
 

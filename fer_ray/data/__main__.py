@@ -4,7 +4,9 @@ Builds the manifest exactly as the pipeline's prepare stage does (same loader, s
 errors) and prints what it found: classes in label order, images per class and per
 split, groups and the groups note (when groups are not subjects), extra columns.
 ``--csv`` writes the manifest; ``--read`` also decodes every image and lists the
-unreadable ones (what ``data.skip_unreadable`` would leave out).
+unreadable ones (what ``data.skip_unreadable`` would leave out). Files of formats fer_ray
+does not read are counted and named; file names that are not valid UTF-8 are shown (and
+kept in the manifest) with their odd bytes as ``\\xNN``.
 
     python -m fer_ray.data imagefolder /data/fer2013_images --read
     python -m fer_ray.data imagefolder /data/numeric --class-map 0=angry 1=disgust 2=fear ...
@@ -20,6 +22,7 @@ import pandas as pd
 
 from fer_ray.data import load_manifest
 from fer_ray.data.datasets import DATASETS, create_source
+from fer_ray.data.loaders.base import SKIPPED_NOTE
 from fer_ray.errors import ConfigError, FerRayError
 
 
@@ -79,6 +82,11 @@ def summarise(m: pd.DataFrame) -> str:
     for key, value in m.attrs.items():
         if key.startswith("excluded"):
             lines.append(f"{key}: {value}")
+    skipped = m.attrs.get("skipped_files") or []
+    if skipped:
+        more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+        lines.append(f"{SKIPPED_NOTE}: {len(skipped)}" + "".join(f"\n  {f}" for f in skipped[:20]))
+        lines[-1] += more
     return "\n".join(lines)
 
 

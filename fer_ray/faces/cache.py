@@ -2,7 +2,8 @@
 
 Entries are written chunk by chunk (so an interrupted preprocessing resumes) and
 marked complete only when every chunk is there; a later run with the same key
-reads the crops instead of detecting again.
+reads the crops instead of detecting again. A chunk that no longer loads (truncated, torn)
+is moved aside as ``chunk_<i>.npz.damaged``, counted in ``damaged`` and computed again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from fer_ray import files
+from fer_ray.errors import StoredFileError
 
 CACHE_VERSION = 2  # 2: chunks carry an 'unreadable' flag per item
+CHUNK_ARRAYS = ("crops", "fallback", "boxes", "unreadable")
 
 
 def cache_key(
@@ -43,12 +46,24 @@ class CropCache:
     def __init__(self, root: str | Path, key: str):
         self.dir = Path(root) / key
         self.key = key
+        self.damaged: list[str] = []  # chunks found damaged and moved aside
+        self._loaded: dict[int, tuple[np.ndarray, ...]] = {}
 
     def chunk_path(self, i: int) -> Path:
         return self.dir / f"chunk_{i:05d}.npz"
 
     def has_chunk(self, i: int) -> bool:
-        return self.chunk_path(i).is_file()
+        """Whether chunk ``i`` is stored and loads; a damaged one is moved aside (so it is
+        recomputed) and the answer is False. The loaded arrays are kept for ``get_chunk``."""
+        if not self.chunk_path(i).is_file():
+            return False
+        try:
+            self._loaded[i] = self._read(i)
+        except StoredFileError as e:
+            files.quarantine(e, "crop cache chunk")
+            self.damaged.append(self.chunk_path(i).name)
+            return False
+        return True
 
     def put_chunk(
         self,
@@ -63,9 +78,13 @@ class CropCache:
             self.chunk_path(i), crops=crops, fallback=fallback, boxes=boxes, unreadable=unreadable
         )
 
-    def get_chunk(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        with np.load(self.chunk_path(i)) as z:
-            return z["crops"], z["fallback"], z["boxes"], z["unreadable"]
+    def get_chunk(self, i: int) -> tuple[np.ndarray, ...]:
+        """(crops, fallback, boxes, unreadable) of chunk ``i``; ``StoredFileError`` if damaged."""
+        return self._loaded.pop(i, None) or self._read(i)
+
+    def _read(self, i: int) -> tuple[np.ndarray, ...]:
+        z = files.load_npz(self.chunk_path(i), CHUNK_ARRAYS)
+        return tuple(z[k] for k in CHUNK_ARRAYS)
 
     @property
     def complete(self) -> bool:

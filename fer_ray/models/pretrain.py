@@ -24,7 +24,7 @@ from torch import nn
 
 from fer_ray import files
 from fer_ray.data import synthetic
-from fer_ray.errors import ModelError
+from fer_ray.errors import ModelError, StoredFileError
 from fer_ray.faces.crop import crop
 from fer_ray.models import pretrain_tasks, weights
 from fer_ray.models.pretrain_tasks import Objective
@@ -157,12 +157,22 @@ def pretrain_backbone(
     return state, facts
 
 
-def load_pretrained(cache_dir: Path, key: str) -> tuple[dict, dict] | None:
-    """The stored (state, facts) for ``key``, or None."""
+def load_pretrained(cache_dir: Path, key: str, heal: bool = True) -> tuple[dict, dict] | None:
+    """The stored (state, facts) for ``key``, or None when absent. A damaged file is moved
+    aside with one printed line and None is returned (so it is pretrained again) when
+    ``heal``; otherwise its ``StoredFileError`` names it (``predict`` cannot retrain)."""
     path = Path(cache_dir) / f"{key}.pt"
     if not path.is_file():
         return None
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        blob = files.torch_load(path)
+        if not isinstance(blob, dict) or not {"state", "facts"} <= blob.keys():
+            raise files.damaged(path, "stand-in weights file", "no 'state' and 'facts' in it")
+    except StoredFileError as e:
+        if not heal:
+            raise
+        files.quarantine(e, "stand-in weights")
+        return None
     return blob["state"], {**blob["facts"], "cache": "reused", "key": key}
 
 

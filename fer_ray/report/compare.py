@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fer_ray import files
 from fer_ray.analysis.intervals import mcnemar, mean_interval, paired_difference
 from fer_ray.config_diff import flatten
 from fer_ray.errors import ReportError
@@ -126,11 +127,11 @@ def test_set(run: Run) -> TestSet | None:
         return None
     correct = []
     for path in members:
-        with np.load(path) as z:
-            idx, labels = z["test_idx"], z["test_labels"]
-            correct.append((z["test_probs"].argmax(1) == labels).astype(float))
-    with np.load(vote) as z:
-        voted, vote_labels = z["probs"].argmax(1), z["labels"]
+        z = files.load_npz(path, ("test_idx", "test_labels", "test_probs"))
+        idx, labels = z["test_idx"], z["test_labels"]
+        correct.append((z["test_probs"].argmax(1) == labels).astype(float))
+    z = files.load_npz(vote, ("probs", "labels"))
+    voted, vote_labels = z["probs"].argmax(1), z["labels"]
     if not np.array_equal(vote_labels, labels):
         raise ReportError(f"{vote} and {members[-1]} disagree on the test labels")
     items = manifest["item"].to_numpy()[idx] if manifest is not None else idx

@@ -1,19 +1,19 @@
 """One run directory as the report sees it: stored files, read by layout name, nothing else.
 
 Sections get a ``Run`` rather than a path so that every read goes through the same checks: an
-optional file is ``None`` when absent, a required one is a ``ReportError`` naming the file.
+optional file is ``None`` when absent, a required one is a ``ReportError`` naming the file,
+and a damaged one (torn JSON, empty CSV, garbled YAML) a ``StoredFileError`` naming it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from fer_ray import files
 from fer_ray.errors import ReportError
 from fer_ray.layout import CONFIG, RUN_INFO
 
@@ -32,12 +32,22 @@ class Run:
     def json(self, *parts: str) -> Any:
         """A stored JSON file, or ``None`` when it is absent."""
         p = self.path(*parts)
-        return json.loads(p.read_text()) if p.is_file() else None
+        return files.read_json(p) if p.is_file() else None
+
+    def npz(self, *parts: str, keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """A stored ``.npz`` file's arrays (``keys`` must be there), or ``None`` when absent."""
+        p = self.path(*parts)
+        return files.load_npz(p, keys) if p.is_file() else None
+
+    def text(self, *parts: str) -> str | None:
+        """A stored text file, or ``None`` when it is absent."""
+        p = self.path(*parts)
+        return files.read_text(p) if p.is_file() else None
 
     def csv(self, *parts: str, **read_csv: Any) -> pd.DataFrame | None:
         """A stored CSV file, or ``None`` when it is absent."""
         p = self.path(*parts)
-        return pd.read_csv(p, **read_csv) if p.is_file() else None
+        return files.read_csv(p, **read_csv) if p.is_file() else None
 
     def need_csv(self, *parts: str, **read_csv: Any) -> pd.DataFrame:
         """A CSV its stage must have written: a half-written stage is the user's to rerun."""
@@ -56,9 +66,9 @@ def open_run(run_dir: str | Path) -> Run:
     cfg_path = root / CONFIG
     if not cfg_path.is_file():
         raise ReportError(f"{root} is not a fer_ray run directory (no {CONFIG})")
-    config = yaml.safe_load(cfg_path.read_text())
+    config = files.read_yaml(cfg_path)
     if not isinstance(config, dict):
         raise ReportError(f"{cfg_path} is not a fer_ray config (expected a YAML mapping)")
     info_path = root / RUN_INFO
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info = files.read_json(info_path) if info_path.is_file() else {}
     return Run(root, config, info)

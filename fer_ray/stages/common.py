@@ -21,13 +21,14 @@ import ray
 import torch
 from ray import tune
 
-from fer_ray import files, layout
+from fer_ray import files, layout, testhooks
 from fer_ray.config import Config
 from fer_ray.errors import StageError, unwrap
 from fer_ray.layout import RunPaths
 from fer_ray.models.factory import create_model
 from fer_ray.stages import live
 from fer_ray.stages.cluster import node_info
+from fer_ray.train.checkpoint import read_state
 from fer_ray.train.loop import CheckpointPolicy, torch_settings
 
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
@@ -171,6 +172,7 @@ def report_epoch(row: dict[str, Any], snapshot: Any, every: int = 1, last: bool 
     else:
         tune.report(row)
     _maybe_inject_fault(row["step"])
+    testhooks.reached(f"epoch:{row['step']}")
 
 
 def _maybe_inject_fault(step: int) -> None:
@@ -197,8 +199,7 @@ def restore_state() -> dict[str, Any] | None:
     if ckpt is None:
         return None
     with ckpt.as_directory() as d:
-        p = Path(d) / "state.pt"
-        return torch.load(p, map_location="cpu", weights_only=True) if p.is_file() else None
+        return read_state(Path(d) / "state.pt")  # None when damaged: moved aside, named
 
 
 def fit_tuner(

@@ -19,7 +19,7 @@ import numpy as np
 import ray
 import torch
 
-from fer_ray import files, layout
+from fer_ray import layout
 from fer_ray.config import Config
 from fer_ray.data import recipes
 from fer_ray.data.splits import holdout_and_folds
@@ -34,7 +34,13 @@ from fer_ray.stages.cluster import node_info
 from fer_ray.stages.common import set_threads
 from fer_ray.stages.prepare import Prepared
 from fer_ray.train.bundle import TrialData
-from fer_ray.train.features import cache_applicable, features_key, trunk_features
+from fer_ray.train.features import (
+    cache_applicable,
+    features_key,
+    load_cached,
+    store_cached,
+    trunk_features,
+)
 
 
 @ray.remote
@@ -95,13 +101,13 @@ def _trunk(cfg: Config, prepared: Prepared, state: Any, wkey: str, threads: int,
         cfg.model, cfg.train.recipe, prepared.summary["cache_key"], wkey, device, threads
     )
     path = layout.cache_root(cfg, "features") / f"{key}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            return z["features"], "reused"
+    cached = load_cached(path)  # None when absent, or damaged (then moved aside)
+    if cached is not None:
+        return cached, "reused"
     task = _trunk_task.options(num_cpus=threads, num_gpus=_gpus(cfg))
     x, where = ray.get(task.remote(cfg, prepared.images, state, threads))
     work.append(where)
-    files.savez(path, features=x)
+    store_cached(path, x)
     return x, "written"
 
 

@@ -101,6 +101,7 @@ def load_prepared(cfg: Config) -> Prepared:
     source = create_source(cfg.data)
     manifest, class_names = read_manifest(cfg.data, source)
     groups_note = manifest.attrs.get("groups_note")
+    skipped = list(manifest.attrs.get("skipped_files") or [])  # files of other formats
     margin = margin_of(cfg)
     # crops are chunked by manifest position, so the item list is part of the key
     # (a different data.classes selection must not reuse another selection's chunks)
@@ -149,6 +150,9 @@ def load_prepared(cfg: Config) -> Prepared:
         "fallback_items": manifest.loc[manifest["fallback"], "item"].head(50).tolist(),
         "unreadable": len(bad),
         "unreadable_items": bad[:50],
+        "skipped_files": len(skipped),
+        "skipped_items": skipped[:50],
+        "cache_damaged": cache.damaged,
         "cache_key": key,
         "cache_dir": str(cache.dir),
         "cache_reused": reused,

@@ -13,12 +13,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from fer_ray import files
+from fer_ray.errors import StoredFileError
+
 STATE_FORMAT = 2
+STATE_KEYS = ("phase", "epoch", "history", "best", "module", "optim")
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,22 @@ def resume(module: nn.Module, state: dict[str, Any], keep: set[str], keep_best: 
         "history": list(state["history"]),
         "best": best,
     }
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """The snapshot stored at ``path`` (a trial checkpoint's ``state.pt``), or None when it is
+    absent or damaged. A damaged one (truncated by a full disk or a copy cut short) is moved
+    aside with one printed line naming it, so the trial starts from its first epoch and no
+    later restart or ``--resume`` trips on the same file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        state = files.torch_load(path)
+        missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise files.damaged(path, "training checkpoint", f"keys {missing} are missing")
+    except StoredFileError as e:
+        files.quarantine(e, "trial checkpoint", "the trial starts again from its first epoch")
+        return None
+    return state

@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from fer_ray import files
 from fer_ray.data import recipes
 from fer_ray.data.recipes import IMAGENET_MEAN, IMAGENET_STD
+from fer_ray.errors import StoredFileError
 from fer_ray.models.factory import create_backbone, split_backbone
 from fer_ray.runinfo import source_hash
 
@@ -63,6 +66,23 @@ def features_key(
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def load_cached(path: Path) -> np.ndarray | None:
+    """The trunk activations stored at ``path``, or None when absent or damaged (a damaged
+    entry is moved aside with one printed line, so the caller computes and stores it again)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return files.load_npz(path, ("features",))["features"]
+    except StoredFileError as e:
+        files.quarantine(e, "feature cache entry")
+        return None
+
+
+def store_cached(path: Path, features: np.ndarray) -> None:
+    """Store trunk activations atomically (read back with ``load_cached``)."""
+    files.savez(path, features=features)
 
 
 def normalize(images: np.ndarray | torch.Tensor) -> torch.Tensor:

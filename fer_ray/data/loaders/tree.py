@@ -15,7 +15,9 @@ Researchers mostly hold re-packed copies, not the original archives: FER2013 as
   ``S010_004_00000017.png`` → ``S010``), unless that prefix is a split or usage word
   (``Training_…``, ``train_…``), a class name (``happy_…``) or a generic word (``img_…``);
   every other image is its own group, named by its path under the tree, and the manifest's
-  ``attrs["groups_note"]`` says how many images that is.
+  ``attrs["groups_note"]`` says how many images that is;
+* file names that are not valid UTF-8 become items by ``safe_name``; other files in class
+  folders (``.gif``, ``.txt``) are listed in ``attrs["skipped_files"]``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_ray.data.loaders.base import images_in, manifest_rows, no_images, subdirs, with_labels
+from fer_ray.data.loaders.base import (
+    images_in,
+    manifest_rows,
+    no_images,
+    safe_name,
+    subdirs,
+    with_labels,
+)
 from fer_ray.data.source import canonical_class, in_canonical_order, own_groups_note
 from fer_ray.errors import DataError
 
@@ -95,8 +104,9 @@ def _class_folders(
     for d in subdirs(parent):
         label = canonical_class(d.name, class_map)
         if label is None:
-            hint = unknown_hint.replace("<folder>", d.name)
-            raise DataError(f"{d}: class folder {d.name!r} is not a known class; {hint}")
+            name = safe_name(d.name)
+            hint = unknown_hint.replace("<folder>", name)
+            raise DataError(f"{safe_name(d)}: class folder {name!r} is not a known class; {hint}")
         other = seen.get(label)
         if other is not None and not (
             _mapped(d.name, class_map) and _mapped(other.name, class_map)
@@ -138,18 +148,19 @@ def read_tree(
         )
     parts: list[tuple[Path, str]] = [(d, split_of(d.name) or "") for d in splits] or [(base, "")]
     items, names, groups, split_col = [], [], [], []
+    skipped: list[str] = []
     own = 0
     for parent, split in parts:
         folders = _class_folders(parent, class_map, layout, unknown_hint)
         if split and not folders:
             raise DataError(f"split folder {parent} has no class folders; expected {layout}")
         for d, label in folders:
-            for p in images_in(d):
-                subject = subject_of(p.stem, d.name) if subjects else None
+            for p in images_in(d, skipped):
+                subject = subject_of(safe_name(p.stem), d.name) if subjects else None
                 if subject is None:
                     own += 1
-                    subject = p.relative_to(base).with_suffix("").as_posix()
-                items.append(str(p))
+                    subject = safe_name(p.relative_to(base).with_suffix("").as_posix())
+                items.append(safe_name(p))
                 names.append(label)
                 groups.append(subject)
                 split_col.append(split)
@@ -158,4 +169,5 @@ def read_tree(
     class_names = in_canonical_order(names)
     out = with_labels(manifest_rows(items, names, groups, split_col), class_names)
     out.attrs["groups_note"] = own_groups_note(own, len(items))
+    out.attrs["skipped_files"] = skipped
     return out, class_names

@@ -38,8 +38,8 @@ def load(run: Run) -> Part | None:
         frame = run.csv(Clean.DIR, file)
         if frame is not None:
             tables[key] = frame
-    crops_path = run.path(Clean.DIR, Clean.GALLERY_CROPS)
-    crops = np.load(crops_path)["crops"] if crops_path.is_file() else None
+    stored = run.npz(Clean.DIR, Clean.GALLERY_CROPS, keys=("crops",))
+    crops = stored["crops"] if stored is not None else None
     return Part(
         tables=tables,
         facts={

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fer_ray import files
 from fer_ray.layout import SUMMARY, Ensemble, Grid, Prepare
 from fer_ray.report.page import Block, Glance, h2, p, pct, table
 from fer_ray.report.run import Run
@@ -20,8 +21,7 @@ def test_indices(run: Run) -> np.ndarray | None:
     member = run.path(Ensemble.DIR, Ensemble.MEMBERS_DIR, Ensemble.member_dir(0), Ensemble.MEMBER)
     if not member.is_file():
         return None
-    with np.load(member) as z:
-        return z["test_idx"]
+    return files.load_npz(member, ("test_idx",))["test_idx"]
 
 
 def counts(manifest: pd.DataFrame, test_idx: np.ndarray | None) -> pd.DataFrame:
@@ -73,6 +73,11 @@ def blocks(part: Part) -> list[Block]:
                 f"(data.skip_unreadable=true): {listed}" + (" …" if s["unreadable"] > 10 else "")
             )
         )
+    if s.get("skipped_files"):
+        listed = ", ".join(f"`{i}`" for i in s.get("skipped_items", [])[:10])
+        more = " …" if s["skipped_files"] > 10 else ""
+        what = "files in formats fer_ray does not read"
+        b.append(p(f"**{s['skipped_files']} {what}** (not images to it), left out: {listed}{more}"))
     feats = part.facts["features"]
     if feats:
         b.append(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fer_ray import files
 from fer_ray.layout import SUMMARY, Analyse, Ensemble, Rules
 from fer_ray.report.figures import save, subplots
 from fer_ray.report.page import Block, code, h2, img, p, pct, table
@@ -69,7 +70,7 @@ def load(run: Run) -> Part | None:
         },
         facts={
             "summary": s,
-            "text": rules_txt.read_text() if rules_txt.is_file() else "",
+            "text": files.read_text(rules_txt) if rules_txt.is_file() else "",
             "ensemble": run.json(Ensemble.DIR, SUMMARY),
             "recall": run.csv(Analyse.DIR, Analyse.VOTE_RECALL),
         },
