@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer_ray.errors import ReportError
+from fer_ray.errors import ReportError, StoredFileError
 from fer_ray.report.build import REPORT_MD, build_report
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
             default = Path("reports") / ("compare-" + "-".join(d.name for d in dirs))
             path = compare_runs(dirs, Path(args.out) if args.out else default)
-    except ReportError as e:
+    except (ReportError, StoredFileError) as e:
         print(f"{e.kind}: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     what = "comparison" if len(dirs) > 1 else "report"
