@@ -14,8 +14,8 @@ default, ``--weights synthetic`` pretrains the stand-in first; a trial's cost is
 
 Prints the pipeline's wall time per stage, the training images per second of the grid and the
 ensemble stages against a plain PyTorch loop (same tail, batch, data on the device, no Ray, no
-evaluation) and ``fer_ray.train.loop.fit`` alone on the same device, three cells packed into one
-batched model (``fer_ray.train.packed``), and the fraction of time the GPU was busy per stage
+evaluation) and ``fer_ray.train.loop.fit`` alone on the same device, and the fraction of time the
+GPU was busy per stage
 (``nvidia-smi`` utilisation sampled every 200 ms). On a GPU it trains with ``train.amp=bf16``,
 ``train.channels_last=true`` and ``train.deterministic=false`` (cuDNN picks its kernels) unless
 ``--exact``.
@@ -128,10 +128,9 @@ def trained_images(run: Path) -> dict[str, int]:
 
 def plain_loops(cfg, n_train: int, feat_shape: tuple, epochs: int, device: str) -> dict:  # noqa: ANN001
     """Images per second of the same tail on the same device: a plain PyTorch loop (no Ray,
-    no evaluation), ``fit`` alone, and three cells packed into one batched model."""
+    no evaluation) and ``fit`` alone."""
     from fer_ray.models.factory import create_model
     from fer_ray.train.loop import Phase, Split, fit, torch_settings
-    from fer_ray.train.packed import fit_packed
 
     torch_settings(cfg.resources.cpus_per_trial, cfg.train.deterministic)
     g = torch.Generator().manual_seed(0)
@@ -178,12 +177,6 @@ def plain_loops(cfg, n_train: int, feat_shape: tuple, epochs: int, device: str) 
     fit(m, Split(x, y), val, [Phase(lr, epochs)], cfg.train, 0, keep_best=False)
     sync()
     out["fer_ray fit alone"] = n_train * epochs / (time.perf_counter() - t0)
-    # three grid cells (three lrs) as one batched model
-    ms = [tail(s) for s in (0, 1, 2)]
-    t0 = time.perf_counter()
-    fit_packed(ms, Split(x, y), val, [lr, lr / 5, lr / 10], epochs, cfg.train, [0, 1, 2])
-    sync()
-    out["fit_packed, 3 cells"] = 3 * n_train * epochs / (time.perf_counter() - t0)
     return out
 
 
@@ -246,8 +239,7 @@ def main() -> None:
             s, e = win[stage]
             print(f"RATIO {stage} stage (all trials at once) / one plain loop: "
                   f"{imgs[stage] / (e - s) / base:.2f}x")  # fmt: skip
-    print(f"RATIO fit alone / plain loop: {loops['fer_ray fit alone'] / base:.2f}x · "
-          f"packed 3 cells / plain loop: {loops['fit_packed, 3 cells'] / base:.2f}x")  # fmt: skip
+    print(f"RATIO fit alone / plain loop: {loops['fer_ray fit alone'] / base:.2f}x")
     print(f"# {gb.load()} at the end")
 
 
