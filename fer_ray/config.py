@@ -20,6 +20,7 @@ import yaml
 
 from fer_ray.config_checks import CHOICES, RENAMED, check_registered, registries, validate
 from fer_ray.errors import ConfigError
+from fer_ray.tracking import Tracking
 
 __all__ = ["Config", "ConfigError", "from_dict", "load", "registries", "save"]
 
@@ -147,85 +148,6 @@ class AnalyseConfig:
 
 
 @dataclass(frozen=True)
-class DescriptorsConfig:
-    """Seed 000's baseline: a 10-50-7 net on SFEW.xlsx's LPQ/PHOG columns (sfew_subset)."""
-
-    enabled: bool = False
-    path: str | None = None  # the descriptor sheet; None = <data.root>/SFEW.xlsx
-    hidden: int = 50
-    folds: int = 5  # grouped by movie
-    repeats: int = 3  # CV repetitions with different seeds (more models to average)
-    lr: float = 0.01
-    epochs: int = 200
-    batch_size: int = 32
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """Seed 001: every member's penultimate (pooled, 512-d) features of every image."""
-
-    enabled: bool = False  # rules.enabled turns the export on too
-    format: str = "parquet"  # parquet | csv
-
-
-@dataclass(frozen=True)
-class RulesConfig:
-    """Seed 001's explanation: per class, a depth-limited tree on the exported features that
-    mimics the member's predictions; fidelity on the test split."""
-
-    enabled: bool = False
-    depths: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 6, 8])  # the depth sweep
-    depth: int = 3  # the depth whose rules the report prints (seed 001's have <= 3 conditions)
-    members: list[int] | None = None  # ensemble members to explain; None = all
-
-
-@dataclass(frozen=True)
-class CleanConfig:
-    """Seed 004's top-loss cleaning: out-of-fold losses of the training pool, the top-loss
-    gallery, and members retrained without the flagged items (and, with data.label_noise,
-    without exactly the flipped ones: the oracle)."""
-
-    enabled: bool = False
-    folds: int = 5  # out-of-fold losses: each item scored by a model that never trained on it
-    flag_fraction: float = 0.1  # flag this fraction of the pool with the largest losses
-    gallery: int = 20  # top-loss images shown (seed 004 Fig. 5 shows 20)
-    members: int = 3  # members retrained per variant (same seeds); 0 = flag only
-
-
-@dataclass(frozen=True)
-class NewFacesConfig:
-    """Seed 002's "new faces": train on data set A, test on data set B under one class map,
-    as a train-on × test-on matrix beside the within-data-set accuracy (stage newfaces)."""
-
-    enabled: bool = False
-    other: str | None = None  # data set B (a data.name, e.g. jaffe); None: ckplus_jaffe → its
-    # two halves (A = CK+, B = JAFFE), synthetic → another rendering (style, seed_offset)
-    other_root: str | None = None  # data set B's folder (a real data set)
-    members: int = 3  # trainings per training data set (seeds), each a Tune trial
-    style: str = "studio"  # synthetic B: a fer_ray.data.synthetic.STYLES rendering style
-    seed_offset: int = 1000  # synthetic B: generator seed = data.seed + this (new identities)
-    n_subjects: int | None = None  # synthetic B: identities (None = data.n_subjects)
-
-
-@dataclass(frozen=True)
-class AuMapsConfig:
-    """Seed 003's deconvolution and Action Unit ↔ map analysis of the ensemble's members
-    (stage aumaps): top-k images and deconvolutions of every map of the backbone's third conv
-    layer, the eq. 13 distance per (map, AU) and, on synthetic faces, the region check."""
-
-    enabled: bool = False
-    unit: str | None = None  # the layer whose maps are read; None = the backbone's map_unit
-    top_k: int = 9  # images per map (seed 003: the first nine)
-    n: int = 9  # ranks in the eq. 13 distance (seed 003: n = 9)
-    images: str = "train"  # train (seed 003: "all the training pictures") | all
-    panels: str = "all"  # all: a deconvolution grid per map | best: the AUs' best maps only
-    shuffles: int = 100  # shuffled-AU baseline draws of the region check
-    rule: str = "centre"  # region hit: receptive-field centre inside (centre) | overlap
-    members: int = 0  # members analysed, in member order (0 = all)
-    min_intensity: float = 0.0  # an AU counts as present above this intensity
-
-
-@dataclass(frozen=True)
 class ResourcesConfig:
     """What each piece of work asks Ray for. Every request must fit ONE node (checked before
     any stage); thread counts follow the CPUs asked for, so numbers do not depend on the
@@ -272,20 +194,29 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     analyse: AnalyseConfig = field(default_factory=AnalyseConfig)
-    descriptors: DescriptorsConfig = field(default_factory=DescriptorsConfig)
-    export: ExportConfig = field(default_factory=ExportConfig)
-    rules: RulesConfig = field(default_factory=RulesConfig)
-    clean: CleanConfig = field(default_factory=CleanConfig)
-    newfaces: NewFacesConfig = field(default_factory=NewFacesConfig)
-    aumaps: AuMapsConfig = field(default_factory=AuMapsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    tracking: Tracking = field(default_factory=lambda: ["tensorboard"])  # fer_ray.tracking
     # How this config departs from its seed paper, and why: [{what, paper, ours, why}, ...];
     # the report prints them as "Departures from the paper" (no stage reads them)
     departures: list[dict[str, str]] = field(default_factory=list)
+    # The recipes' own sections (fer_ray.protocol.SECTIONS), by name: cfg.clean is
+    # cfg.sections["clean"]; saved and printed at top level like the sections above
+    sections: dict[str, Any] = field(default_factory=lambda: recipe_sections({}))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "sections":  # pickling, copying
+            raise AttributeError(name)
+        try:
+            return self.__dict__["sections"][name]
+        except KeyError:
+            raise AttributeError(f"the config has no section {name!r}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        items = list(dataclasses.asdict(self).items())
+        recipes = items.pop([k for k, _ in items].index("sections"))[1]
+        at = [k for k, _ in items].index("resources")  # recipe sections after the core ones
+        return dict(items[:at] + list(recipes.items()) + items[at:])
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -294,6 +225,11 @@ class Config:
 def _convert(value: Any, tp: Any, path: str) -> Any:
     """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:  # typed choices: the allowed values are the type
+        allowed = typing.get_args(tp)
+        if value in allowed and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"'{path}' must be one of {', '.join(map(str, allowed))}, got {value!r}")
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -370,6 +306,34 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     return obj
 
 
+def _build_config(raw: dict[str, Any]) -> Config:
+    """The core sections as declared above, every recipe's section (defaults where absent)."""
+    from fer_ray import protocol
+
+    protocol.load_recipes()
+    core = [f.name for f in dataclasses.fields(Config) if f.name != "sections"]
+    names = core + protocol.SECTIONS.names()
+    for key in raw:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key '{key}'{hint} (valid keys: {', '.join(names)})")
+    cfg = _build(Config, {k: v for k, v in raw.items() if k in core})
+    object.__setattr__(cfg, "sections", recipe_sections(raw))
+    return cfg
+
+
+def recipe_sections(raw: dict[str, Any]) -> dict[str, Any]:
+    """Every registered recipe section, from ``raw``'s values or its defaults."""
+    from fer_ray import protocol
+
+    protocol.load_recipes()
+    return {
+        name: _convert(raw.get(name) or {}, protocol.SECTIONS.get(name), name)
+        for name in protocol.SECTIONS
+    }
+
+
 def _yaml_error(e: yaml.YAMLError) -> str:
     """PyYAML's multi-line message as one line: the problem and where."""
     problem = getattr(e, "problem", None) or str(e).splitlines()[0]
@@ -416,7 +380,7 @@ def from_dict(raw: dict[str, Any] | None, overrides: list[str] | tuple[str, ...]
     for o in overrides:
         keys, value = parse_override(o)
         _apply(raw, keys, value)
-    cfg = _build(Config, raw)
+    cfg = _build_config(raw)
     validate(cfg)
     check_registered(cfg)
     return cfg

@@ -26,10 +26,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "search.algorithm": ("grid", "optuna"),
     "search.scheduler": ("none", "asha"),
     "faces.fallback": ("square", "native"),
-    "export.format": ("parquet", "csv"),
-    "aumaps.images": ("train", "all"),
-    "aumaps.panels": ("all", "best"),
-    "aumaps.rule": ("centre", "overlap"),
 }
 # Keys that were renamed: the loader says what they are called now.
 RENAMED: dict[str, str] = {"train.augment": "train.recipe"}
@@ -150,15 +146,6 @@ def validate(cfg: Config) -> None:
         (cfg.model.pretrain_subjects >= 2, "model.pretrain_subjects must be >= 2"),
         (cfg.model.train_last_convs >= -1, "model.train_last_convs must be >= 0, or -1 (all)"),
         (0 <= cfg.model.head_dropout < 1, "model.head_dropout must be in [0, 1)"),
-        (cfg.newfaces.members >= 1, "newfaces.members must be >= 1"),
-        (cfg.newfaces.seed_offset != 0, "newfaces.seed_offset must not be 0 (B = A's faces)"),
-        (
-            cfg.newfaces.n_subjects is None or cfg.newfaces.n_subjects >= 2,
-            "newfaces.n_subjects must be >= 2",
-        ),
-        (cfg.aumaps.top_k >= 1 and cfg.aumaps.n >= 1, "aumaps.top_k and aumaps.n must be >= 1"),
-        (cfg.aumaps.shuffles >= 0, "aumaps.shuffles must be >= 0"),
-        (cfg.aumaps.members >= 0, "aumaps.members must be >= 0 (0 = all)"),
         (cfg.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
         (0 <= cfg.train.momentum < 1, "train.momentum must be in [0, 1)"),
         (relative_lr_ok(cfg.ensemble.phase2_lr), "ensemble.phase2_lr must be > 0 or 'x<f>'"),
@@ -187,8 +174,6 @@ def validate(cfg: Config) -> None:
             "departures: each entry needs 'what' and may have 'paper', 'ours', 'why'",
         ),
         (cfg.analyse.sweep_draws >= 1, "analyse.sweep_draws must be >= 1"),
-        (cfg.descriptors.lr > 0, "descriptors.lr must be > 0"),
-        (cfg.descriptors.batch_size >= 1, "descriptors.batch_size must be >= 1"),
         (len(cfg.grid.lr) >= 1, "grid.lr is empty: the search space needs at least one value"),
         (all(x > 0 for x in cfg.grid.lr), "grid.lr must be > 0"),
         (len(cfg.grid.hidden) >= 1, "grid.hidden is empty: the search space needs one value"),
@@ -214,10 +199,6 @@ def validate(cfg: Config) -> None:
         ),
         (cfg.resources.wait_s > 0, "resources.wait_s must be > 0"),
         (cfg.resources.connect_timeout_s > 0, "resources.connect_timeout_s must be > 0"),
-        (cfg.descriptors.folds >= 2, "descriptors.folds must be >= 2"),
-        (cfg.descriptors.repeats >= 1, "descriptors.repeats must be >= 1"),
-        (cfg.descriptors.hidden >= 1, "descriptors.hidden must be >= 1"),
-        (cfg.descriptors.epochs >= 1, "descriptors.epochs must be >= 1"),
         (0 <= cfg.data.label_noise < 1, "data.label_noise must be in [0, 1)"),
         (
             cfg.data.label_noise == 0 or cfg.data.name == "synthetic",
@@ -229,24 +210,15 @@ def validate(cfg: Config) -> None:
             "data.label_noise > 0 needs data.test_split=test: the synthetic set then holds out"
             " its own test subjects, whose labels are never flipped",
         ),
-        (len(cfg.rules.depths) >= 1, "rules.depths is empty: the sweep needs at least one depth"),
-        (all(d >= 1 for d in cfg.rules.depths), "rules.depths must be >= 1"),
-        (cfg.rules.depth in cfg.rules.depths, "rules.depth must be one of rules.depths"),
-        (
-            cfg.rules.members is None
-            or all(0 <= m < cfg.ensemble.members for m in cfg.rules.members),
-            "rules.members must be ensemble member indices (0 .. ensemble.members - 1)",
-        ),
-        (cfg.clean.folds >= 2, "clean.folds must be >= 2"),
-        (0 < cfg.clean.flag_fraction < 1, "clean.flag_fraction must be in (0, 1)"),
-        (cfg.clean.gallery >= 1, "clean.gallery must be >= 1"),
-        (cfg.clean.members >= 0, "clean.members must be >= 0"),
     ]
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)
     for msg in training_errors(cfg.train):
         raise ConfigError(msg)
+    for section in cfg.sections.values():  # each recipe's section checks itself
+        for msg in section.errors(cfg):
+            raise ConfigError(msg)
 
 
 def registries() -> dict[str, Any]:
@@ -270,7 +242,10 @@ def registries() -> dict[str, Any]:
 
 def check_registered(cfg: Config) -> None:
     """Every pluggable name is registered, every weights path readable."""
+    from fer_ray import tracking
     from fer_ray.models import weights
+
+    tracking.check(cfg.tracking)
 
     d = cfg.to_dict()
     for key, reg in registries().items():

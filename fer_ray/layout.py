@@ -149,8 +149,6 @@ class AuMaps:
         return f"{AuMaps.PANELS_DIR}/member_{member:02d}/{unit}_map{channel:03d}.png"
 
 
-STAGE_DIRS = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
-
 MARKER = ".fer_ray_run"  # in every run folder fer_ray made: --fresh deletes only such folders
 
 

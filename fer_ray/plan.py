@@ -29,26 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_ray import files, layout, pipeline
+from fer_ray import files, layout, pipeline, protocol
 from fer_ray.config import Config
-from fer_ray.errors import StageError
 from fer_ray.layout import RunPaths
-
-#: Seconds measured on this project's 2-core development machine (ray 2.60; see README
-#: "Plan before running"): Ray's start, a Tune experiment's setup and its actors' start, what
-#: a trial pays besides training (model build is probed), per reported epoch, per Ray task.
-OVERHEADS = {
-    "ray_start_local": 6.0,
-    "ray_join": 2.0,
-    "tune_experiment": 4.0,
-    "actor_start": 5.0,
-    "per_trial": 0.4,
-    "per_report": 0.12,
-    "per_task": 0.25,
-    "report": 4.0,
-}
-#: Detection + crop per image on one CPU thread (README's detector benchmark, 96-128 px).
-CROP_S = {"groundtruth": 0.002, "center": 0.002, "haar": 0.005, "dlib": 0.006, "mtcnn": 0.011}
+from fer_ray.recipes.core.estimates import OVERHEADS
 
 
 @dataclass
@@ -102,20 +86,20 @@ def _changed(cfg: Config, root: Path, stage: str, inputs: dict[str, Any]) -> str
 def stage_plan(cfg: Config, resume: bool, fresh: bool, inputs: dict[str, Any]) -> list[StagePlan]:
     """Each stage's action as the pipeline would decide it, and the reason in words."""
     paths = RunPaths.of(cfg)
-    if resume and not (paths.root / layout.CONFIG).is_file():
-        raise StageError(
-            f"--resume: there is no run to resume at {paths.root}; run without --resume to start it"
-        )
+    if resume:
+        pipeline.check_resumable(paths)
     # --fresh: plan as for an empty run directory (one that does not exist: nothing is read)
     root = paths.root / ".fer_ray_dry_run_fresh" if fresh else paths.root
     with redirect_stdout(io.StringIO()):  # plan() notes interrupted stages; we say it below
         actions = pipeline.plan(cfg, root, True, inputs)
     out = []
+    specs = {n: pipeline.STAGES.get(n) for n in actions}
+    ups = protocol.parents(specs)
     for stage, action in actions.items():
-        spec = pipeline.STAGES.get(stage)
-        up = actions.get(spec.after) if spec.after else None
+        rerun = [p for p in ups[stage] if actions[p] in ("run", "resume")]
         if action == "off":
-            why = "turned off by the config" if not spec.enabled(cfg) else f"{spec.after} is off"
+            off = [p for p in ups[stage] if actions[p] == "off"]
+            why = f"{', '.join(off)} is off" if off else "turned off by the config"
         elif action == "skip":
             why = "done with the same inputs (fingerprints match)"
         elif action == "resume":
@@ -126,8 +110,8 @@ def stage_plan(cfg: Config, resume: bool, fresh: bool, inputs: dict[str, Any]) -
             )
         elif fresh:
             why = "--fresh deletes the run directory"
-        elif up in ("run", "resume"):
-            why = f"{spec.after} reruns, so everything after it does"
+        elif rerun:
+            why = f"{', '.join(rerun)} reruns, so everything after it does"
         elif not (paths.root / stage).is_dir():
             why = "no results yet"
         else:
@@ -221,22 +205,11 @@ def _slots(nodes: list[Any], cpu: float, gpu: float) -> int:
     return n
 
 
-def _tune_stage(trials: int, per_trial: float, slots: int, reports: int) -> tuple[float, int]:
-    """Wall seconds of a Tune experiment: its setup and actors, then ``ceil(trials / slots)``
-    waves of equal trials (each paying its overhead and reports). Returns (seconds, at once)."""
-    at_once = max(1, min(trials, slots))
-    waves = math.ceil(trials / at_once)
-    one = per_trial + OVERHEADS["per_trial"] + reports * OVERHEADS["per_report"]
-    return OVERHEADS["tune_experiment"] + OVERHEADS["actor_start"] + waves * one, at_once
-
-
 def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
             out: Callable[[str], None] = print) -> DryRun:  # fmt: skip
     """Plan the run, probe, estimate; print it through ``out``; return the figures."""
     from fer_ray.data.splits import holdout_and_folds
-    from fer_ray.stages.analyse import ANALYSES
     from fer_ray.stages.capacity import capacity
-    from fer_ray.stages.search import budget
 
     inputs = pipeline.input_identity(cfg)
     plans = stage_plan(cfg, resume, fresh, inputs)
@@ -253,18 +226,13 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
         own_split=m["split"].fillna("").to_numpy(),
     )
     pool, n_test = int((~test).sum()), int(test.sum())
-    r, e, t = cfg.resources, cfg.ensemble, cfg.train
+    r = cfg.resources
     cap = capacity(cfg)
     trial_slots = _slots(cap.nodes, r.cpus_per_trial, r.gpus_per_trial)
     if r.max_concurrent_trials:
         trial_slots = min(trial_slots, r.max_concurrent_trials)
     task_slots = max(1, _slots(cap.nodes, r.cpus_per_task, 0.0))
     pr = probe(cfg, n_classes)
-    ckpt_every = max(1, cfg.output.checkpoint_every)
-
-    def epoch_s(train_n: float, eval_n: float) -> float:
-        return train_n * pr.train_s + eval_n * pr.eval_s
-
     est: dict[str, float] = {}
     lines = [f"dry run: nothing runs, nothing is written; run directory {RunPaths.of(cfg).root}"]
     lines.append("stages:")
@@ -275,48 +243,16 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
     lines.append(f"data: {n_images} images, {n_classes} classes; test holdout {n_test}, "
                  f"grid folds {[int((folds == f).sum()) for f in range(cfg.grid.folds)]}")  # fmt: skip
     work: list[str] = []
-    if "prepare" in running:
-        est["prepare"] = 2.0 + n_images * CROP_S.get(cfg.faces.detector, 0.01) / task_slots
-        work.append(f"prepare: {n_images} images, {cfg.faces.detector} crops to "
-                    f"{cfg.faces.size} px, in chunks of {cfg.faces.chunk_size} (Ray tasks)")  # fmt: skip
-    if "grid" in running:
-        est["features"], notes = _features_s(cfg, pr, n_images)
+    facts = {"images": n_images, "classes": n_classes, "pool": pool, "n_test": n_test,
+             "probe": pr, "trial_slots": trial_slots, "task_slots": task_slots}  # fmt: skip
+    for stage in running:
+        estimate = protocol.hook(pipeline.STAGES.get(stage), "estimate")
+        if estimate is None:
+            work.append(f"{stage}: runs; not estimated (the stage declares no estimate)")
+            continue
+        seconds, notes = estimate(cfg, facts)
+        est.update(seconds)
         work += notes
-        fold_val = pool / max(1, cfg.grid.folds)
-        fold_train = pool - fold_val
-        per_epoch = epoch_s(fold_train, fold_val)
-        if cfg.search.algorithm == "grid" or cfg.search.compare_grid:
-            n = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds
-            per = pr.build_s + t.epochs * per_epoch + (t.epochs / ckpt_every) * pr.checkpoint_s
-            est["grid"], k = _tune_stage(n, per, trial_slots, t.epochs)
-            work.append(f"grid: {n} trials x {t.epochs} epochs on ~{fold_train:.0f} training "
-                        f"images (validation ~{fold_val:.0f}), {k} at a time")  # fmt: skip
-        if cfg.search.algorithm == "optuna":
-            n, f = budget(cfg), cfg.grid.folds
-            per = f * (pr.build_s + t.epochs * per_epoch) + f * pr.checkpoint_s
-            est["search"], k = _tune_stage(n, per, trial_slots, f)
-            work.append(f"search: {n} Optuna trials x {f} folds x {t.epochs} epochs on "
-                        f"~{fold_train:.0f} images, {k} at a time (ASHA may stop some early)")  # fmt: skip
-    if "ensemble" in running:
-        n = e.members * e.holdout_repeats
-        epochs = t.epochs + e.phase2_epochs
-        val = pool * e.val_fraction
-        evals = val + (n_test if e.selection == "test" else 0)
-        per = (
-            pr.build_s
-            + epochs * epoch_s(pool - val, evals)
-            + (epochs / ckpt_every) * pr.checkpoint_s
-        )
-        est["ensemble"], k = _tune_stage(n, per + (val + n_test) * pr.eval_s, trial_slots, epochs)
-        work.append(f"ensemble: {n} members x {epochs} epochs ({t.epochs} + {e.phase2_epochs}) "
-                    f"on ~{pool - val:.0f} training images, {k} at a time")  # fmt: skip
-    if "analyse" in running:
-        n = e.members * len(ANALYSES)
-        est["analyse"] = 2.0 + math.ceil(n / task_slots) * OVERHEADS["per_task"] * 2
-        work.append(f"analyse: {n} Ray tasks ({e.members} members x {len(ANALYSES)} analyses)")
-    for p in plans:
-        if p.action in ("run", "resume") and p.stage not in est and p.stage != "grid":
-            work.append(f"{p.stage}: runs; not estimated (no model of its cost yet)")
     if running:
         est["report"] = OVERHEADS["report"]
     lines.append("work:")
@@ -350,35 +286,6 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
     facts = {"images": n_images, "n_test": n_test, "trial_slots": trial_slots,
              "task_slots": task_slots, "probe": pr, "where": cap.where}  # fmt: skip
     return DryRun(plans, facts, est, lines)
-
-
-def _features_s(cfg: Config, pr: Probe, n_images: int) -> tuple[float, list[str]]:
-    """Seconds of the stand-in's pretraining (unless cached) and of the trunk's pass over every
-    image (the feature cache), with a line each for the plan."""
-    from fer_ray.models import weights
-    from fer_ray.models.pretrain import pretrain_key
-
-    r = cfg.resources
-    threads = r.features_cpus
-    scale = pr.threads / max(1, threads)  # the trunk was probed with the trial's threads
-    seconds, notes = 1.0, []
-    src = weights.source(cfg.model.weights)
-    if src is not None and src.stand_in:
-        gpus = r.features_gpus if r.features_gpus is not None else float(r.gpus_per_trial > 0)
-        key = pretrain_key(cfg, "cuda" if gpus > 0 else "cpu", threads)
-        images = cfg.model.pretrain_subjects * 14
-        what = (
-            f"{cfg.model.weights} stand-in: {cfg.model.pretrain_epochs} epochs on {images} images"
-        )
-        if (layout.cache_root(cfg, "weights") / f"{key}.pt").is_file():
-            notes.append(f"weights: {what}, cached (reused)")
-        else:
-            seconds += cfg.model.pretrain_epochs * images * pr.full_train_s  # its own threads
-            notes.append(f"weights: {what}, to train first ({threads} CPU task)")
-    if pr.kind == "features":
-        seconds += n_images * pr.trunk_s * scale
-        notes.append(f"features: the frozen trunk once over {n_images} images (cached if seen)")
-    return seconds, notes
 
 
 def _duration(s: float) -> str:

@@ -36,19 +36,30 @@ class Registry(Generic[T]):
         self._loaded: dict[str, T] = {}
 
     def register(
-        self, name: str, target: T | str | None = None, *, extra: str | None = None, help: str = ""
+        self,
+        name: str,
+        target: T | str | None = None,
+        *,
+        extra: str | None = None,
+        help: str = "",
+        before: str | None = None,
     ) -> Any:
-        """``register(name, obj)``, ``register(name, "pkg.mod:attr")`` or ``@register(name)``."""
+        """``register(name, obj)``, ``register(name, "pkg.mod:attr")`` or ``@register(name)``;
+        ``before`` places the entry ahead of another (where order matters: report sections)."""
         if target is None:
 
             def deco(obj: T) -> T:
-                self.register(name, obj, extra=extra, help=help)
+                self.register(name, obj, extra=extra, help=help, before=before)
                 return obj
 
             return deco
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = _Entry(target, extra, help)
+        if before is not None and before in self._entries:
+            names = list(self._entries)
+            names.insert(names.index(before), names.pop())
+            self._entries = {n: self._entries[n] for n in names}
         return target
 
     def names(self) -> list[str]:

@@ -1,5 +1,6 @@
 """smoke.yaml through every stage, then the report rebuilt from stored files alone."""
 
+import os
 import subprocess
 import sys
 
@@ -166,3 +167,34 @@ def test_every_accuracy_has_its_subject_interval(run):
     assert rules.loc["none", "diff_vs_none"] == 0
     base = pd.read_csv(run_dir / "analyse/baselines.csv").groupby("rule")["accuracy"].mean()
     assert np.allclose(rules["accuracy"].sort_index(), base.sort_index())
+
+
+def _toy_distribution(site):
+    """The toy recipe installed the way a package installs one: a distribution whose entry
+    point in the ``fer_ray.recipes`` group names its module."""
+    info = site / "toy_recipe-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-recipe\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[fer_ray.recipes]\ntoy = tests.toy_recipe\n")
+
+
+def test_a_recipe_from_another_package_runs_after_the_core_stages(run, tmp_path):
+    """Last in this module: it adds the toy's stage and section to the shared run."""
+    cfg, run_dir, report = run
+    _toy_distribution(tmp_path / "site")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
+    base = [sys.executable, "-m", "fer_ray.tune", "-c", str(ROOT / "tune_configs/smoke.yaml"),
+            "--set", f"output.runs_dir={run_dir.parent}",
+            "--set", f"output.reports_dir={report.parent}"]  # fmt: skip
+    typo = subprocess.run([*base, "--set", "toy.powr=3"], env=env, cwd=ROOT, text=True,
+                          capture_output=True, timeout=300)  # fmt: skip
+    assert typo.returncode == 2 and "did you mean 'toy.power'" in typo.stderr
+    done = subprocess.run([*base, "--set", "toy.enabled=true", "--set", "toy.power=3"], env=env,
+                          cwd=ROOT, text=True, capture_output=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ensemble: skip" in done.stdout and "toy: run" in done.stdout
+    scores = pd.read_csv(run_dir / "toy" / "scores.csv")
+    members = pd.read_csv(run_dir / "ensemble" / "members.csv")
+    assert np.allclose(scores["powered"], members["test_acc"] ** 3)
+    assert "## Toy scores" in (report / "report.md").read_text()
+    assert pd.read_csv(report / "toy_scores.csv")["member"].tolist() == members["member"].tolist()

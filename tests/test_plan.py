@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fer_ray import config, files, layout, pipeline, tune
-from fer_ray.plan import _slots, _tune_stage, dry_run, stage_plan
+from fer_ray.plan import _slots, dry_run, stage_plan
+from fer_ray.recipes.core.estimates import tune_stage as _tune_stage
 from fer_ray.stages.capacity import capacity
 from fer_ray.stages.cluster import Node, dashboard_token_note
 from tests.conftest import SMOKE, smoke_config

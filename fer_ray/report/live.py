@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from fer_ray import trial_logs
-from fer_ray.layout import DONE, PLAN, PROGRESS, STAGE_DIRS, STARTED, Analyse, Descriptors
+from fer_ray import protocol
+from fer_ray.layout import DONE, PLAN, PROGRESS, STARTED
 from fer_ray.report.run import Run
 
 
@@ -88,14 +89,16 @@ def _plan(run: Run) -> list[dict[str, Any]] | None:
 
 
 def _fallback_stages(run: Run) -> list[dict[str, Any]]:
-    """Without plan.json: the core stages the config turns on, then any other stage folder."""
-    cfg = run.config
-    wanted = [
-        s
-        for s in STAGE_DIRS
-        if (s != Descriptors.DIR or (cfg.get("descriptors") or {}).get("enabled"))
-        and (s != Analyse.DIR or (cfg.get("analyse") or {}).get("enabled", True))
-    ]
+    """Without plan.json: the stages the stored config runs, then any other stage folder."""
+    from fer_ray import config as config_mod
+
+    try:
+        cfg = config_mod.from_dict(run.config)
+    except Exception:  # noqa: BLE001 - an old or foreign config: show what has started
+        cfg = None
+    specs = {n: protocol.STAGES.get(n) for n in protocol.stages()}
+    on = protocol.active(cfg, specs) if cfg is not None else {}
+    wanted = [s for s in specs if on.get(s)]
     others = sorted(
         p.name
         for p in run.root.iterdir()

@@ -8,7 +8,8 @@ How to add a section:
    ``fer_ray.report.section``).
    Optionally ``glance(part)`` (lines for the HTML page's header) and ``place = "header"``
    (the section is all glance; see ``fer_ray.report.section``).
-2. Add one ``SECTIONS.register`` line below, where it belongs on the page.
+2. Add one ``SECTIONS.register`` line below, where it belongs on the page; a recipe's
+   section is declared by its recipe instead (``fer_ray.protocol.register(report=...)``).
 
 Every table in ``Part.tables`` is written as ``<key>.csv``, so keys must be unique across
 sections. Entries are ``"module"`` strings, so listing sections imports no section (nor
@@ -17,6 +18,7 @@ matplotlib); a section module never imports this package's registry.
 
 from __future__ import annotations
 
+from fer_ray import protocol
 from fer_ray.registry import Registry
 from fer_ray.report.section import Section
 
@@ -33,13 +35,19 @@ SECTIONS.register("training", "fer_ray.report.sections.training")
 SECTIONS.register("feature_analysis", "fer_ray.report.sections.feature_analysis")
 SECTIONS.register("pruning", "fer_ray.report.sections.pruning")
 SECTIONS.register("per_class", "fer_ray.report.sections.per_class")
-SECTIONS.register("descriptors", "fer_ray.report.sections.descriptors")
-SECTIONS.register("rules", "fer_ray.report.sections.rules")
-SECTIONS.register("clean", "fer_ray.report.sections.clean")
 SECTIONS.register("architectures", "fer_ray.report.sections.architectures")
 SECTIONS.register("architectures_test", "fer_ray.report.sections.architectures_test")
-SECTIONS.register("newfaces", "fer_ray.report.sections.newfaces")
-SECTIONS.register("aumaps", "fer_ray.report.sections.aumaps")
 SECTIONS.register("nodes", "fer_ray.report.sections.nodes")
 SECTIONS.register("provenance", "fer_ray.report.sections.provenance")
 SECTIONS.register("config", "fer_ray.report.sections.config")
+
+
+def add_recipe_sections() -> None:
+    """The sections that recipes declare (``fer_ray.protocol.REPORT``), each in its place."""
+    protocol.load_recipes()
+    for name, module, before in protocol.REPORT:
+        if name not in SECTIONS:
+            SECTIONS.register(name, module, before=before)
+
+
+add_recipe_sections()

@@ -23,7 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fer_ray.layout import DEPARTURES, STAGE_DIRS, SUMMARY
+from fer_ray import protocol
+from fer_ray.layout import DEPARTURES, SUMMARY
 from fer_ray.report.page import Block, Glance, h2, ul
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -66,7 +67,7 @@ def entries(value: Any) -> list[str]:
 def sources(run: Run) -> list[tuple[str, Any]]:
     """(prefix, stored ``departures`` value) for every file that may hold one."""
     found: list[tuple[str, Any]] = [("", run.info.get(KEY)), ("", run.json(DEPARTURES))]
-    for stage in STAGE_DIRS:
+    for stage in protocol.stages():  # every stage's own departures, in run order
         summary = run.json(stage, SUMMARY)
         if isinstance(summary, dict):
             found.append((stage, summary.get(KEY)))
