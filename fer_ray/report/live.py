@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_ray import trial_logs
-from fer_ray import protocol
+from fer_ray import protocol, trial_logs
 from fer_ray.layout import DONE, PLAN, PROGRESS, STARTED
 from fer_ray.report.run import Run
 
