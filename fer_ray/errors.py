@@ -78,7 +78,9 @@ def unwrap(exc: BaseException) -> FerRayError | None:
     """The ``FerRayError`` behind ``exc``: itself, or the cause of a Ray task/trial error.
 
     Ray wraps an exception raised in a task as ``RayTaskError`` (``.cause``) and Tune as
-    ``TuneError``/``RayTaskError`` chains; ``__cause__``/``__context__`` are followed too.
+    ``TuneError``/``RayTaskError`` chains: ``.cause`` and ``__cause__`` are followed, and
+    ``__context__`` only out of Ray's own exceptions. A bug raised while handling a user error
+    has that error as its ``__context__``; it is not the user's error, so its traceback stays.
     """
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
@@ -90,5 +92,7 @@ def unwrap(exc: BaseException) -> FerRayError | None:
         if isinstance(e, FerRayError):  # a Ray dual-class wrapper carries the plain cause
             cause = getattr(e, "cause", None)
             return cause if isinstance(cause, FerRayError) else e
-        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+        todo += [getattr(e, "cause", None), e.__cause__]
+        if type(e).__module__.split(".")[0] == "ray":
+            todo.append(e.__context__)
     return None
