@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from fer_ray.analysis import pred_text
-from fer_ray.analysis.intervals import accuracy_interval
+from fer_ray.analysis.intervals import accuracy_interval, mcnemar, paired_difference
+from fer_ray.errors import StageError
 
 
 def cell_keys(frame: pd.DataFrame) -> list[str]:
@@ -21,11 +22,34 @@ def cell_keys(frame: pd.DataFrame) -> list[str]:
 
 
 def table2(trials: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std (over folds) of the last-epoch validation accuracy per lr × hidden."""
-    g = trials.groupby(cell_keys(trials))["val_acc"]
-    t = g.agg(["mean", "std", "count"]).reset_index()
+    """Mean ± std (over folds) of the last-epoch validation accuracy per lr × hidden.
+
+    A trial that diverged (``diverged``: a non-finite training loss) has no accuracy; its cell
+    gets a ``diverged`` count of such folds and no mean (a mean over the other folds alone
+    would flatter it), so it is never chosen."""
+    keys = cell_keys(trials)
+    t = trials.groupby(keys)["val_acc"].agg(["mean", "std", "count"]).reset_index()
     t["std"] = t["std"].fillna(0.0)
+    if "diverged" in trials.columns:
+        flags = trials.assign(diverged=trials["diverged"].fillna(False).astype(bool))
+        t = t.merge(flags.groupby(keys)["diverged"].sum().reset_index(), on=keys)
+        t["count"] = trials.groupby(keys).size().to_numpy()
+        t.loc[t["diverged"] > 0, ["mean", "std"]] = float("nan")
     return t
+
+
+def ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """Cells best first (best mean; ties to 1e-9 → fewer hidden units, then larger lr), without
+    the cells that diverged; none left is one clear error."""
+    ok = table[table["mean"].notna()]
+    if ok.empty:
+        raise StageError(
+            f"every one of the {len(table)} searched cells diverged (non-finite training loss):"
+            " lower the learning rates of the search space"
+        )
+    return ok.assign(m=ok["mean"].round(9)).sort_values(
+        ["m", "hidden", "lr"], ascending=[False, True, False]
+    )
 
 
 def with_intervals(table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -91,16 +115,50 @@ def choose(
     the paper's own pick ``(lr, hidden)`` (seed 000 took 0.005 / 100 from a flat table). The
     returned dict is the chosen cell plus ``rule``, ``best`` and (when given) ``paper``; when the
     grid searched backbones, the paper's cell is taken on ``backbone``."""
-    t = table.assign(m=table["mean"].round(9)).sort_values(
-        ["m", "hidden", "lr"], ascending=[False, True, False]
-    )
+    t = ranked(table)
     best = _cell(t.iloc[0])
     out: dict[str, Any] = {"best": best}
     if paper is not None:
         hit = table[(table["lr"] == paper[0]) & (table["hidden"] == paper[1])]
         if backbone is not None and "backbone" in table.columns:
             hit = hit[hit["backbone"] == backbone]
-        if len(hit):
+        if len(hit) and hit["mean"].notna().iloc[0]:  # a diverged cell is never chosen
             out["paper"] = _cell(hit.iloc[0])
     chosen = out["paper"] if rule == "paper" and "paper" in out else best
     return {**chosen, "rule": rule, **out}
+
+
+def runner_up_pairing(table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+    """The best cell against the runner-up on the same out-of-fold images.
+
+    Cells are ranked as ``choose`` ranks them (best mean, then fewer hidden units, then larger
+    lr). Top cells often differ by a few images, and the best cell's own pooled interval is
+    computed after picking it as the best, so it is optimistic; the paired difference says
+    whether the pick beats the next cell at all. Returns both cells (``_cell`` form), the paired
+    difference best - runner-up (``Interval.as_dict``, bootstrap over ``group``) and McNemar's
+    discordant counts (``b``: only the best right, ``c``: only the runner-up right).
+    """
+    t = ranked(table)
+    if len(t) < 2:
+        raise ValueError("the grid has one cell: no runner-up to compare with")
+    best, second = t.iloc[0], t.iloc[1]
+    keys = cell_keys(table)
+
+    def rows(cell: pd.Series) -> pd.DataFrame:
+        mask = pd.Series(True, index=oof.index)
+        for k in keys:
+            mask &= oof[k] == cell[k]
+        return oof.loc[mask, ["item", "group", "correct"]].set_index("item")
+
+    a, b = rows(best).reset_index(), rows(second).reset_index()
+    both = a.merge(b[["item", "correct"]], on="item", suffixes=("", "_b"))
+    if both.empty:
+        raise ValueError("the two top cells share no out-of-fold image")
+    ca, cb = both["correct"].to_numpy(bool), both["correct_b"].to_numpy(bool)
+    diff = paired_difference(ca, cb, both["group"].to_numpy(), seed=seed)
+    return {
+        "best": _cell(best),
+        "runner_up": _cell(second),
+        "difference": diff.as_dict(),
+        "mcnemar": mcnemar(ca, cb),
+    }

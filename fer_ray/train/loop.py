@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -266,6 +267,15 @@ class _Trainable:
             p.requires_grad_(on)
 
 
+def diverged_row(select_on: str = "val") -> dict[str, Any]:
+    """An epoch whose training loss is not finite: the weights are NaN or inf from here on,
+    so every accuracy is unknown (an argmax of NaN would read as class 0, i.e. chance)."""
+    row: dict[str, Any] = {"diverged": True, "val_loss": float("nan"), "val_acc": float("nan")}
+    if select_on == "test":
+        row.update({"test_loss": float("nan"), "test_acc": float("nan")})
+    return row
+
+
 def fit(
     module: nn.Module,
     train: Split,
@@ -344,6 +354,13 @@ def fit(
                     "train_loss": tr_loss,
                     "train_acc": tr_acc,
                 }
+                if not math.isfinite(tr_loss):  # diverged: no accuracy to report, not chance
+                    row.update(diverged_row(select_on))
+                    st["history"].append(row)
+                    st["diverged"] = {"phase": p_idx + 1, "epoch": epoch + 1, "step": row["step"]}
+                    if on_epoch is not None:
+                        on_epoch(row, Snapshot(lambda: None, False))
+                    break
                 row.update({f"val_{k}": v for k, v in evaluate(module, val, **opts).items()})
                 if select_on == "test":
                     row.update({f"test_{k}": v for k, v in evaluate(module, test, **opts).items()})
@@ -368,6 +385,8 @@ def fit(
                 if on_epoch is not None:
                     take = functools.partial(take_snapshot, st, module, optimizer, tr.keep)
                     on_epoch(row, Snapshot(take, due))
+            if st.get("diverged"):
+                break
             st["phase"], st["epoch"] = p_idx + 1, 0
     finally:
         tr.restore()

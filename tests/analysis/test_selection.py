@@ -57,3 +57,55 @@ def test_out_of_fold_predictions_give_the_pooled_accuracy_and_its_interval():
     assert row["pooled"] == pytest.approx(5 / 8) and row["n_items"] == 8 and row["n_groups"] == 4
     assert row["low"] <= row["pooled"] <= row["high"]
     assert row["mean"] == pytest.approx(0.625)  # equal fold sizes: pooled == mean over folds
+
+
+def test_the_best_cell_is_paired_with_the_runner_up_on_the_same_images():
+    from fer_ray.analysis.selection import runner_up_pairing
+
+    t = pd.DataFrame(
+        {"lr": [0.01, 0.001, 0.01], "hidden": [100, 50, 200], "mean": [0.8, 0.7, 0.7],
+         "std": [0.0, 0.0, 0.0]}
+    )  # fmt: skip
+    items = np.arange(10)
+    groups = np.where(items < 5, "a", "b")
+    right = {(0.01, 100): items < 8, (0.001, 50): items < 6, (0.01, 200): items < 2}
+    oof = pd.concat(
+        [
+            pd.DataFrame({"lr": lr, "hidden": h, "item": items[::-1], "group": groups[::-1],
+                          "correct": c[::-1]})
+            for (lr, h), c in right.items()
+        ]
+    )  # fmt: skip
+    out = runner_up_pairing(t, oof, seed=0)
+    assert (out["best"]["lr"], out["best"]["hidden"]) == (0.01, 100)
+    # the tie at 0.7 goes to fewer hidden units, as in choose
+    assert (out["runner_up"]["lr"], out["runner_up"]["hidden"]) == (0.001, 50)
+    # items 6 and 7 (subject b) only the best gets right: +2/10; per subject the difference is
+    # 0 (a) and 2/5 (b), so a resample's mean is 0, 0.2 or 0.4
+    d = out["difference"]
+    assert d["estimate"] == pytest.approx(0.2)
+    assert (d["low"], d["high"]) == pytest.approx((0.0, 0.4))
+    assert (d["n_items"], d["n_groups"]) == (10, 2)
+    assert (out["mcnemar"]["b"], out["mcnemar"]["c"]) == (2, 0)
+    with pytest.raises(ValueError, match="one cell"):
+        runner_up_pairing(t.iloc[:1], oof)
+
+
+def test_a_diverged_cell_has_no_mean_and_is_never_chosen():
+    import math
+
+    from fer_ray.errors import StageError
+
+    trials = pd.DataFrame(
+        {"lr": [1e3, 1e3, 1e-3, 1e-3], "hidden": [10, 10, 10, 10], "fold": [0, 1, 0, 1],
+         "val_acc": [float("nan"), 0.90, 0.40, 0.50], "diverged": [True, None, None, None]}
+    )  # fmt: skip
+    t = table2(trials).set_index("lr")
+    assert t.loc[1e3, "diverged"] == 1 and t.loc[1e3, "count"] == 2
+    assert math.isnan(t.loc[1e3, "mean"])  # not 0.90: the other fold alone would flatter it
+    assert t.loc[1e-3, "mean"] == pytest.approx(0.45) and t.loc[1e-3, "diverged"] == 0
+    chosen = choose(t.reset_index(), rule="paper", paper=(1e3, 10))
+    assert chosen["lr"] == 1e-3 and "paper" not in chosen
+    with pytest.raises(StageError, match="every one of the 2 searched cells diverged"):
+        choose(table2(trials.assign(diverged=True)))
+    assert "diverged" not in table2(trials.drop(columns="diverged")).columns

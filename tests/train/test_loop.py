@@ -401,3 +401,22 @@ def test_train_epoch_keeps_its_positional_signature():
     loss, acc = train_epoch(m, train, opt, 16, torch.Generator().manual_seed(0), None,
                             nn.functional.cross_entropy)  # fmt: skip
     assert np.isfinite(loss) and 0 <= acc <= 1
+
+
+def test_a_diverged_fit_stops_and_reports_no_accuracy():
+    """A non-finite training loss ends the fit at once: the epoch is marked diverged with NaN
+    accuracies (an argmax of NaN probabilities would read as class 0, i.e. a chance score)."""
+    train, val = _problem()
+    seen = []
+    cfg = TrainConfig(batch_size=16, optimizer="sgd")
+    st = fit(_model(), train, val, [Phase(1e30, 5), Phase(0.01, 3)], cfg, seed=1,
+             on_epoch=lambda row, snap: seen.append((row, snap.due)))  # fmt: skip
+    last = st["history"][-1]
+    assert st["diverged"]["step"] == last["step"] == len(st["history"]) < 8
+    assert (
+        last["diverged"] and math.isnan(last["val_acc"]) and not math.isfinite(last["train_loss"])
+    )
+    assert seen[-1][0] is last and seen[-1][1] is False  # reported, never checkpointed
+    assert all(not r.get("diverged") for r in st["history"][:-1])
+    healthy = fit(_model(), train, val, PHASES, CFG, seed=1)
+    assert "diverged" not in healthy and len(healthy["history"]) == 7
