@@ -8,8 +8,8 @@ only, exactly as ``python -m fer_ray.report`` does; the report marks itself part
 last stage is done, and the pipeline's final report replaces it.
 
 Every reported result of a Tune stage also goes to ``<stage>/results.parquet`` (one row per
-report, every trial, with the trial's config), read from Tune's own ``result.json`` files, and
-Tune's TensorBoard logger writes event files into each trial's folder (``loggers``).
+report, every trial, with the trial's config), read from Tune's own ``result.json`` files. The
+trackers the config's ``tracking`` names (TensorBoard by default) are Tune callbacks too.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 
 import pandas as pd
 from ray import tune
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from fer_ray import files, layout, trial_logs
 from fer_ray.config import Config
 from fer_ray.layout import RunPaths
+from fer_ray.stages import trackers
 
 _last_write: dict[str, float] = {}  # report folder -> monotonic time of its last live write
 _building: threading.Thread | None = None  # a rewrite started from a Tune callback
@@ -160,18 +161,17 @@ class LiveReport(tune.Callback):
 
 
 def loggers() -> list[tune.Callback]:
-    """Tune's CSV, JSON and TensorBoard loggers, named so that they stay on even where
+    """Tune's CSV and JSON loggers, named so that they stay on even where
     ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS`` is set: the report and ``results.parquet`` read
-    ``result.json``, and ``tensorboard --logdir runs/<name>/tune`` reads the event files.
-    TensorBoard's writer is tensorboardX, which ``ray[tune]`` installs."""
-    out: list[tune.Callback] = [CSVLoggerCallback(), JsonLoggerCallback()]
-    try:
-        out.append(TBXLoggerCallback())
-    except ImportError:  # tensorboardX missing: Tune itself only warns, and so do we
-        print("[tune] tensorboardX is not installed: no TensorBoard event files", flush=True)
-    return out
+    ``result.json``. The trackers (TensorBoard, MLflow, W&B) are the config's ``tracking``."""
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
 def callbacks(cfg: Config, experiment: str, total: int, metric: str) -> list[tune.Callback]:
-    """The callbacks ``tune_settings`` adds to every Tune stage: the live report, the loggers."""
-    return [LiveReport(cfg, experiment, total, metric), *loggers()]
+    """The callbacks ``tune_settings`` adds to every Tune stage: the live report, the loggers,
+    the trackers ``cfg.tracking`` names (``fer_ray.stages.trackers``)."""
+    return [
+        LiveReport(cfg, experiment, total, metric),
+        *loggers(),
+        *trackers.callbacks(cfg, experiment),
+    ]
