@@ -8,19 +8,23 @@ import sys
 from pathlib import Path
 
 from fer_ray import config as config_mod
+from fer_ray import shipped_configs, tracking
 from fer_ray.errors import unwrap
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m fer_ray.tune",
-        description="Run the fer_ray pipeline (prepare, grid, ensemble, analyse, report).",
+        prog="fer-ray tune",
+        description="Run the fer_ray pipeline (prepare, grid, ensemble, analyse, report)."
+        " Also: python -m fer_ray.tune.",
     )
     p.add_argument(
         "--config",
         "-c",
         default=None,
-        help="YAML config (default: tune_configs/default.yaml, embedded synthetic data)",
+        metavar="FILE_OR_NAME",
+        help="a YAML file, or the name of a shipped config (default, smoke, sfew_paper, ...;"
+        " an unknown name lists them); default: default (embedded synthetic data)",
     )
     p.add_argument(
         "--set",
@@ -46,19 +50,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def default_config_path() -> Path | None:
-    here = Path.cwd() / "tune_configs" / "default.yaml"
-    if here.is_file():
-        return here
-    packaged = Path(__file__).resolve().parent.parent / "tune_configs" / "default.yaml"
-    return packaged if packaged.is_file() else None
+def default_config_path() -> Path:
+    """The shipped default config (``fer_ray.configs``)."""
+    return shipped_configs.find(None)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        path = args.config if args.config is not None else default_config_path()
-        cfg = config_mod.load(path, args.overrides)
+        cfg = config_mod.load(shipped_configs.find(args.config), args.overrides)
         if args.print_config:
             print(cfg.to_yaml(), end="")
             return 0
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from fer_ray.pipeline import run_pipeline
 
+        tracking.check_installed(cfg.tracking)  # before any stage: a tracker's package
         run_pipeline(cfg, resume=args.resume, fresh=args.fresh)
     except Exception as e:
         err = unwrap(e)  # also inside a Ray task or trial error

@@ -15,7 +15,12 @@ from fer_ray.report.build import REPORT_MD, build_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fer_ray.report", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="fer-ray report",
+        description="Rebuild a run's report (Markdown, HTML, CSV, PNG) from its stored results"
+        " alone; with two or more runs, compare them side by side (also: fer-ray compare)."
+        " Needs no Ray. Also: python -m fer_ray.report.",
+    )
     p.add_argument(
         "run_dirs", nargs="+", metavar="run_dir", help="a run directory, e.g. runs/default;"
         " two or more: a comparison of the runs side by side"
