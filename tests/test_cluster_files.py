@@ -1,10 +1,12 @@
 """The shipped cluster files pass Ray's own validation; the KubeRay manifest has what it needs."""
 
+import shlex
 from pathlib import Path
 
 import pytest
 import yaml
 
+from fer_ray import shipped_configs, tune
 from tests.conftest import ROOT
 
 LAUNCHER = ["cluster.yaml", "cluster.local.yaml"]
@@ -39,7 +41,7 @@ def test_kuberay_rayjob_manifest_has_the_required_keys():
     job = yaml.safe_load((Path(ROOT) / "k8s" / "rayjob.yaml").read_text())
     assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
     spec = job["spec"]
-    assert "python -m fer_ray.tune" in spec["entrypoint"]
+    assert spec["entrypoint"].startswith("fer-ray tune --resume auto -c sfew_paper")
     assert spec["shutdownAfterJobFinishes"] is True
     runtime = yaml.safe_load(spec["runtimeEnvYAML"])
     assert runtime["working_dir"]
@@ -51,3 +53,20 @@ def test_kuberay_rayjob_manifest_has_the_required_keys():
     limits = worker["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "1"
     assert "secretKeyRef" not in spec["runtimeEnvYAML"]  # credentials come from a Secret
+
+
+def test_kuberay_rayjob_gives_every_node_fer_ray_and_its_dependencies():
+    from ray.runtime_env import RuntimeEnv
+
+    spec = yaml.safe_load((Path(ROOT) / "k8s" / "rayjob.yaml").read_text())["spec"]
+    runtime = yaml.safe_load(spec["runtimeEnvYAML"])
+    env = RuntimeEnv(**runtime)  # Ray's own validation of the runtime environment
+    (package,) = env.pip_config()["packages"]
+    name, _, url = (part.strip() for part in package.partition("@"))
+    assert name == "fer_ray[faces]"  # the package with its dependencies and the detectors
+    assert url == runtime["working_dir"]  # the same code as the driver's working dir
+    assert "pip install" not in spec["entrypoint"]  # not the head alone: every node, by Ray
+    argv = shlex.split(spec["entrypoint"])
+    assert argv[:2] == ["fer-ray", "tune"]  # the installed command, with options it has
+    args = tune.parse_args(argv[2:])
+    assert args.resume == "auto" and shipped_configs.find(args.config).name == "sfew_paper.yaml"
