@@ -1,7 +1,7 @@
 """Vectorised ``gedeon.mean_angles`` against the direct double loop of eq. (3).
 
 Usage (from the repository root): ``python benchmarks/bench_angles.py [--features 512]
-[--hidden 100] [--loop-rows 64]``.  The loop computes every (i, j) angle with its own
+[--hidden 100] [--loop-rows 64] [--quick]``.  The loop computes every (i, j) angle with its own
 dot product and norms, as the equation reads; it is run for the first ``--loop-rows``
 features only (each against all F - 1 others) and its time scaled by F / loop_rows to
 estimate the full 512 x 512 loop.  Both are timed in the same process, one after the
@@ -49,7 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--loop-rows", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="128 features, 16 loop rows")
     args = parser.parse_args(argv)
+    if args.quick:  # smaller defaults; values given on the command line still win
+        parser.set_defaults(features=128, loop_rows=16, repeats=5)
+        args = parser.parse_args(argv)
     gedeon = _import_gedeon()
 
     rng = np.random.default_rng(0)

@@ -1,6 +1,6 @@
 """Hit rate and per-image time of the real face detectors (haar, dlib, mtcnn).
 
-    python benchmarks/bench_detectors.py [--sizes 96 128] [--n 100] [--astronaut-repeats 10]
+    python benchmarks/bench_detectors.py [--sizes 96 128] [--n 100] [--astronaut-repeats 10] [--quick]
 
 Two image sets: ``skimage.data.astronaut()`` (512 px, one real face; reference box
 (175, 70)-(265, 170) drawn by eye) timed over several repeats, and ``--n`` synthetic faces from
@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[96, 128])
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--astronaut-repeats", type=int, default=10)
+    p.add_argument("--quick", action="store_true", help="20 faces at 96 px, 2 repeats")
     args = p.parse_args(argv)
+    if args.quick:  # smaller defaults; values given on the command line still win
+        p.set_defaults(sizes=[96], n=20, astronaut_repeats=2)
+        args = p.parse_args(argv)
 
     import torch
     from skimage import data

@@ -1,6 +1,6 @@
 """Cached-trunk training vs training from pixels, side by side in one run.
 
-    python benchmarks/bench_feature_cache.py [--size 64] [--n 256] [--device cpu|cuda]
+    python benchmarks/bench_feature_cache.py [--size 64] [--n 256] [--device cpu|cuda] [--quick]
 
 Prints the time per training image for one epoch of the seed-000 tail (layer4.1 + head)
 on cached trunk activations and on pixels (trunk forward without grad + tail), the ratio,
@@ -39,7 +39,11 @@ def main() -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--n", type=int, default=256)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--quick", action="store_true", help="64 images of 48 px")
     args = p.parse_args()
+    if args.quick:  # smaller defaults; values given on the command line still win
+        p.set_defaults(size=48, n=64)
+        args = p.parse_args()
     mcfg, tcfg = ModelConfig(weights="none"), TrainConfig(batch_size=64)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.n, args.size, args.size, 3), dtype=np.uint8)

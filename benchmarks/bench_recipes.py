@@ -1,6 +1,6 @@
 """What a random augmentation recipe costs, side by side in one run.
 
-    python benchmarks/bench_recipes.py [--size 64] [--n 256] [--threads 1]
+    python benchmarks/bench_recipes.py [--size 64] [--n 256] [--threads 1] [--quick]
 
 A random recipe (seed001-003) makes the frozen-trunk feature cache inapplicable, so a
 trial trains from pixels and transforms every batch. For each recipe this prints the
@@ -46,7 +46,11 @@ def main() -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--n", type=int, default=256)
     p.add_argument("--threads", type=int, default=1, help="1 = one-CPU Ray trial")
+    p.add_argument("--quick", action="store_true", help="64 images of 48 px")
     a = p.parse_args()
+    if a.quick:  # smaller defaults; values given on the command line still win
+        p.set_defaults(size=48, n=64)
+        a = p.parse_args()
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (a.n, a.size, a.size, 3), dtype=np.uint8)

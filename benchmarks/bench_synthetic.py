@@ -1,6 +1,6 @@
 """Render speed of the embedded synthetic data set, and the cost of chunked rendering.
 
-    python benchmarks/bench_synthetic.py [--sizes 48 96] [--n-subjects 10] [--per-class 10]
+    python benchmarks/bench_synthetic.py [--sizes 48 96] [--n-subjects 10] [--per-class 10] [--quick]
 
 Prints milliseconds per image for each image size, and the ratio of rendering the same items
 in 8 chunks (as the parallel Ray tasks do, each rebuilding its subjects' identities) to
@@ -22,7 +22,11 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[48, 96])
     p.add_argument("--n-subjects", type=int, default=10)
     p.add_argument("--per-class", type=int, default=10)
+    p.add_argument("--quick", action="store_true", help="48 px, 3 subjects x 3 per class")
     args = p.parse_args()
+    if args.quick:  # smaller defaults; values given on the command line still win
+        p.set_defaults(sizes=[48], n_subjects=3, per_class=3)
+        args = p.parse_args()
     kw = {"n_subjects": args.n_subjects, "per_class": args.per_class}
     n = args.n_subjects * 7 * args.per_class
     generate(1, 1, image_size=max(args.sizes))  # warm-up (imports, caches)
