@@ -30,6 +30,8 @@ __all__ = [
     "Interval",
     "accuracy_interval",
     "bootstrap_means",
+    "bootstrap_p_below_zero",
+    "holm",
     "mcnemar",
     "mean_interval",
     "paired_difference",
@@ -276,3 +278,36 @@ def mcnemar(correct_a: ArrayLike, correct_b: ArrayLike) -> dict[str, float | int
     n_c = int(np.sum(~a & b))
     p = 1.0 if n_b + n_c == 0 else float(binomtest(n_b, n_b + n_c, 0.5).pvalue)
     return {"b": n_b, "c": n_c, "n_discordant": n_b + n_c, "p_value": p}
+
+
+def holm(p_values: ArrayLike) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm, "A simple sequentially rejective multiple test
+    procedure", 1979), in input order; NaN entries are left out of the family and stay NaN.
+
+    Rejecting where the adjusted p is below alpha keeps the chance of ANY false rejection among
+    the family at most alpha, whatever the dependence between the tests: a count of "p < 0.05"
+    over many tests does not.
+    """
+    p = np.asarray(p_values, dtype=np.float64).ravel()
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if np.any((p[ok] < 0) | (p[ok] > 1)):
+        raise DataError("p-values must lie in [0, 1]")
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    scaled = (m - np.arange(m)) * p[order]
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out
+
+
+def bootstrap_p_below_zero(
+    values: ArrayLike, groups: ArrayLike | None = None, *, n_boot: int = 2000, seed: int = 0
+) -> float:
+    """One-sided bootstrap p-value that the pooled mean is below 0: the share of resamples
+    whose mean is at least 0, counted as ``(1 + hits) / (1 + n_boot)`` so it is never 0.
+
+    Same resamples as ``mean_interval`` with the same groups and seed, so a 95 % interval whose
+    top lies below 0 goes with a p-value of about 0.025 or less.
+    """
+    boot = bootstrap_means(values, groups, n_boot=n_boot, seed=seed)
+    return float((1 + np.count_nonzero(boot >= 0.0)) / (1 + boot.size))

@@ -22,6 +22,7 @@ __all__ = [
     "HeadWeights",
     "accuracy",
     "default_ratios",
+    "falloff_fixed_sequence",
     "head_logits",
     "prune_threshold",
     "pruning_baselines",
@@ -315,3 +316,25 @@ def smallest_kept_within(
         )
     first_fail = int(np.argmin(passing)) if not passing.all() else len(passing)
     return int(means.index[first_fail - 1])
+
+
+def falloff_fixed_sequence(falloff: pd.DataFrame, significant: str = "significant") -> int | None:
+    """Where the sweep's accuracy falls off, by a rule that survives testing many counts.
+
+    ``falloff`` has one row per kept count (``n_kept``, ``ratio``, and a bool column
+    ``significant``: the paired interval against unpruned lies below 0). Walking from the most
+    pruned count towards unpruned and stopping at the first count that is not significant
+    (a fixed-sequence test, order fixed before looking), the answer is the largest kept count
+    reached: it and every smaller count are significantly below unpruned. Each test is
+    one-sided at 2.5 % (the top of a 95 % interval), and in a fixed sequence the chance of any
+    false call is at most that 2.5 %, however many counts the sweep has. Taking instead the
+    largest count that is significant on its own would pick the luckiest of all counts: with
+    31 counts and no loss anywhere, about 31 x 0.025 = 0.8 would pass by chance. ``None`` when
+    the most pruned count is already not significant. Unpruned (ratio 0) rows are ignored.
+    """
+    pruned = falloff[falloff["ratio"] > 0].sort_values("n_kept")
+    sig = pruned[significant].astype(bool).to_numpy()
+    if not len(sig) or not sig[0]:
+        return None
+    reached = len(sig) if sig.all() else int(np.argmin(sig))
+    return int(pruned["n_kept"].iloc[reached - 1])

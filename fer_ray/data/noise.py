@@ -26,10 +26,14 @@ def flip_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Flip exactly ``round(fraction * n_eligible)`` labels to a different, uniform class.
 
-    Only items with ``mask`` True are eligible (pass the training split: validation and
-    test labels must stay clean); ``mask=None`` makes every item eligible.  The flipped
-    items are a uniform sample without replacement of the eligible ones; each gets one of
-    the other ``n_classes - 1`` classes with equal probability (symmetric noise).
+    Only items with ``mask`` True are eligible; ``mask=None`` makes every item eligible.  The
+    caller decides which labels stay clean: the synthetic source passes every item outside its
+    test holdout, so only the test labels are clean (test accuracy is measured against the
+    truth); the grid's folds and each member's validation split are drawn later from the
+    noisy pool and carry flipped labels too, as the validation data of a data set with real
+    label noise would (seed 004's cleaning drops flagged items from validation as well).
+    The flipped items are a uniform sample without replacement of the eligible ones; each gets
+    one of the other ``n_classes - 1`` classes with equal probability (symmetric noise).
     ``round`` is Python's (half to even).  Returns (new labels, a copy with the input's
     dtype; bool mask of the flipped items).  Same arguments, same result.
     """

@@ -88,3 +88,32 @@ def test_architecture_tables_score_each_backbones_vote_on_the_shared_test_set():
     diag = confusion[confusion["true"] == confusion["pred"]]
     assert diag.groupby("backbone")["count"].sum().tolist() == [30, 30]
     assert confusion["count"].sum() == 60
+
+
+def test_the_vote_is_paired_with_the_member_mean():
+    labels = np.zeros(30, int)
+    good = np.tile([0.9, 0.1], (30, 1))
+    bad = np.tile([0.2, 0.8], (30, 1))
+    out = mi.ensemble_intervals([bad, good, good], labels, GROUPS, val_accs=[0.9, 0.5, 0.6])
+    # every image: vote right (1) minus 2 of 3 members right = 1/3, in every resample
+    d = out["vote_minus_member_mean"]
+    assert (d["estimate"], d["low"], d["high"]) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert d["n_groups"] == 6
+
+
+def test_the_falloff_table_carries_one_sided_and_holm_p_values():
+    right = np.ones(30, bool)
+    rows = []
+    for n_kept, wrong in ((512, 0), (100, 1), (50, 20), (10, 30)):
+        c = right.copy()
+        c[:wrong] = False
+        rows.append({"ratio": 1 - n_kept / 512, "n_kept": n_kept, "correct": bits(c)})
+    table, _ = mi.sweep_falloff([pd.DataFrame(rows)], _baselines(right, {}), GROUPS)
+    t = table.set_index("n_kept")
+    assert t.loc[512, "p_one_sided"] == 1.0 and np.isnan(t.loc[512, "p_holm"])
+    # 10 kept: every image wrong, every resample below 0: p = 1 / 2001
+    assert t.loc[10, "p_one_sided"] == pytest.approx(1 / 2001)
+    pruned = t.loc[[100, 50, 10], "p_one_sided"].to_numpy()
+    from fer_ray.analysis.intervals import holm
+
+    assert t.loc[[100, 50, 10], "p_holm"].tolist() == pytest.approx(holm(pruned).tolist())

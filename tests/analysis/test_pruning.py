@@ -237,3 +237,20 @@ def test_pair_elimination_matches_a_hand_worked_head():
     assert acc[0, 0] == 1.0 and acc[0, 2] == 1.0
     # without input 1 class-1 items score (0, 0) too and become class 0: half right
     assert acc[1, 1] == acc[1, 3] == acc[0, 1] == 0.5
+
+
+def _falloff(n_kept, significant):
+    ratio = [1 - k / max(n_kept) for k in n_kept]
+    return pd.DataFrame({"n_kept": n_kept, "ratio": ratio, "significant": significant})
+
+
+def test_falloff_is_where_every_more_pruned_count_is_significant_too():
+    # 486 kept is significant on its own, 461 and 435 are not: the uncorrected "largest
+    # significant count" would say 486; walking up from the most pruned count stops at 435
+    f = _falloff([512, 486, 461, 435, 100, 10], [False, True, False, False, True, True])
+    assert pruning.falloff_fixed_sequence(f) == 100
+    f = _falloff([512, 100, 10, 1], [False, True, True, False])  # most pruned not significant
+    assert pruning.falloff_fixed_sequence(f) is None
+    f = _falloff([512, 100, 10], [False, True, True])
+    assert pruning.falloff_fixed_sequence(f.sample(frac=1, random_state=0)) == 100  # any order
+    assert pruning.falloff_fixed_sequence(_falloff([512], [False])) is None

@@ -43,8 +43,10 @@ ALL_STAGES = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
 ARCHS = "ensemble+archs"
 # ``TRAINING`` stands for seed 004's training choices (train.class_weights, lr, phases)
 TRAINING = "ensemble+training"
+# ``HOLDOUT_REPEATS`` stands for ensemble.holdout_repeats = 3 (``holdouts.csv``)
+HOLDOUT_REPEATS = "ensemble+holdouts"
 SEED_STAGES = (Rules.DIR, Clean.DIR, NewFaces.DIR, AuMaps.DIR, ARCHS, TRAINING)
-EXTRAS = (ARCHS, TRAINING)  # not stage folders: more files in the ensemble's
+EXTRAS = (ARCHS, TRAINING, HOLDOUT_REPEATS)  # not stage folders: more files in the ensemble's
 NODE = "192.0.2.2"
 NODE_ID = "a1b2c3d4e5f6" + "0" * 44  # Ray node ids are 56 hex digits
 MEMBERS = 3
@@ -117,7 +119,22 @@ def write_run(
         _json(d / DONE, {"fingerprint": "f" * 16, "seconds": 12.0})
     if TRAINING in stages:  # after the ensemble's summary, which it extends
         fake_seed_stages.write_training(root / Ensemble.DIR, rng)
+    if HOLDOUT_REPEATS in stages:
+        HOLDOUTS.to_csv(root / Ensemble.DIR / Ensemble.HOLDOUTS, index=False)
     return root
+
+
+#: ``ensemble/holdouts.csv`` of three grouped test holdouts (fixed numbers, see the tests).
+HOLDOUTS = pd.DataFrame(
+    {
+        "repeat": [0, 1, 2],
+        "n_test": [7, 8, 6],
+        "n_groups": [2, 2, 2],
+        "member_mean": [0.40, 0.50, 0.30],
+        "member_std": [0.02, 0.04, 0.03],
+        "vote_acc": [0.50, 0.625, 0.50],
+    }
+)
 
 
 def _json(path: Path, data: Any) -> None:
@@ -272,6 +289,7 @@ ENSEMBLE_INTERVALS = {
     "vote": _interval(0.5, 0.2857, 0.7143),
     "best_member_by_val": 1,
     "vote_minus_best_member": _interval(0.1429, -0.1429, 0.4286),
+    "vote_minus_member_mean": _interval(0.1190, -0.0476, 0.2857),
     "mcnemar_vote_vs_best_member": {"b": 2, "c": 1, "n_discordant": 3, "p_value": 1.0},
 }
 
@@ -368,7 +386,8 @@ VOTE_RECALL = pd.DataFrame(
         "n": [1, 1, 1, 2, 1, 1, 1],
     }
 )
-#: ``analyse/sweep_falloff.csv`` (16 features): significantly below unpruned at 8 and 2 kept.
+#: ``analyse/sweep_falloff.csv`` (16 features): significantly below unpruned at 8 and 2 kept,
+#: not at 1 (so the fixed-sequence rule finds no fall-off); ``p_holm``: Holm over the 3 pruned.
 SWEEP_FALLOFF = pd.DataFrame(
     {
         "n_kept": [16, 8, 2, 1],
@@ -378,6 +397,8 @@ SWEEP_FALLOFF = pd.DataFrame(
         "diff_low": [0.0, -0.1190, -0.2619, -0.2381],
         "diff_high": [0.0, -0.0238, -0.0714, 0.0119],
         "significant": [False, True, True, False],
+        "p_one_sided": [1.0, 0.01, 0.001, 0.06],
+        "p_holm": [float("nan"), 0.02, 0.003, 0.06],
     }
 )
 

@@ -74,7 +74,8 @@ def test_the_caveat_says_lower_bound_with_few_groups_only():
 HEADLINE = (
     "3 members: mean test accuracy 38.10 % [23.81, 52.38]",
     "soft-vote ensemble 50.00 % [28.57, 71.43], +14.29 points [-14.29, +42.86] against member 1,"
-    " the best by validation (paired on the same images; McNemar p = 1)",
+    " the best by validation (paired on the same images; McNemar p = 1),"
+    " +11.90 points [-4.76, +28.57] against the member mean (paired)",
     "test set 7 images of 2 subjects (one image = 14.29 points)",
     "a lower bound on the uncertainty with only 2 subjects",
 )
@@ -113,7 +114,10 @@ def test_the_ensemble_states_member_mean_vote_and_the_paired_difference(report):
     assert "b = 2 images, only member 1 right on c = 1, exact p = 1" in ens
     assert "| soft-vote accuracy | 0.5000 | 0.2857 | 0.7143 | 7 | 2 |" in ens
     table = pd.read_csv(out / "ensemble_intervals.csv")
-    assert table["high"].tolist() == [0.5238, 0.7143, 0.4286]
+    assert table["high"].tolist() == [0.5238, 0.7143, 0.4286, 0.2857]
+    # the best member by validation is close to a random one: the vote against the members' mean
+    assert "| soft vote - member mean, paired | 0.1190 | -0.0476 | 0.2857 | 7 | 2 |" in ens
+    assert "share of members right): +11.90 points [-4.76, +28.57], not significantly" in ens
 
 
 def test_the_ensemble_size_curve_is_a_table_and_a_three_panel_figure(report):
@@ -147,8 +151,15 @@ def test_pruning_rules_are_paired_differences_and_the_sweep_says_where_it_falls(
         "significantly lower" in pr
     )
     assert "random: 35.71 % [21.43, 50.00]; against none -2.38 points [-7.14, +2.38], not" in pr
-    assert "at **8 kept features** (50 % pruned)" in md
-    assert "-7.14 points [-11.90, -2.38]. 2 of the 3 pruned counts are significantly" in pr
+    # 8 and 2 kept are significant on their own, 1 kept is not: walking from the most pruned
+    # count, the fixed-sequence rule stops at once, so there is no fall-off to claim
+    assert "at no kept count by the rule below: the most pruned count (1 kept, 95 % pruned)" in pr
+    assert "is already not significantly below unpruned (-11.90 points [-23.81, +1.19])" in pr
+    assert "kept features**" not in pr
+    assert "Uncorrected, 2 of the 3 pruned counts have their intervals below 0 (8, 2 kept)" in pr
+    assert "3 counts each tested one-sided at 2.5 %, about 0.1 would pass by chance" in pr
+    assert "After Holm's correction over the 3 counts (bootstrap p-values" in pr
+    assert "`p_holm`), 2 are significant" in pr
     assert "read it by eye off its Fig. 5" in pr and "85-99 % pruning" in pr
     assert "| 2 | 0.9000 | 0.2143 | -0.1667 | -0.2619 | -0.0714 | True |" in pr
     b = pd.read_csv(out / "pruning_baselines.csv").set_index("rule")

@@ -120,7 +120,10 @@ def test_aumaps_section_reports_the_region_check_and_copies_panels(tmp_path: Pat
     per_au = part.tables["aumaps_per_au"].set_index("au")
     assert per_au.loc["AU1", "agreement"] == pytest.approx(0.5)
     assert per_au.loc["AU12", "best_maps_all_members"] == "7 9"
-    assert per_au.loc["AU1", "members_p_below_005"] == "2 of 2"
+    # p = 0.01 and 0.03 pass uncorrected; Holm over the 4 pairs makes them 0.04 and 0.09
+    assert per_au.loc["AU1", "members_holm_below_005"] == "1 of 2"
+    holm = part.tables["aumaps_maps"]["p_holm"].tolist()
+    assert holm == pytest.approx([0.04, 0.4, 0.09, 0.9])
     assert list(part.facts["panels"]) == ["AU1"]  # AU12's map 7 has no stored panel
     out = tmp_path / "report"
     out.mkdir()
@@ -128,6 +131,13 @@ def test_aumaps_section_reports_the_region_check_and_copies_panels(tmp_path: Pat
     assert (out / "aumaps_AU1_map005.png").is_file() and (out / "aumaps_distances.png").is_file()
     md = to_markdown(section.blocks(part))
     assert "**30.00 %** of the time, against **12.50 %**" in md
+    assert "Holm-corrected over the 4 pairs: **1 of 4** pairs significant at 5 %" in md
+    assert "(uncorrected p < 0.05: 2, of which about 0.2 would pass by chance alone" in md
+    assert "no pair can pass" not in md  # 1/101 is below 0.05/4
+    summary = json.loads((d / "summary.json").read_text())
+    (d / "summary.json").write_text(json.dumps({**summary, "shuffles": 19}))
+    md = to_markdown(section.blocks(section.load(open_run(root))))
+    assert "no p-value can be below 0.05, which is not below Holm's first step 0.05 / 4" in md
     # a ResNet run: the stage said why it did nothing, and so does the report
     (d / "summary.json").write_text(
         json.dumps({"backbone": "resnet18", "unit": None, "skipped": "no plain conv stack"})

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fer_ray.analysis.intervals import holm
 from fer_ray.layout import SUMMARY, AuMaps
 from fer_ray.report.figures import save, subplots
 from fer_ray.report.page import Block, h2, img, p, pct, table
@@ -31,9 +32,22 @@ def panel_file(au: str, channel: int) -> str:
     return f"aumaps_{au}_map{channel:03d}.png"
 
 
+#: Level of the region check's one-sided shuffle test.
+LEVEL = 0.05
+
+
+def with_holm(maps: pd.DataFrame) -> pd.DataFrame:
+    """Add ``p_holm``: each member × AU pair's shuffle p-value Holm-adjusted over every pair
+    with a p-value (the family the region check's count is over)."""
+    if "p_value" not in maps:
+        return maps
+    return maps.assign(p_holm=holm(maps["p_value"].to_numpy(dtype=float)))
+
+
 def per_au(maps: pd.DataFrame) -> pd.DataFrame:
     """One row per AU over members: member 0's best map and distance, the best maps of all
-    members, and (synthetic) the mean region agreement beside the shuffled baseline."""
+    members, and (synthetic) the mean region agreement beside the shuffled baseline, with the
+    members whose pair passes the shuffle test after Holm's correction over all pairs."""
     rows = []
     for au, d in maps.groupby("au", sort=False):
         d = d.sort_values("member")
@@ -49,7 +63,7 @@ def per_au(maps: pd.DataFrame) -> pd.DataFrame:
             row.update(
                 agreement=float(d["agreement"].mean()),
                 shuffled=float(d["shuffled_mean"].mean()),
-                members_p_below_005=f"{int((d['p_value'] < 0.05).sum())} of {len(d)}",
+                members_holm_below_005=f"{int((d['p_holm'] < LEVEL).sum())} of {len(d)}",
             )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -61,7 +75,7 @@ def load(run: Run) -> Part | None:
         return None
     if s.get("skipped"):
         return Part(facts={"summary": s})
-    maps = run.need_csv(AuMaps.DIR, AuMaps.MAPS)
+    maps = with_holm(run.need_csv(AuMaps.DIR, AuMaps.MAPS))
     dist = run.need_csv(AuMaps.DIR, AuMaps.DISTANCES)
     panels = {}
     for r in maps[(maps["member"] == 0) & (maps["map"] >= 0)].itertuples():
@@ -95,16 +109,40 @@ def plots(part: Part, out: Path) -> None:
     save(fig, out / DISTANCES)
 
 
-def region_text(s: dict) -> str:
-    return (
+def region_counts(maps: pd.DataFrame) -> dict[str, int]:
+    """Pairs with a shuffle p-value, and how many pass at 5 % uncorrected and after Holm."""
+    ok = maps.dropna(subset=["p_value"])
+    return {
+        "tested": int(len(ok)),
+        "uncorrected": int((ok["p_value"] < LEVEL).sum()),
+        "holm": int((ok["p_holm"] < LEVEL).sum()),
+    }
+
+
+def region_text(s: dict, c: dict[str, int]) -> str:
+    """The region check; the count of significant pairs is Holm-corrected (a family of
+    member × AU tests at 5 % each would pass about 5 % of its pairs by chance alone)."""
+    n = c["tested"]
+    floor, first = 1 / (1 + s["shuffles"]), LEVEL / max(n, 1)
+    text = (
         f"Region check (true AU regions of the synthetic faces, rule '{s['rule']}': the"
         f" receptive field's centre inside the AU's box): over {s['n_pairs']} member×AU pairs"
         f" the best map's top-{s['top_k']} activations land on the AU's region"
         f" **{pct(s['agreement_mean'])}** of the time, against **{pct(s['shuffled_mean'])}**"
         f" for the maps picked with the AU labels shuffled across images ({s['shuffles']}"
-        f" shuffles); {s['n_above']} of {s['n_pairs']} pairs are above their baseline and"
-        f" {s['n_significant']} have p < 0.05 (one-sided, shuffles as the null)."
+        f" shuffles); {s['n_above']} of {s['n_pairs']} pairs are above their baseline."
+        f" Shuffle test (one-sided, shuffles as the null), Holm-corrected over the {n} pairs:"
+        f" **{c['holm']} of {n}** pairs significant at 5 % (uncorrected p < 0.05:"
+        f" {c['uncorrected']}, of which about {LEVEL * n:.1f} would pass by chance alone if"
+        f" no map owed anything to its AU)."
     )
+    if floor >= first:
+        text += (
+            f" With {s['shuffles']} shuffles no p-value can be below {floor:.3g}, which is not"
+            f" below Holm's first step 0.05 / {n} = {first:.3g}: no pair can pass at this"
+            " number of shuffles (raise `aumaps.shuffles`)."
+        )
+    return text
 
 
 def blocks(part: Part) -> list[Block]:
@@ -127,8 +165,9 @@ def blocks(part: Part) -> list[Block]:
             f" {s['au_source']}."
         ),
     ]
-    if s.get("region_check") and "agreement_mean" in s:
-        b.append(p(region_text(s)))
+    maps = part.tables["aumaps_maps"]
+    if s.get("region_check") and "agreement_mean" in s and "p_holm" in maps:
+        b.append(p(region_text(s, region_counts(maps))))
     elif s["aus"]:
         b.append(p("The AUs' true regions are unknown for this data set: no region check."))
     if len(part.tables["aumaps_per_au"]):

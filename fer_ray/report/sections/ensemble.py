@@ -1,6 +1,9 @@
 """The two-phase fine-tuned members: per-member test accuracy, soft vote, learning curves,
-the stored 95 % intervals (member mean, soft vote, vote against the best member by validation,
-paired) and the soft vote against the number of members (accuracy, NLL, ECE).
+the stored 95 % intervals (member mean, soft vote, vote against the best member by validation
+and against the members' mean, both paired) and the soft vote against the number of members
+(accuracy, NLL, ECE). With ``ensemble.holdout_repeats`` > 1, the repeats on other grouped test
+holdouts (``holdouts.csv``) as a table and a figure: holdout-to-holdout spread beside
+member-to-member spread.
 
 A run made before the ensemble stage stored ``intervals`` and ``size_curve.csv`` shows the
 rest without them.
@@ -24,6 +27,7 @@ name = "ensemble"
 MEMBER_ACCURACY = "member_accuracy.png"
 LEARNING_CURVES = "learning_curves.png"
 SIZE_CURVE = "ensemble_size_curve.png"
+HOLDOUTS = "ensemble_holdouts.png"
 
 
 def load(run: Run) -> Part | None:
@@ -47,6 +51,9 @@ def load(run: Run) -> Part | None:
     size = run.csv(Ensemble.DIR, Ensemble.SIZE_CURVE)
     if size is not None and len(size):
         part.tables["ensemble_size_curve"] = size
+    holdouts = run.csv(Ensemble.DIR, Ensemble.HOLDOUTS)
+    if holdouts is not None and len(holdouts):
+        part.tables["ensemble_holdouts"] = holdouts
     iv = intervals(part)
     if iv:
         part.tables["ensemble_intervals"] = interval_table(iv, members)
@@ -66,6 +73,8 @@ def interval_table(iv: dict[str, Any], members: pd.DataFrame) -> pd.DataFrame:
         ("soft-vote accuracy", iv["vote"]),
         (f"soft vote - member {best} (best by validation), paired", iv["vote_minus_best_member"]),
     ]
+    if "vote_minus_member_mean" in iv:
+        rows.append(("soft vote - member mean, paired", iv["vote_minus_member_mean"]))
     return pd.DataFrame(
         [
             {
@@ -128,6 +137,46 @@ def size_curve(curve: pd.DataFrame, iv: dict[str, Any] | None, path: Path) -> No
     save(fig, path)
 
 
+def holdout_figure(h: pd.DataFrame, path: Path) -> None:
+    """Per holdout repeat: member mean ± member std (member-to-member spread) and the vote;
+    dashed lines: their means over repeats (the holdout-to-holdout spread is their scatter)."""
+    fig, ax = subplots(figsize=(6, 3.4))
+    x = h["repeat"].to_numpy()
+    ax.errorbar(x - 0.08, h["member_mean"], yerr=h["member_std"], fmt="o", color="k",
+                capsize=4, label="member mean ± std over members")  # fmt: skip
+    ax.plot(x + 0.08, h["vote_acc"], "s", color="tab:green", label="soft vote")
+    ax.axhline(h["member_mean"].mean(), color="k", ls="--", lw=0.8)
+    ax.axhline(h["vote_acc"].mean(), color="tab:green", ls="--", lw=0.8)
+    ax.set_xticks(x, [str(int(r)) for r in x])
+    ax.set_xlabel("holdout repeat (0: the analysed one)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Other grouped test holdouts: spread across holdouts vs across members")
+    ax.legend(fontsize=7)
+    save(fig, path)
+
+
+def span(values: pd.Series) -> str:
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def holdout_text(h: pd.DataFrame, noun: str) -> str:
+    """The two spreads in points, from the stored per-repeat rows."""
+    n = len(h)
+    within = 100 * h["member_std"].mean()
+    across_mean = 100 * h["member_mean"].std(ddof=1) if n > 1 else 0.0
+    across_vote = 100 * h["vote_acc"].std(ddof=1) if n > 1 else 0.0
+    size = f"{span(h['n_test'])} images of {span(h['n_groups'])} {noun}"
+    return (
+        f"The ensemble repeated on {n} grouped test holdouts ({size} each; repeat 0 is the one "
+        "analysed everywhere else; the grid's choice saw the other holdouts' subjects): "
+        f"member-to-member spread {within:.2f} points (std over members, mean over holdouts) "
+        f"against holdout-to-holdout spread {across_mean:.2f} points for the member mean and "
+        f"{across_vote:.2f} points for the vote (std over holdouts). The second is the "
+        "test-set variance that one holdout hides and that the members' spread does not show."
+    )
+
+
 def learning_curves(grid: pd.DataFrame | None, ens: pd.DataFrame | None, path: Path) -> None:
     """Left: grid cells (mean over folds); right: every member, both phases."""
     fig, axes = subplots(1, 2, figsize=(10, 3.5))
@@ -165,6 +214,8 @@ def plots(part: Part, out: Path) -> None:
     )
     if "ensemble_size_curve" in part.tables:
         size_curve(part.tables["ensemble_size_curve"], intervals(part), out / SIZE_CURVE)
+    if "ensemble_holdouts" in part.tables:
+        holdout_figure(part.tables["ensemble_holdouts"], out / HOLDOUTS)
 
 
 def interval_text(iv: dict[str, Any], members: pd.DataFrame, noun: str) -> str:
@@ -184,6 +235,14 @@ def interval_text(iv: dict[str, Any], members: pd.DataFrame, noun: str) -> str:
         f"flatter it), paired on the same images: {u.difference_of(diff)}, "
         f"{u.verdict(diff['low'], diff['high'])}."
     )
+    over_mean = iv.get("vote_minus_member_mean")
+    if over_mean:
+        text += (
+            f" The best member by validation is close to a member drawn at random, so the vote "
+            f"is also paired against the members' mean (per image: the vote right or not, minus "
+            f"the share of members right): {u.difference_of(over_mean)}, "
+            f"{u.verdict(over_mean['low'], over_mean['high'])}."
+        )
     mc = iv.get("mcnemar_vote_vs_best_member")
     if mc:
         text += (
@@ -256,6 +315,13 @@ def blocks(part: Part) -> list[Block]:
             p(size_text(curve)),
             table(curve),
             img(SIZE_CURVE, "Soft vote against the number of members: accuracy, NLL, ECE"),
+        ]
+    if "ensemble_holdouts" in part.tables:
+        h = part.tables["ensemble_holdouts"]
+        b += [
+            p(holdout_text(h, part.facts["noun"])),
+            table(h),
+            img(HOLDOUTS, "Per holdout repeat: member mean ± std over members, and the vote"),
         ]
     b.append(img(LEARNING_CURVES, "Learning curves (validation accuracy per epoch)"))
     return b

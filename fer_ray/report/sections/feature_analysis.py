@@ -23,8 +23,15 @@ FIG2 = "fig2_magnitude.png"
 FIG3 = "fig3_angles.png"
 
 
-def counts(s: dict[str, Any]) -> pd.DataFrame:
-    """The analysis summary's counts, each labelled with the paper's value."""
+def n_outputs(magnitude: pd.DataFrame) -> int:
+    """Classes C of the head, read off the stored magnitudes: each model's Gedeon
+    contributions sum to its number of outputs (eq. 2 normalises per hidden unit and output)."""
+    return int(round(float(magnitude.drop(columns="feature").sum(axis=0).mean())))
+
+
+def counts(s: dict[str, Any], outputs: int) -> pd.DataFrame:
+    """The analysis summary's counts, each labelled with the paper's value. The mean magnitude
+    is C / F by construction, so its row says so instead of offering it as a reproduction."""
     n = s["n_features"]
     rows = [
         (
@@ -36,9 +43,12 @@ def counts(s: dict[str, Any]) -> pd.DataFrame:
             f"{s['features_within_angle']} of {n}",
         ),
         (
-            "avg magnitude mean / std (paper: 0.0137 / 0.0003)",
-            f"{s['magnitude_mean']:.4f} / {s['magnitude_std']:.4f}",
+            "avg magnitude mean (paper: 0.0137): fixed by construction, not a reproduction",
+            f"{s['magnitude_mean']:.4f} = {outputs} output{'s' * (outputs != 1)} / {n} "
+            "features (the paper's "
+            "7 / 512 = 0.0137): each model's contributions sum to its outputs",
         ),
+        ("avg magnitude std (paper: 0.0003)", f"{s['magnitude_std']:.4f}"),
         (
             "avg angle mean / std, deg (paper: 46.27 / 0.41)",
             f"{s['angle_mean']:.2f} / {s['angle_std']:.2f}",
@@ -55,10 +65,11 @@ def load(run: Run) -> Part | None:
     s = run.json(Analyse.DIR, SUMMARY)
     if s is None:
         return None
+    magnitude = run.need_csv(Analyse.DIR, Analyse.MAGNITUDE)
     tables = {
-        "magnitude": run.need_csv(Analyse.DIR, Analyse.MAGNITUDE),
+        "magnitude": magnitude,
         "angles": run.need_csv(Analyse.DIR, Analyse.ANGLES),
-        "analysis_counts": counts(s),
+        "analysis_counts": counts(s, n_outputs(magnitude)),
     }
     return Part(tables=tables, facts={"summary": s})
 
@@ -86,7 +97,11 @@ def plots(part: Part, out: Path) -> None:
 
 def blocks(part: Part) -> list[Block]:
     s = part.facts["summary"]
-    angles_kind = "absolute weights" if s["absolute_angles"] else "signed weights"
+    angles_kind = (
+        "absolute weights (a departure: the paper's eq. 3 takes the signed weights)"
+        if s["absolute_angles"]
+        else "signed weights, as the paper's eq. 3"
+    )
     return [
         h2("Feature analysis (seed 000, sections 2.3-2.4 and 3.3-3.4)"),
         p(

@@ -3,6 +3,11 @@
 Each cell shows the paper's number (mean ± std over folds) and, where the grid stage stored
 it, the pooled out-of-fold accuracy (every validation image of every fold scored once) with its
 95 % bootstrap interval over groups. A run made before the intervals shows mean ± std only.
+
+The chosen cell's pooled interval is computed after picking that cell as the best on the same
+images, so it is marked "after selection"; the best cell is also paired against the runner-up
+on the same out-of-fold images (``grid/oof.csv``), which says whether the pick beats the next
+cell at all.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fer_ray.analysis.selection import runner_up_pairing
 from fer_ray.layout import Grid
 from fer_ray.report import uncertainty as u
 from fer_ray.report.figures import save, subplots
@@ -71,7 +77,50 @@ def load(run: Run) -> Part | None:
         df = run.csv(Grid.DIR, file)
         if df is not None:
             part.tables[key] = df
+    oof = run.csv(Grid.DIR, Grid.OOF)
+    if oof is not None and t2["mean"].notna().sum() > 1 and has_intervals(t2):
+        pair = runner_up_pairing(t2, oof, int(run.config.get("seed", 0)))
+        part.facts["runner_up"] = pair
+        part.tables["grid_runner_up"] = runner_up_table(pair)
     return part
+
+
+def runner_up_table(pair: dict[str, Any]) -> pd.DataFrame:
+    """The paired difference best - runner-up as one row (fractions), with McNemar's counts."""
+    d, mc = pair["difference"], pair["mcnemar"]
+    return pd.DataFrame(
+        [
+            {
+                "best": label(pair["best"]),
+                "runner_up": label(pair["runner_up"]),
+                "difference": d["estimate"],
+                "low": d["low"],
+                "high": d["high"],
+                "n_images": d["n_items"],
+                "n_groups": d["n_groups"],
+                "only_best_right": mc["b"],
+                "only_runner_up_right": mc["c"],
+            }
+        ]
+    )
+
+
+def label(c: dict[str, Any]) -> str:
+    bb = f"{c['backbone']} · " if "backbone" in c else ""
+    return f"{bb}lr {c['lr']:g}, hidden {c['hidden']}"
+
+
+def runner_up_text(pair: dict[str, Any], noun: str) -> str:
+    """Best cell - runner-up on the same images: is the pick better than the next cell?"""
+    d, mc = pair["difference"], pair["mcnemar"]
+    return (
+        f"The best cell ({label(pair['best'])}) against the runner-up "
+        f"({label(pair['runner_up'])}), paired on the same out-of-fold images, "
+        f"{u.sample(d['n_items'], d['n_groups'], noun, 'validation images')}: "
+        f"{u.difference(d['estimate'], d['low'], d['high'])}, "
+        f"{u.verdict(d['low'], d['high'])}; the two disagree on {mc['n_discordant']} images "
+        f"(only the best right on {mc['b']}, only the runner-up on {mc['c']})."
+    )
 
 
 def plots(part: Part, out: Path) -> None:
@@ -119,6 +168,11 @@ def chosen_line(chosen: dict[str, Any], t2: pd.DataFrame, intervals: bool) -> st
     if intervals and len(row):
         r = row.iloc[0]
         line += f"; pooled {u.accuracy(r['pooled'], r['low'], r['high'])}"
+        if chosen.get("rule", "best") != "paper":
+            line += (
+                " after selection: the cell was picked as the best on these same images, so "
+                "this interval is optimistic"
+            )
     return line + "; ties go to the simpler model)."
 
 
@@ -143,5 +197,10 @@ def blocks(part: Part) -> list[Block]:
     b = [h2("Grid search (seed 000, Table 2)"), p(text), table(part.tables["table2_pivot"])]
     if chosen:
         b.append(p(chosen_line(chosen, t2, intervals)))
+    if "runner_up" in part.facts:
+        b += [
+            p(runner_up_text(part.facts["runner_up"], part.facts["noun"])),
+            table(part.tables["grid_runner_up"]),
+        ]
     b.append(img(HEATMAP, "Grid: mean validation accuracy per cell"))
     return b

@@ -36,12 +36,14 @@ def _with_intervals(e: dict[str, Any], iv: dict[str, Any], tag: str, noun: str) 
     mc = iv.get("mcnemar_vote_vs_best_member") or {}
     test = f"; McNemar p = {mc['p_value']:.2g}" if "p_value" in mc else ""
     unit = iv["vote"].get("unit", "group")
+    diff = iv.get("vote_minus_member_mean")
+    over_mean = f", {u.difference_of(diff)} against the member mean (paired)" if diff else ""
     return (
         f"{e['members']} members: mean test accuracy {u.accuracy_of(iv['member_mean'])} "
         f"(± {pct(e['test_acc_std'])} across members){tag}; soft-vote ensemble "
         f"{u.accuracy_of(iv['vote'])}, {u.difference_of(iv['vote_minus_best_member'])} against "
         f"member {iv['best_member_by_val']}, the best by validation (paired on the same "
-        f"images{test}); chance {pct(e['chance_uniform'])} (uniform), "
+        f"images{test}){over_mean}; chance {pct(e['chance_uniform'])} (uniform), "
         f"{pct(e['chance_majority'])} (majority class); test set "
         f"{u.sample(iv['n_images'], iv['n_groups'], noun)}; "
         f"{u.brief_caveat(iv['n_groups'], noun, unit)}."
