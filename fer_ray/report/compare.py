@@ -225,43 +225,49 @@ def learning_curves(runs: list[Run], names: list[str], path: Path) -> bool:
     return True
 
 
-def size_curves(runs: list[Run], names: list[str], path: Path) -> bool:
-    """Soft-vote accuracy against the number of members (mean ± std over subsets), per run."""
-    curves = [r.csv(Ensemble.DIR, Ensemble.SIZE_CURVE) for r in runs]
-    if all(c is None for c in curves):
+def _per_run_axes(
+    frames: list[pd.DataFrame | None], names: list[str], path: Path, draw: Any, **labels: str
+) -> bool:
+    """One axes, ``draw(ax, name, frame, color)`` for each run that has its table; False (no
+    figure) when none has."""
+    if all(f is None for f in frames):
         return False
     fig, ax = figures.subplots(figsize=(6, 3.8))
-    for name, c, color in zip(names, curves, _colors(len(runs))):
-        if c is None:
-            continue
-        ax.errorbar(c["k"], c["accuracy"], yerr=c.get("accuracy_std"), color=color, marker="o",
-                    ms=3, capsize=2, label=name)  # fmt: skip
-    ax.set(xlabel="members in the soft vote", ylabel="test accuracy", title="ensemble size")
+    for name, f, color in zip(names, frames, _colors(len(frames))):
+        if f is not None:
+            draw(ax, name, f, color)
+    ax.set(**labels)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     figures.save(fig, path)
     return True
+
+
+def size_curves(runs: list[Run], names: list[str], path: Path) -> bool:
+    """Soft-vote accuracy against the number of members (mean ± std over subsets), per run."""
+
+    def draw(ax: Any, name: str, c: pd.DataFrame, color: Any) -> None:
+        ax.errorbar(c["k"], c["accuracy"], yerr=c.get("accuracy_std"), color=color, marker="o",
+                    ms=3, capsize=2, label=name)  # fmt: skip
+
+    curves = [r.csv(Ensemble.DIR, Ensemble.SIZE_CURVE) for r in runs]
+    return _per_run_axes(curves, names, path, draw, xlabel="members in the soft vote",
+                         ylabel="test accuracy", title="ensemble size")  # fmt: skip
 
 
 def pruning_sweeps(runs: list[Run], names: list[str], path: Path) -> bool:
     """Test accuracy against the share of features pruned, mean over members and draws, per
     run and pruning order (runs may have other feature counts: the share lines them up)."""
-    sweeps = [r.csv(Analyse.DIR, Analyse.SWEEP) for r in runs]
-    if all(s is None for s in sweeps):
-        return False
-    fig, ax = figures.subplots(figsize=(6, 3.8))
     styles = ["-", "--", ":", "-."]
-    for name, s, color in zip(names, sweeps, _colors(len(runs))):
-        if s is None:
-            continue
+
+    def draw(ax: Any, name: str, s: pd.DataFrame, color: Any) -> None:
         for k, (order, d) in enumerate(s.groupby("order")):
             m = d.groupby("ratio")["accuracy"].mean()
             ax.plot(m.index, m.values, color=color, ls=styles[k % 4], label=f"{name}: {order}")
-    ax.set(xlabel="share of features pruned", ylabel="test accuracy", title="pruning sweep")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    figures.save(fig, path)
-    return True
+
+    sweeps = [r.csv(Analyse.DIR, Analyse.SWEEP) for r in runs]
+    return _per_run_axes(sweeps, names, path, draw, xlabel="share of features pruned",
+                         ylabel="test accuracy", title="pruning sweep")  # fmt: skip
 
 
 def _states(run: Run) -> str:
