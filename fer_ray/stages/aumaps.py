@@ -28,7 +28,6 @@ stored as it arrives (``aumaps/tasks/``), so an interrupted stage redoes only mi
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,14 +40,14 @@ import torch
 from fer_ray import files, layout
 from fer_ray.analysis import au_tasks
 from fer_ray.config import Config
-from fer_ray.data import au_regions, recipes, synthetic
+from fer_ray.data import recipes
 from fer_ray.errors import StageError
 from fer_ray.layout import AuMaps, Ensemble, Grid
-from fer_ray.models import weights as weight_sources
 from fer_ray.models.backbones import BACKBONES
 from fer_ray.models.factory import create_model
 from fer_ray.stages.cluster import node_info
-from fer_ray.stages.common import drain, set_threads, write_work
+from fer_ray.stages.common import drain, model_config, set_threads, write_work
+from fer_ray.stages.members import stand_in_state
 from fer_ray.stages.prepare import margin_of
 
 if TYPE_CHECKING:
@@ -90,23 +89,12 @@ def au_labels(cfg: Config, prepared: Any) -> tuple[pd.DataFrame | None, np.ndarr
     None, where the AU labels come from)."""
     m = prepared.manifest
     if cfg.data.name == "synthetic":
-        idx = [int(str(i).split(":", 1)[1]) for i in m["item"]]
         d = cfg.data
-        geo = au_regions.synthetic_geometry(
-            idx, n_subjects=d.n_subjects, per_class=d.per_class, image_size=d.image_size,
-            seed=d.seed,
+        aus, regions = au_tasks.synthetic_au_labels(
+            m, n_subjects=d.n_subjects, per_class=d.per_class, image_size=d.image_size,
+            seed=d.seed, margin=margin_of(cfg), size=cfg.faces.size,
+            resize_ratio=recipes.get(cfg.train.recipe).resize_ratio,
         )  # fmt: skip
-        aus = pd.DataFrame(np.stack([g.aus for g in geo]).astype(float),
-                           columns=[f"AU{a}" for a in synthetic.AU_LIST])  # fmt: skip
-        boxes = au_regions.region_boxes(geo, synthetic.AU_LIST)
-        cols = ["box_x0", "box_y0", "box_x1", "box_y1"]
-        frames = np.array([
-            au_tasks.crop_frame(tuple(b), margin_of(cfg), (d.image_size, d.image_size),
-                                cfg.faces.size)
-            for b in m[cols].to_numpy()
-        ])  # fmt: skip
-        ratio = recipes.get(cfg.train.recipe).resize_ratio
-        regions = au_tasks.input_boxes(boxes, frames, cfg.faces.size, ratio)
         return aus, regions, "the synthetic generator's AU intensities, true regions known"
     aus = au_tasks.manifest_aus(m)
     if aus is None:
@@ -123,14 +111,6 @@ def _member_net(cfg: Config, model_cfg: Any, path: Path, n_classes: int, hidden:
     return au_tasks.conv_stack(model)
 
 
-def _stand_in_state(ctx: StageContext) -> dict | None:
-    src = weight_sources.source(ctx.cfg.model.weights)
-    if src is None or not src.stand_in:
-        return None
-    data_ref, _ = ctx.trial_data()
-    return ray.get(data_ref).backbone_state
-
-
 def stage(ctx: StageContext) -> None:
     run(ctx)
 
@@ -142,7 +122,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     tasks_dir = out / layout.TASKS
     tasks_dir.mkdir(parents=True, exist_ok=True)
     chosen = files.read_json(paths.stage(Grid.DIR) / Grid.CHOSEN)
-    model_cfg = dataclasses.replace(cfg.model, backbone=chosen.get("backbone", cfg.model.backbone))
+    model_cfg = model_config(cfg, chosen)
     unit = a.unit or BACKBONES.get(model_cfg.backbone).map_unit
     base = {"backbone": model_cfg.backbone, "unit": unit, "paper_layer": "conv3 (relu3)"}
     if unit is None:
@@ -161,7 +141,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     members = members[: a.members or None]
     prepared = ctx.prepared()
     aus, regions, au_source = au_labels(cfg, prepared)
-    state = _stand_in_state(ctx)
+    state = stand_in_state(ctx, model_cfg.backbone, AuMaps.DIR)
     recipe = recipes.get(cfg.train.recipe)
     n_all = len(prepared.images)
     n_classes, hidden = len(prepared.class_names), int(chosen["hidden"])
@@ -258,29 +238,10 @@ def aggregate(cfg: Config, ctx: StageContext, rows: list[dict], mxs: dict, sel: 
     """Stored task results → maps.csv, distances.csv, top.csv, work.csv, summary.json."""
     out = ctx.paths.stage(AuMaps.DIR)
     items = ctx.prepared().manifest["item"].astype(str).to_numpy()
-    dist = [
-        {"member": r["member"], "au": r["au"], "map": i, "distance": d}
-        for r in rows
-        for i, d in enumerate(r.get("distances", []))
-    ]
-    table = pd.DataFrame([{k: v for k, v in r.items() if k != "distances"} for r in rows])
-    tops = []
-    for m, mx in mxs.items():
-        t = au_tasks.top_table(mx["act"], mx["pos"], cfg.aumaps.top_k)
-        t.insert(0, "member", m)
-        t["item"] = items[sel[m]][t["image"].to_numpy()]
-        tops.append(t.drop(columns="image"))
-    cols = ["member", "au", "map", "distance", "n_with", "n_without"]
-    extra = ["agreement", "shuffled_mean", "shuffled_sd", "p_value"]
-    if len(table):
-        table = table[[c for c in cols + extra if c in table.columns]]
-    else:
-        table = pd.DataFrame(columns=cols)
+    table, dist = au_tasks.map_tables(rows)
     table.to_csv(out / AuMaps.MAPS, index=False)
-    pd.DataFrame(dist, columns=["member", "au", "map", "distance"]).to_csv(
-        out / AuMaps.DISTANCES, index=False
-    )
-    pd.concat(tops, ignore_index=True).to_csv(out / AuMaps.TOP, index=False)
+    dist.to_csv(out / AuMaps.DISTANCES, index=False)
+    au_tasks.member_tops(mxs, sel, items, cfg.aumaps.top_k).to_csv(out / AuMaps.TOP, index=False)
     write_work(out, work)
     rf = mxs[0]["rf"]
     summary: dict[str, Any] = {
@@ -298,17 +259,9 @@ def aggregate(cfg: Config, ctx: StageContext, rows: list[dict], mxs: dict, sel: 
         "panels": cfg.aumaps.panels,
         "region_check": regions is not None,
     }
-    if regions is not None and len(table) and "agreement" in table:
-        ok = table.dropna(subset=["agreement"])
-        summary.update(
-            rule=cfg.aumaps.rule,
-            shuffles=cfg.aumaps.shuffles,
-            agreement_mean=float(ok["agreement"].mean()),
-            shuffled_mean=float(ok["shuffled_mean"].mean()),
-            n_pairs=int(len(ok)),
-            n_above=int((ok["agreement"] > ok["shuffled_mean"]).sum()),
-            n_significant=int((ok["p_value"] < 0.05).sum()),
-        )
+    agreement = au_tasks.agreement_summary(table) if regions is not None else {}
+    if agreement:
+        summary.update(rule=cfg.aumaps.rule, shuffles=cfg.aumaps.shuffles, **agreement)
     files.write_json(out / layout.SUMMARY, summary)
     line = f"[aumaps] {len(members)} member(s) · {summary['n_maps']} maps of {unit}"
     if "agreement_mean" in summary:

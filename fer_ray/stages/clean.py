@@ -14,9 +14,10 @@ flagged images really were mislabelled. Here:
    crops titled prediction/actual/loss/probability, seed 004 Fig. 3 and 5) as CSV and crops.
    With ``data.label_noise`` the flags are scored against the truly flipped items (precision,
    recall, and the base rate that random flagging would reach).
-3. **Retraining** (``clean.members`` > 0): Ray Tune trials over (variant, member) with the
-   ensemble's recipe (the chosen cell, phase 2, selection) and the same member seeds and splits:
-   ``none`` (every pool item; identical to the ensemble's member of that seed), ``flagged``
+3. **Retraining** (``clean.members`` > 0): Ray Tune trials over (variant, member) by the
+   ensemble's member trainer (``fer_ray.stages.members``: the chosen cell, ``train.*``'s phases,
+   class weights and lr, the selection) with the same member seeds and splits: ``none`` (every
+   pool item; the ensemble's member of that seed, to the digit), ``flagged``
    (without the flagged items, in training and validation, as seed 004 cleaned its folders) and,
    with label noise, ``oracle`` (without exactly the flipped items). Test accuracies of the soft
    votes with subject-bootstrap intervals and paired differences to ``none``
@@ -36,7 +37,6 @@ import ray
 import torch
 from ray import tune
 
-from fer_ray import config as config_mod
 from fer_ray import files, layout
 from fer_ray.analysis.cleaning import (
     cross_entropy_losses,
@@ -46,11 +46,13 @@ from fer_ray.analysis.cleaning import (
 )
 from fer_ray.analysis.intervals import accuracy_interval, mean_interval, paired_difference
 from fer_ray.config import Config
-from fer_ray.data.splits import grouped_folds, member_split
+from fer_ray.data.splits import grouped_folds
 from fer_ray.layout import Clean, Grid, RunPaths
 from fer_ray.seeds import fold_model_seed, member_seed
-from fer_ray.stages import common
+from fer_ray.stages import common, training_choices
 from fer_ray.stages.cluster import node_info
+from fer_ray.stages.members import train_member
+from fer_ray.stages.tune_stage import TuneStage, run_tune_stage
 from fer_ray.train.bundle import TrialData
 from fer_ray.train.loop import Phase, fit, predict_proba
 
@@ -76,7 +78,8 @@ def _oof_task(
     t0 = time.time()
     seed = fold_model_seed(cfg.seed, CLEAN_SALT, fold)
     device = common.trial_device(cfg.resources.gpus_per_trial)
-    model, module = common.trial_model(cfg.model, data, chosen["hidden"], seed, device)
+    model_cfg = common.model_config(cfg, chosen)
+    model, module = common.trial_model(model_cfg, data, chosen["hidden"], seed, device)
     train = data.split((folds >= 0) & (folds != fold), train=True)
     held = data.split(folds == fold)
     epochs, got = cfg.train.epochs, {}
@@ -106,70 +109,42 @@ def _oof_task(
 
 
 def retrain_trainable(
-    config: dict[str, Any], cfg: Config, chosen: dict, data_ref: Any, drops: dict
+    config: dict[str, Any],
+    cfg: Config,
+    chosen: dict,
+    data_ref: Any,
+    drops: dict,
+    plan: training_choices.Plan | None = None,
 ) -> None:
-    """One member of one variant: the ensemble's recipe on the pool minus ``drops[variant]``."""
+    """One member of one variant: the ensemble's member trainer on the pool minus
+    ``drops[variant]``."""
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     variant, member = str(config["variant"]), int(config["member"])
-    seed = member_seed(cfg.seed, member)
-    device = common.trial_device(cfg.resources.gpus_per_trial)
-    model, module = common.trial_model(cfg.model, data, chosen["hidden"], seed, device)
-    train_m, val_m = member_split(data.y, data.groups, data.test, cfg.ensemble.val_fraction, seed)
-    drop = drops[variant]
-    kept_train, kept_val = train_m & ~drop, val_m & ~drop
-    train, val, test = (
-        data.split(kept_train, train=True),
-        data.split(kept_val),
-        data.split(data.test),
-    )
-    phases = [Phase(float(chosen["lr"]), cfg.train.epochs)]
-    if cfg.ensemble.phase2_epochs > 0:
-        lr2 = config_mod.phase2_lr(cfg.ensemble.phase2_lr, float(chosen["lr"]))
-        phases.append(Phase(lr2, cfg.ensemble.phase2_epochs))
-    last = sum(p.epochs for p in phases)
-    sel = cfg.ensemble.selection
-    state = common.restore_state()
-
-    def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
-        common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["step"] == last)
-
-    st = fit(
-        module,
-        train,
-        val,
-        phases,
-        cfg.train,
-        seed,
-        select_on=sel,
-        test=test if sel == "test" else None,
-        state=state,
-        on_epoch=on_epoch,
-        transform=data.train_transform(),
-    )
-    test_probs = predict_proba(module, test.x)
-    val_acc = float((predict_proba(module, val.x).argmax(1) == val.y.numpy()).mean())
+    m = train_member(cfg, chosen, plan, data, member_seed(cfg.seed, member), drop=drops[variant])
+    test_probs = predict_proba(m.module, m.test.x)
+    val_acc = float((predict_proba(m.module, m.val.x).argmax(1) == m.val.y.numpy()).mean())
     final = {
-        "step": last + 1,
+        "step": m.last_step + 1,
         "final": True,
         "variant": variant,
         "member": member,
-        "seed": seed,
-        "n_train": int(kept_train.sum()),
-        "n_val": int(kept_val.sum()),
-        "dropped_train": int((train_m & drop).sum()),
-        "dropped_val": int((val_m & drop).sum()),
+        "seed": m.seed,
+        "n_train": int(m.train_m.sum()),
+        "n_val": int(m.val_m.sum()),
+        "dropped_train": m.dropped_train,
+        "dropped_val": m.dropped_val,
         "val_acc": val_acc,
-        "test_acc": float((test_probs.argmax(1) == test.y.numpy()).mean()),
-        "selected_phase": st["best"]["phase"],
-        "selected_epoch": st["best"]["epoch"],
+        "test_acc": float((test_probs.argmax(1) == m.test.y.numpy()).mean()),
+        "selected_phase": m.state["best"]["phase"],
+        "selected_epoch": m.state["best"]["epoch"],
         **node_info(),
     }
     with tempfile.TemporaryDirectory() as d:
         np.savez(Path(d) / "result.npz", test_probs=test_probs)
-        torch.save({**st, "module": module.state_dict()}, Path(d) / "state.pt")
+        torch.save({**m.state, "module": m.module.state_dict()}, Path(d) / "state.pt")
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(d))
-    common.release_accelerator(model)
+    common.release_accelerator(m.model)
 
 
 def stage(ctx: StageContext) -> None:
@@ -310,6 +285,47 @@ def flag_scores(losses: np.ndarray, flagged: np.ndarray, flipped: np.ndarray) ->
     }
 
 
+def _retrain_members(
+    cfg: Config,
+    paths: RunPaths,
+    data_ref: Any,
+    data: TrialData,
+    chosen: dict,
+    drops: dict[str, np.ndarray],
+    resume: bool,
+) -> tuple[list[dict], list[dict], dict[tuple[str, int], np.ndarray]]:
+    """The Tune run over (variant, member): rows, work entries, test probabilities. The
+    members plan ``train.*`` as the ensemble does (the LR range test, when asked for, is
+    rerun here on the same data and seed, so it gives the ensemble's lr)."""
+    out = paths.stage(Clean.DIR)
+    variants = list(drops)
+    space = {
+        "variant": tune.grid_search(variants),
+        "member": tune.grid_search(list(range(cfg.clean.members))),
+    }
+    names = training_choices.class_names(paths)
+    plan = training_choices.plan(cfg, out, data_ref, data, names, chosen, resume)
+    params = {"cfg": cfg, "chosen": chosen, "data_ref": [data_ref], "drops": drops, "plan": plan}
+    keys = (
+        "variant", "member", "seed", "n_train", "n_val", "dropped_train", "dropped_val",
+        "val_acc", "test_acc", "selected_phase", "selected_epoch",
+    )  # fmt: skip
+
+    def record(r: tune.Result, d: Path | None) -> tuple[dict, dict, np.ndarray]:
+        m = r.metrics
+        with np.load(Path(d) / "result.npz") as z:
+            test_probs = z["test_probs"]
+        work = {"unit": f"{m['variant']} member {m['member']}", **common.where(m)}
+        return {k: m[k] for k in keys}, work, test_probs
+
+    total = len(variants) * cfg.clean.members
+    spec = TuneStage("clean", retrain_trainable, params, space, total, record)
+    records = run_tune_stage(cfg, spec, resume).records
+    rows, work = [row for row, _, _ in records], [w for _, w, _ in records]
+    probs = {(row["variant"], int(row["member"])): p for row, _, p in records}
+    return rows, work, probs
+
+
 def retrain(
     cfg: Config,
     paths: RunPaths,
@@ -323,41 +339,7 @@ def retrain(
     subject-bootstrap interval and the paired difference to ``none``."""
     out = paths.stage(Clean.DIR)
     variants = list(drops)
-    space = {
-        "variant": tune.grid_search(variants),
-        "member": tune.grid_search(list(range(cfg.clean.members))),
-    }
-    trainable = tune.with_resources(
-        tune.with_parameters(
-            retrain_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref], drops=drops
-        ),
-        common.resources(cfg),
-    )
-    total = len(variants) * cfg.clean.members
-    settings = common.tune_settings(cfg, "clean", "val_acc", total)
-    results = common.fit_tuner(
-        trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
-    )
-    rows, work, probs = [], [], {}
-    for r in results:
-        m = r.metrics
-        with r.checkpoint.as_directory() as d, np.load(Path(d) / "result.npz") as z:
-            probs[m["variant"], int(m["member"])] = z["test_probs"]
-        keys = (
-            "variant",
-            "member",
-            "seed",
-            "n_train",
-            "n_val",
-            "dropped_train",
-            "dropped_val",
-            "val_acc",
-            "test_acc",
-            "selected_phase",
-            "selected_epoch",
-        )
-        rows.append({k: m[k] for k in keys})
-        work.append({"unit": f"{m['variant']} member {m['member']}", **common.where(m)})
+    rows, work, probs = _retrain_members(cfg, paths, data_ref, data, chosen, drops, resume)
     per_member = pd.DataFrame(rows).sort_values(["variant", "member"])
     per_member.to_csv(out / Clean.RETRAIN, index=False)
     labels, groups = data.y[data.test], data.groups[data.test]

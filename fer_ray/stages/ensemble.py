@@ -32,12 +32,14 @@ from fer_ray.analysis.member_intervals import (
 )
 from fer_ray.analysis.metrics import ensemble_summary, soft_vote
 from fer_ray.config import Config
-from fer_ray.data.splits import grouped_holdout, member_split
+from fer_ray.data.splits import grouped_holdout
 from fer_ray.layout import Ensemble, Grid, RunPaths
 from fer_ray.seeds import holdout_seed, member_seed
 from fer_ray.stages import common, training_choices
 from fer_ray.stages.cluster import node_info
-from fer_ray.train.loop import fit, predict_proba
+from fer_ray.stages.members import train_member
+from fer_ray.stages.tune_stage import TuneStage, run_tune_stage
+from fer_ray.train.loop import predict_proba
 
 if TYPE_CHECKING:
     from fer_ray.stages.context import StageContext
@@ -58,94 +60,102 @@ def ensemble_trainable(
     data_ref: Any,
     plan: training_choices.Plan | None = None,
 ) -> None:
+    """One member (of one holdout repeat, one compared backbone), by the member trainer."""
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     member, repeat = int(config["member"]), int(config.get("repeat", 0))
-    seed = member_seed(cfg.seed, member, repeat)
-    device = common.trial_device(cfg.resources.gpus_per_trial)
-    # ensemble.backbones (seed 002's comparison on the test set), else the grid's choice
-    model_cfg = common.model_config(cfg, chosen, config.get("backbone"))
-    model, module = common.trial_model(model_cfg, data, chosen["hidden"], seed, device)
     test_m = data.test
     if repeat:  # another grouped holdout; the grid's choice saw these subjects (reported)
         e = cfg.ensemble
         test_m = grouped_holdout(
             data.y, data.groups, e.test_fraction, holdout_seed(cfg.seed, repeat)
         )
-    train_m, val_m = member_split(data.y, data.groups, test_m, cfg.ensemble.val_fraction, seed)
-    train, val, test = data.split(train_m, train=True), data.split(val_m), data.split(test_m)
-    # train.phases / lr / class_weights (seed 004); all at their defaults: the two phases
-    phases, weights = training_choices.member_choices(cfg, plan, chosen, module, train.y.numpy())
-    last_step = sum(p.epochs for p in phases)
-    sel = cfg.ensemble.selection
-    state = common.restore_state()
-    resumed = len(state["history"]) if state else 0  # epochs done before a restart
-
-    def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
-        row = {**row, "resumed_from": resumed}
-        common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["step"] == last_step)
-
-    st = fit(
-        module,
-        train,
-        val,
-        phases,
-        cfg.train,
-        seed,
-        select_on=sel,
-        test=test if sel == "test" else None,
-        state=state,
-        on_epoch=on_epoch,
-        transform=data.train_transform(),
-        class_weights=weights,
-        checkpoint=common.checkpoint_policy(cfg),
-    )
+    # ensemble.backbones (seed 002's comparison on the test set), else the grid's choice
+    m = train_member(
+        cfg, chosen, plan, data, member_seed(cfg.seed, member, repeat), test_m=test_m,
+        backbone=config.get("backbone"),
+    )  # fmt: skip
     # the selected weights are loaded: score them once on val and test
-    test_probs = predict_proba(module, test.x)
-    val_probs = predict_proba(module, val.x)
-    head = model.tail.head
+    test_probs = predict_proba(m.module, m.test.x)
+    val_probs = predict_proba(m.module, m.val.x)
+    head = m.model.tail.head
+    device = common.trial_device(cfg.resources.gpus_per_trial)
     artifacts = {
-        "test_idx": np.flatnonzero(test_m),
-        "val_idx": np.flatnonzero(val_m),
-        "train_idx": np.flatnonzero(train_m),
-        "test_labels": test.y.numpy(),
+        "test_idx": np.flatnonzero(m.test_m),
+        "val_idx": np.flatnonzero(m.val_m),
+        "train_idx": np.flatnonzero(m.train_m),
+        "test_labels": m.test.y.numpy(),
         "test_probs": test_probs,
         "val_probs": val_probs,
-        "test_features": _pooled(model, data.kind, test.x, device),
+        "test_features": _pooled(m.model, data.kind, m.test.x, device),
         "w_hidden": head.fc1.weight.detach().cpu().numpy(),
         "b_hidden": head.fc1.bias.detach().cpu().numpy(),
         "w_out": head.fc2.weight.detach().cpu().numpy(),
         "b_out": head.fc2.bias.detach().cpu().numpy(),
     }
     final = {
-        "step": last_step + 1,
+        "step": m.last_step + 1,
         "final": True,
         "member": member,
         "repeat": repeat,
-        "backbone": model_cfg.backbone,
-        "seed": seed,
+        "backbone": m.backbone,
+        "seed": m.seed,
         "test_acc": float((test_probs.argmax(1) == artifacts["test_labels"]).mean()),
-        "val_acc": float((val_probs.argmax(1) == val.y.numpy()).mean()),
-        "selected_phase": st["best"]["phase"],
-        "selected_epoch": st["best"]["epoch"],
-        "n_train": len(train),
-        "n_val": len(val),
-        "n_test": len(test),
-        "resumed_from": resumed,
+        "val_acc": float((val_probs.argmax(1) == m.val.y.numpy()).mean()),
+        "selected_phase": m.state["best"]["phase"],
+        "selected_epoch": m.state["best"]["epoch"],
+        "n_train": len(m.train),
+        "n_val": len(m.val),
+        "n_test": len(m.test),
+        "resumed_from": m.resumed,
         **node_info(),
     }
     with tempfile.TemporaryDirectory() as d:
         np.savez(Path(d) / Ensemble.MEMBER, **artifacts)
-        torch.save(module.state_dict(), Path(d) / Ensemble.MODEL)
-        torch.save({**st, "module": module.state_dict()}, Path(d) / "state.pt")
+        torch.save(m.module.state_dict(), Path(d) / Ensemble.MODEL)
+        torch.save({**m.state, "module": m.module.state_dict()}, Path(d) / "state.pt")
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(d))
-    common.release_accelerator(model)
+    common.release_accelerator(m.model)
 
 
 def stage(ctx: StageContext) -> None:
     data_ref, _ = ctx.trial_data()
     chosen = files.read_json(ctx.paths.stage(Grid.DIR) / Grid.CHOSEN)
     run(ctx.cfg, ctx.paths, data_ref, chosen, ctx.resume)
+
+
+def _member_record(cfg: Config, out: Path, main_bb: str) -> Any:
+    """A finished member → its files under ``out`` and its row, work entry and predictions:
+    the main members (repeat 0, main backbone) are analysed; the others are scored."""
+    e = cfg.ensemble
+
+    def record(r: tune.Result, d: Path | None) -> dict[str, Any]:
+        m = r.metrics
+        rep, bb, idx = int(m.get("repeat", 0)), m.get("backbone", cfg.model.backbone), m["member"]
+        dst = out / Ensemble.MEMBERS_DIR / Ensemble.member_dir(idx)
+        if rep:
+            dst = out / Ensemble.REPEATS_DIR / f"repeat_{rep}" / Ensemble.member_dir(idx)
+        elif bb != main_bb:
+            dst = out / Ensemble.ARCHS_DIR / bb / Ensemble.member_dir(idx)
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in (Ensemble.MEMBER, Ensemble.MODEL):
+            shutil.copy(Path(d) / f, dst / f)
+        with np.load(dst / Ensemble.MEMBER) as z:
+            entry = (z["test_probs"], z["test_labels"], z["test_idx"])
+        keys = ["member", "seed", "test_acc", "val_acc", "selected_phase", "selected_epoch"]
+        more = {k: m[k] for k in (*keys, "n_train", "n_val", "n_test")}
+        unit = (
+            f"member {idx}" + (f" repeat {rep}" if rep else "") + (f" {bb}" if e.backbones else "")
+        )
+        main = rep == 0 and bb == main_bb
+        return {
+            "rep": rep, "bb": bb, "member": idx, "entry": entry, "val_acc": m["val_acc"],
+            "row": {"repeat": rep, "backbone": bb, **more},
+            "work": {"unit": unit, **common.where(m), "resumed_from_epoch": m["resumed_from"]},
+            "curve": _curve(r.metrics_dataframe).assign(member=idx) if main else None,
+        }  # fmt: skip
+
+    return record
 
 
 def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool) -> dict[str, Any]:
@@ -159,53 +169,26 @@ def run(cfg: Config, paths: RunPaths, data_ref: Any, chosen: dict, resume: bool)
         space["backbone"] = tune.grid_search(list(e.backbones))
     main_bb = main_backbone(cfg)
     data = ray.get(data_ref)
-    plan = training_choices.plan(cfg, paths, data_ref, data, chosen, resume)
-    trainable = tune.with_resources(
-        tune.with_parameters(
-            ensemble_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref], plan=plan
-        ),
-        common.resources(cfg),
-    )
+    names = training_choices.class_names(paths)
+    plan = training_choices.plan(cfg, out, data_ref, data, names, chosen, resume)
+    params = {"cfg": cfg, "chosen": chosen, "data_ref": [data_ref], "plan": plan}
     total = e.members * e.holdout_repeats * max(1, len(e.backbones or []))
-    settings = common.tune_settings(cfg, "ensemble", "val_acc", total)
-    results = common.fit_tuner(
-        trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
+    spec = TuneStage(
+        "ensemble", ensemble_trainable, params, space, total, _member_record(cfg, out, main_bb)
     )
-    rows, curves, work, probs, arch = [], [], [], {}, {}
-    for r in results:
-        m = r.metrics
-        if not m.get("final"):
-            raise common.StageError(f"ensemble member {r.config['member']} ended without a result")
-        rep, bb = int(m.get("repeat", 0)), m.get("backbone", cfg.model.backbone)
-        with r.checkpoint.as_directory() as d:
-            # the main members (repeat 0, main backbone) are analysed; the others are scored
-            dst = out / Ensemble.MEMBERS_DIR / Ensemble.member_dir(m["member"])
-            if rep:
-                dst = (
-                    out / Ensemble.REPEATS_DIR / f"repeat_{rep}" / Ensemble.member_dir(m["member"])
-                )
-            elif bb != main_bb:
-                dst = out / Ensemble.ARCHS_DIR / bb / Ensemble.member_dir(m["member"])
-            dst.mkdir(parents=True, exist_ok=True)
-            for f in (Ensemble.MEMBER, Ensemble.MODEL):
-                shutil.copy(Path(d) / f, dst / f)
-        with np.load(dst / Ensemble.MEMBER) as z:
-            entry = (z["test_probs"], z["test_labels"], z["test_idx"])
-        if bb == main_bb:
-            probs[rep, m["member"]] = entry
-        if rep == 0:
-            arch[bb, m["member"]] = (entry[0], m["val_acc"])
-        keys = ["member", "seed", "test_acc", "val_acc", "selected_phase", "selected_epoch"]
-        more = {k: m[k] for k in (*keys, "n_train", "n_val", "n_test")}
-        rows.append({"repeat": rep, "backbone": bb, **more})
-        unit = (
-            f"member {m['member']}"
-            + (f" repeat {rep}" if rep else "")
-            + (f" {bb}" if e.backbones else "")
-        )
-        work.append({"unit": unit, **common.where(m), "resumed_from_epoch": m["resumed_from"]})
-        if rep == 0 and bb == main_bb:
-            curves.append(_curve(r.metrics_dataframe).assign(member=m["member"]))
+    records = run_tune_stage(cfg, spec, resume).records
+    return _aggregate(cfg, out, data, chosen, plan, records)
+
+
+def _aggregate(
+    cfg: Config, out: Path, data: Any, chosen: dict, plan: Any, records: list[dict]
+) -> dict[str, Any]:
+    """The members' records → members.csv, curves, the vote, intervals, summary.json."""
+    e, main_bb = cfg.ensemble, main_backbone(cfg)
+    probs = {(t["rep"], t["member"]): t["entry"] for t in records if t["bb"] == main_bb}
+    arch = {(t["bb"], t["member"]): (t["entry"][0], t["val_acc"]) for t in records if not t["rep"]}
+    rows, work = [t["row"] for t in records], [t["work"] for t in records]
+    curves = [t["curve"] for t in records if t["curve"] is not None]
     table = pd.DataFrame(rows).sort_values(["repeat", "backbone", "member"])
     members = table[(table["repeat"] == 0) & (table["backbone"] == main_bb)]
     members = members.drop(columns=["repeat", "backbone"])

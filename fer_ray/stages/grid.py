@@ -21,6 +21,7 @@ from fer_ray.config import Config
 from fer_ray.layout import Grid, RunPaths
 from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
+from fer_ray.stages.tune_stage import TuneStage, run_tune_stage
 from fer_ray.train.loop import Phase, fit, predict_proba
 
 if TYPE_CHECKING:
@@ -100,6 +101,32 @@ def stage(ctx: StageContext) -> None:
     files.write_json(out / Grid.CHOSEN, chosen)
 
 
+def _record(r: tune.Result, _: Path | None) -> tuple[dict, dict, pd.DataFrame]:
+    """A finished (lr, hidden, fold) trial → its row, its work entry and its curve."""
+    c, h = r.config, r.metrics_dataframe
+    h = h.drop_duplicates("step", keep="last").sort_values("step")
+    row = {
+        **({"backbone": c["backbone"]} if "backbone" in c else {}),
+        "lr": c["lr"],
+        "hidden": c["hidden"],
+        "fold": c["fold"],
+        "val_acc": float(h["val_acc"].iloc[-1]),
+        "best_val_acc": float(h["val_acc"].max()),
+        "train_acc": float(h["train_acc"].iloc[-1]),
+        "epochs": int(h["epoch"].iloc[-1]),
+        "val_preds": h["val_preds"].dropna().iloc[-1],
+    }
+    work = {
+        "unit": f"trial {c.get('backbone', '')} lr={c['lr']:g} hidden={c['hidden']}"
+        f" fold={c['fold']}".replace("trial  ", "trial "),
+        **common.where(r.metrics),
+        "resumed_from_epoch": int(h["resumed_from"].max()),
+    }
+    cols = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
+    cell = {k: c[k] for k in ("backbone", "lr", "hidden", "fold") if k in c}
+    return row, work, h[cols].assign(**cell)
+
+
 def run(
     cfg: Config, paths: RunPaths, data_ref: Any, resume: bool, splits: pd.DataFrame
 ) -> dict[str, Any]:
@@ -114,46 +141,15 @@ def run(
         space["backbone"] = tune.grid_search(list(cfg.grid.backbones))
     n_bb = len(cfg.grid.backbones or []) or 1
     total = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds * n_bb
-    trainable = tune.with_resources(
-        tune.with_parameters(grid_trainable, cfg=cfg, data_ref=[data_ref]), common.resources(cfg)
-    )
-    settings = common.tune_settings(cfg, "grid", "val_acc", total)
-    results = common.fit_tuner(
-        trainable,
-        space,
-        settings,
-        resume,
+    spec = TuneStage(
+        "grid", grid_trainable, {"cfg": cfg, "data_ref": [data_ref]}, space, total, _record,
         finished=lambda r: r.metrics.get("epoch") == cfg.train.epochs,
-    )
-
-    rows, curves, work = [], [], []
-    for r in results:
-        c, h = r.config, r.metrics_dataframe
-        h = h.drop_duplicates("step", keep="last").sort_values("step")
-        rows.append(
-            {
-                **({"backbone": c["backbone"]} if "backbone" in c else {}),
-                "lr": c["lr"],
-                "hidden": c["hidden"],
-                "fold": c["fold"],
-                "val_acc": float(h["val_acc"].iloc[-1]),
-                "best_val_acc": float(h["val_acc"].max()),
-                "train_acc": float(h["train_acc"].iloc[-1]),
-                "epochs": int(h["epoch"].iloc[-1]),
-                "val_preds": h["val_preds"].dropna().iloc[-1],
-            }
-        )
-        work.append(
-            {
-                "unit": f"trial {c.get('backbone', '')} lr={c['lr']:g} hidden={c['hidden']}"
-                f" fold={c['fold']}".replace("trial  ", "trial "),
-                **common.where(r.metrics),
-                "resumed_from_epoch": int(h["resumed_from"].max()),
-            }
-        )
-        cols = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
-        cell = {k: c[k] for k in ("backbone", "lr", "hidden", "fold") if k in c}
-        curves.append(h[cols].assign(**cell))
+        open_checkpoint=False, need_final=False,
+    )  # fmt: skip
+    tuned = run_tune_stage(cfg, spec, resume)
+    rows = [row for row, _, _ in tuned.records]
+    work = [w for _, w, _ in tuned.records]
+    curves = [c for _, _, c in tuned.records]
     order = (["backbone"] if cfg.grid.backbones else []) + ["lr", "hidden", "fold"]
     up = [True] * (len(order) - 3) + [False, True, True]
     trials = pd.DataFrame(rows).sort_values(order, ascending=up)
@@ -169,8 +165,8 @@ def run(
     curves_table.to_csv(out / Grid.CURVES, index=False)
     t2.to_csv(out / Grid.TABLE2, index=False)
     oof.to_csv(out / Grid.OOF, index=False)
-    if not cfg.output.keep_grid_checkpoints and "://" not in settings["path"]:
-        for ck in Path(settings["path"]).glob("*/checkpoint_*"):
+    if not cfg.output.keep_grid_checkpoints and "://" not in tuned.path:
+        for ck in Path(tuned.path).glob("*/checkpoint_*"):
             shutil.rmtree(ck, ignore_errors=True)
     print(
         f"[grid] {len(trials)} trials · chosen lr={chosen['lr']:g} hidden={chosen['hidden']}"

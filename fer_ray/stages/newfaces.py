@@ -22,8 +22,9 @@ Both keep only the classes they share. Each domain gets its own grouped test hol
 (``ensemble.test_fraction``, seeded by the run seed) and each training its own grouped
 train/val split (``ensemble.val_fraction``); the epoch is selected on validation (seed 002's
 early stopping). The network is the grid's choice (``grid/chosen.json``: lr, hidden and, when
-the grid searched backbones, the backbone) trained as an ensemble member is (phase 1
-``train.epochs``, phase 2 ``ensemble.phase2_*``), always from pixels.
+the grid searched backbones, the backbone) trained by the ensemble's member trainer
+(``fer_ray.stages.members``: ``train.*``'s phases, class weights and lr, planned per training
+data set; the epoch selected on validation), always from pixels.
 """
 
 from __future__ import annotations
@@ -40,26 +41,25 @@ import pandas as pd
 import ray
 from ray import tune
 
-from fer_ray import config as config_mod
 from fer_ray import files, layout
 from fer_ray.analysis import cross_domain
 from fer_ray.config import Config, DataConfig
 from fer_ray.data import synthetic
 from fer_ray.data.loaders.synthetic import SyntheticSource
 from fer_ray.data.source import Source
-from fer_ray.data.splits import grouped_holdout, member_split
+from fer_ray.data.splits import grouped_holdout
 from fer_ray.errors import ConfigError, StageError
 from fer_ray.faces.crop import crop_chunk
 from fer_ray.layout import Grid, NewFaces, RunPaths
-from fer_ray.models import weights as weight_sources
 from fer_ray.models.backbones import check_input_size
-from fer_ray.models.factory import create_model
 from fer_ray.seeds import member_seed
-from fer_ray.stages import common
+from fer_ray.stages import common, training_choices
 from fer_ray.stages.cluster import node_info
+from fer_ray.stages.members import stand_in_state, train_member
 from fer_ray.stages.prepare import load_prepared, margin_of
+from fer_ray.stages.tune_stage import TuneStage, run_tune_stage
 from fer_ray.train.bundle import TrialData
-from fer_ray.train.loop import Phase, fit, predict_proba
+from fer_ray.train.loop import predict_proba
 
 if TYPE_CHECKING:
     from fer_ray.stages.context import StageContext
@@ -243,65 +243,36 @@ def bundle(
     return out, classes, pd.concat(rows, ignore_index=True)
 
 
-def newfaces_trainable(config: dict[str, Any], cfg: Config, chosen: dict, data_ref: Any) -> None:
-    """One training on one data set, scored on both data sets' test holdouts (and on every
-    image of the data set it did not train on)."""
+def newfaces_trainable(
+    config: dict[str, Any], cfg: Config, chosen: dict, data_ref: Any, plans: dict | None = None
+) -> None:
+    """One member trained on one data set (the member trainer, epoch selected on its
+    validation split), scored on both data sets' test holdouts (and on every image of the
+    data set it did not train on)."""
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     doms: dict[str, TrialData] = ray.get(data_ref[0])
     train_on, member = str(config["train"]), int(config["member"])
-    seed = member_seed(cfg.seed, member)
-    d = doms[train_on]
-    device = common.trial_device(cfg.resources.gpus_per_trial)
-    model = create_model(
-        common.model_config(cfg, chosen), d.n_classes, int(chosen["hidden"]), head_seed=seed,
-        backbone_state=d.backbone_state,
-    ).to(device)  # fmt: skip
-    train_m, val_m = member_split(d.y, d.groups, d.test, cfg.ensemble.val_fraction, seed)
-    train, val = d.split(train_m, train=True), d.split(val_m)
-    lr = float(chosen["lr"])
-    phases = [Phase(lr, cfg.train.epochs)]
-    if cfg.ensemble.phase2_epochs > 0:
-        phases.append(
-            Phase(config_mod.phase2_lr(cfg.ensemble.phase2_lr, lr), cfg.ensemble.phase2_epochs)
-        )
-    last = sum(p.epochs for p in phases)
-    state = common.restore_state()
-
-    def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
-        common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["step"] == last)
-
-    st = fit(model, train, val, phases, cfg.train, seed, state=state, on_epoch=on_epoch,
-             transform=d.train_transform())  # fmt: skip
+    plan = (plans or {}).get(train_on)
+    m = train_member(cfg, chosen, plan, doms[train_on], member_seed(cfg.seed, member),
+                     select_on="val")  # fmt: skip
     probs: dict[str, np.ndarray] = {}
-    final: dict[str, Any] = {"step": last + 1, "final": True, "train": train_on, "member": member}
+    final: dict[str, Any] = {
+        "step": m.last_step + 1, "final": True, "train": train_on, "member": member
+    }  # fmt: skip
     for name, e in doms.items():
-        probs[name] = predict_proba(model, e.split(e.test).x)
+        probs[name] = predict_proba(m.model, e.split(e.test).x)
         final[f"acc_{name}"] = float((probs[name].argmax(1) == e.y[e.test]).mean())
         if name != train_on:
-            probs[f"{name}:all"] = predict_proba(model, e.split(np.ones(len(e.y), bool)).x)
+            probs[f"{name}:all"] = predict_proba(m.model, e.split(np.ones(len(e.y), bool)).x)
             final[f"acc_all_{name}"] = float((probs[f"{name}:all"].argmax(1) == e.y).mean())
     final.update(
-        val_acc=float(st["best"]["score"]), selected_step=int(st["best"]["step"]),
-        n_train=len(train), n_val=len(val), **node_info(),
+        val_acc=float(m.state["best"]["score"]), selected_step=int(m.state["best"]["step"]),
+        n_train=len(m.train), n_val=len(m.val), **node_info(),
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "probs.npz", **{k.replace(":", "__"): v for k, v in probs.items()})
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))
-    common.release_accelerator(model)
-
-
-def _stand_in_state(ctx: StageContext, backbone: str) -> dict | None:
-    """The pretrained stand-in backbone (model.weights: synthetic_*) the grid used, if any."""
-    src = weight_sources.source(ctx.cfg.model.weights)
-    if src is None or not src.stand_in:
-        return None
-    if backbone != ctx.cfg.model.backbone:
-        raise StageError(
-            f"newfaces: the grid chose backbone {backbone} but the stand-in weights"
-            f" ({ctx.cfg.model.weights}) were pretrained for {ctx.cfg.model.backbone}"
-        )
-    data_ref, _ = ctx.trial_data()
-    return ray.get(data_ref).backbone_state
+    common.release_accelerator(m.model)
 
 
 def stage(ctx: StageContext) -> None:
@@ -310,8 +281,55 @@ def stage(ctx: StageContext) -> None:
     mcfg = common.model_config(cfg, chosen)
     check_input_size(mcfg.backbone, cfg.faces.size)
     doms = domains(ctx)
-    data, classes, table = bundle(cfg, doms, _stand_in_state(ctx, mcfg.backbone))
+    state = stand_in_state(ctx, mcfg.backbone, NewFaces.DIR)
+    data, classes, table = bundle(cfg, doms, state)
     run(cfg, ctx.paths, ray.put(data), data, classes, table, doms, chosen, ctx.resume)
+
+
+def _trainings(
+    cfg: Config,
+    out: Path,
+    data_ref: Any,
+    data: dict[str, TrialData],
+    names: list[str],
+    classes: list[str],
+    chosen: dict[str, Any],
+    resume: bool,
+) -> tuple[list[dict], list[dict], dict[tuple[str, str], list[np.ndarray]], dict]:
+    """The Tune run over (training data set, member): rows, work, predictions, plans."""
+    m = cfg.newfaces.members
+    space = {"train": tune.grid_search(names), "member": tune.grid_search(list(range(m)))}
+    # train.* as every member trainer applies it: per training data set (its classes, its
+    # member 0 for train.lr: auto)
+    plans = {
+        n: training_choices.plan(cfg, out, data[n], data[n], classes, chosen, resume, f"{n}_")
+        for n in names
+    }
+    params = {"cfg": cfg, "chosen": chosen, "data_ref": [data_ref], "plans": plans}
+    probs: dict[tuple[str, str], list[np.ndarray]] = {}
+
+    def record(r: tune.Result, d: Path | None) -> tuple[dict, dict]:
+        met = r.metrics
+        dst = out / NewFaces.PREDICTIONS_DIR / f"{met['train']}_{int(met['member']):02d}.npz"
+        shutil.copy(Path(d) / "probs.npz", dst)
+        row = {k: met[k] for k in ("train", "member", "val_acc", "selected_step", "n_train",
+                                   "n_val")}  # fmt: skip
+        row |= {f"test_{k[4:]}": v for k, v in met.items() if k.startswith("acc_")}
+        work = {"unit": f"train on {met['train']} member {met['member']}", **common.where(met)}
+        return row, work
+
+    spec = TuneStage(NewFaces.DIR, newfaces_trainable, params, space, len(names) * m, record)
+    tuned = run_tune_stage(cfg, spec, resume)
+    rows, work = [], []
+    for row, w in sorted(tuned.records, key=lambda t: (names.index(t[0]["train"]), t[0]["member"])):
+        with np.load(
+            out / NewFaces.PREDICTIONS_DIR / f"{row['train']}_{int(row['member']):02d}.npz"
+        ) as z:
+            for key in z.files:
+                probs.setdefault((row["train"], key.replace("__", ":")), []).append(z[key])
+        rows.append(row)
+        work.append(w)
+    return rows, work, probs, plans
 
 
 def run(
@@ -329,33 +347,7 @@ def run(
     (out / NewFaces.PREDICTIONS_DIR).mkdir(parents=True, exist_ok=True)
     names = [d.name for d in doms]
     m = cfg.newfaces.members
-    space = {"train": tune.grid_search(names), "member": tune.grid_search(list(range(m)))}
-    trainable = tune.with_resources(
-        tune.with_parameters(newfaces_trainable, cfg=cfg, chosen=chosen, data_ref=[data_ref]),
-        common.resources(cfg),
-    )
-    settings = common.tune_settings(cfg, NewFaces.DIR, "val_acc", len(names) * m)
-    results = common.fit_tuner(
-        trainable, space, settings, resume, finished=lambda r: bool(r.metrics.get("final"))
-    )
-    probs: dict[tuple[str, str], list[np.ndarray]] = {}
-    rows, work = [], []
-    for r in sorted(results, key=lambda r: (names.index(r.metrics["train"]), r.metrics["member"])):
-        met = r.metrics
-        if not met.get("final"):
-            raise StageError(f"newfaces trial {r.config} ended without a result")
-        dst = out / NewFaces.PREDICTIONS_DIR / f"{met['train']}_{int(met['member']):02d}.npz"
-        with r.checkpoint.as_directory() as d:
-            shutil.copy(Path(d) / "probs.npz", dst)
-        with np.load(dst) as z:
-            for key in z.files:
-                probs.setdefault((met["train"], key.replace("__", ":")), []).append(z[key])
-        rows.append({k: met[k] for k in ("train", "member", "val_acc", "selected_step",
-                                         "n_train", "n_val")}
-                    | {f"test_{k[4:]}": v for k, v in met.items() if k.startswith("acc_")})  # fmt: skip
-        work.append(
-            {"unit": f"train on {met['train']} member {met['member']}", **common.where(met)}
-        )
+    rows, work, probs, plans = _trainings(cfg, out, data_ref, data, names, classes, chosen, resume)
     truth = {}
     for name, d in data.items():
         truth[name] = (d.y[d.test], d.groups[d.test])
@@ -388,12 +380,16 @@ def run(
         "backbone": common.model_config(cfg, chosen).backbone,
         "lr": float(chosen["lr"]),
         "hidden": int(chosen["hidden"]),
-        "epochs": cfg.train.epochs + cfg.ensemble.phase2_epochs,
+        "epochs": training_choices.member_epochs(cfg),
         "recipe": cfg.train.recipe,
         "weights": cfg.model.weights,
         "paper_new_faces": 0.347,
         "paper_test": 0.90,
     }  # fmt: skip
+    if any(p is not None for p in plans.values()):
+        summary["training"] = {
+            n: training_choices.summary_entry(cfg, plans[n], data[n], chosen) for n in names
+        }
     files.write_json(out / layout.SUMMARY, summary)
     cells = {(r.train, r.test): r.vote_acc for r in mat.itertuples()}
     a, b = names

@@ -31,6 +31,7 @@ from fer_ray.layout import Grid, RunPaths
 from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
 from fer_ray.stages.cluster import node_info
+from fer_ray.stages.tune_stage import TuneStage, run_tune_stage
 from fer_ray.train.loop import Phase, fit, predict_proba
 
 METRIC = "fold_mean_val_acc"
@@ -101,6 +102,17 @@ def budget(cfg: Config) -> int:
     return cfg.search.trials or len(cfg.grid.lr) * len(cfg.grid.hidden)
 
 
+def _record(r: tune.Result, _: Path | None) -> dict[str, Any]:
+    """A proposal's row (its fold predictions, for the intervals)."""
+    m = r.metrics
+    return {
+        "trial": r.path.rsplit("/", 1)[-1], "lr": float(r.config["lr"]),
+        "hidden": int(r.config["hidden"]), "folds_done": int(m.get("folds_done", 0)),
+        METRIC: float(m.get(METRIC, np.nan)), "fold_accs": m.get("fold_accs", ""),
+        "fold_preds": m.get("fold_preds", ""),
+    }  # fmt: skip
+
+
 def run(
     cfg: Config, paths: RunPaths, data_ref: Any, resume: bool, splits: pd.DataFrame
 ) -> dict[str, Any]:
@@ -112,36 +124,22 @@ def run(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = paths.stage(Grid.DIR)
     n = budget(cfg)
-    settings = common.tune_settings(cfg, "search", METRIC, n)
-    tc = settings["tune_config"]
-    sampler = optuna.samplers.TPESampler(seed=cfg.seed)
-    settings["tune_config"] = tune.TuneConfig(
-        metric=METRIC,
-        mode="max",
-        search_alg=OptunaSearch(sampler=sampler),
-        scheduler=(
-            ASHAScheduler(max_t=cfg.grid.folds, grace_period=1, reduction_factor=2)
-            if cfg.search.scheduler == "asha"
-            else None
-        ),
-        num_samples=n,
-        reuse_actors=tc.reuse_actors,
-        max_concurrent_trials=cfg.resources.max_concurrent_trials,
-    )
-    trainable = tune.with_resources(
-        tune.with_parameters(optuna_trainable, cfg=cfg, data_ref=[data_ref]),
-        common.resources(cfg),
-    )
-    results = common.fit_tuner(trainable, space(cfg), settings, resume)
-    rows = []
-    for i, r in enumerate(results):
-        m = r.metrics
-        rows.append(
-            {"trial": r.path.rsplit("/", 1)[-1], "lr": float(r.config["lr"]),
-             "hidden": int(r.config["hidden"]), "folds_done": int(m.get("folds_done", 0)),
-             METRIC: float(m.get(METRIC, np.nan)), "fold_accs": m.get("fold_accs", ""),
-             "fold_preds": m.get("fold_preds", ""), "order": i}
-        )  # fmt: skip
+    scheduler = None
+    if cfg.search.scheduler == "asha":
+        scheduler = ASHAScheduler(max_t=cfg.grid.folds, grace_period=1, reduction_factor=2)
+    search = {
+        "metric": METRIC,
+        "mode": "max",
+        "search_alg": OptunaSearch(sampler=optuna.samplers.TPESampler(seed=cfg.seed)),
+        "scheduler": scheduler,
+        "num_samples": n,
+    }
+    spec = TuneStage(
+        "search", optuna_trainable, {"cfg": cfg, "data_ref": [data_ref]}, space(cfg), n,
+        _record, metric=METRIC, finished=None, open_checkpoint=False, need_final=False,
+        search=search,
+    )  # fmt: skip
+    rows = [{**row, "order": i} for i, row in enumerate(run_tune_stage(cfg, spec, resume).records)]
     table, best = optuna_table(pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed)
     table.drop(columns=["fold_preds"]).to_csv(out / Grid.OPTUNA_TRIALS, index=False)
     search_history(table).to_csv(out / Grid.OPTUNA_HISTORY, index=False)

@@ -1,11 +1,13 @@
-"""The ensemble's training choices (seed 004), on the Ray side.
+"""Training choices (seed 004) on the Ray side: what every member shares.
 
-``plan`` runs before the ensemble's Tune run: it fixes the phase-1 lr (the grid's, the
-config's ``train.lr``, or, with ``train.lr: auto``, one LR range test on member 0's training
-split as a Ray task, stored as ``lr_finder.csv`` / ``lr_finder.json``) and the class weights
-that do not depend on a member (``seed004``, an explicit list). Each member then resolves its
-own (``balanced``: from its training split) through ``member_choices``. What was chosen goes
-into ``ensemble/summary.json`` as ``training`` (``summary_entry``).
+``plan`` runs before a stage's members train (``fer_ray.stages.members``): it fixes the
+phase-1 lr (the grid's, the config's ``train.lr``, or, with ``train.lr: auto``, one LR range
+test on member 0's training split as a Ray task, stored as ``lr_finder.csv`` /
+``lr_finder.json`` in the stage's folder) and the class weights that do not depend on a member
+(``seed004``, an explicit list). Each member then resolves its own (``balanced``: from its
+training split) through ``member_choices``. What was chosen goes into the stage's summary as
+``training`` (``summary_entry``). The LR test is deterministic, so every stage that plans on
+the same data gets the same lr.
 """
 
 from __future__ import annotations
@@ -113,10 +115,16 @@ def _finder(d: dict) -> LRFinderResult:
 
 
 def run_lr_finder(
-    cfg: Config, out: Path, data_ref: Any, data: Any, chosen: dict, weights: Any, resume: bool
+    cfg: Config,
+    out: Path,
+    data_ref: Any,
+    chosen: dict,
+    weights: Any,
+    resume: bool,
+    prefix: str = "",
 ) -> LRFinderResult:
-    """One Ray task (reused from ``lr_finder.json`` when a resumed stage has it)."""
-    path = out / Ensemble.LR_FINDER_JSON
+    """One Ray task (reused from ``<prefix>lr_finder.json`` when a resumed stage has it)."""
+    path = out / f"{prefix}{Ensemble.LR_FINDER_JSON}"
     if resume and path.is_file():
         return _finder(files.read_json(path))
     res = cfg.resources
@@ -124,20 +132,34 @@ def run_lr_finder(
     w = None if weights is None else [float(v) for v in weights]
     d = ray.get(task.remote(cfg, data_ref, chosen, w))
     result = _finder(d)
+    out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"lr": result.lrs, "loss": result.losses, "smoothed": result.smoothed}).to_csv(
-        out / Ensemble.LR_FINDER, index=False
+        out / f"{prefix}{Ensemble.LR_FINDER}", index=False
     )
     files.write_json(path, result.to_dict())
     return result
 
 
+def class_names(paths: RunPaths) -> list[str]:
+    """The run's classes, in label order (the prepare stage's summary)."""
+    return list(files.read_json(paths.stage(Prepare.DIR) / SUMMARY)["class_names"])
+
+
 def plan(
-    cfg: Config, paths: RunPaths, data_ref: Any, data: Any, chosen: dict, resume: bool
+    cfg: Config,
+    out: Path,
+    data_ref: Any,
+    data: Any,
+    names: list[str],
+    chosen: dict,
+    resume: bool,
+    prefix: str = "",
 ) -> Plan | None:
-    """The shared choices, or None when every training key is at its default."""
+    """The shared choices for members trained on ``data`` (a ``TrialData``, ``data_ref`` its
+    reference) with classes ``names``, or None when every training key is at its default.
+    An LR range test is stored under ``out`` (file names prefixed by ``prefix``)."""
     if choices.is_default(cfg.train):
         return None
-    names = list(files.read_json(paths.stage(Prepare.DIR) / SUMMARY)["class_names"])
     rule = cfg.train.class_weights
     fixed = None
     if rule != "balanced":
@@ -149,8 +171,7 @@ def plan(
         w0 = choices.class_weight_values(rule, names, data.y[_member0_train(cfg, data)]).tolist()
     lr = cfg.train.lr
     if lr == "auto":
-        out = paths.stage(Ensemble.DIR)
-        found = run_lr_finder(cfg, out, data_ref, data, chosen, w0, resume)
+        found = run_lr_finder(cfg, out, data_ref, chosen, w0, resume, prefix)
         info = {"source": "auto", "value": found.suggested_lr, "rule": found.suggestion,
                 "grid_lr": float(chosen["lr"]), "diverged": found.diverged}  # fmt: skip
     elif lr is not None:
@@ -182,3 +203,10 @@ def summary_entry(cfg: Config, plan: Plan | None, data: Any, chosen: dict) -> di
         "phases": choices.describe_phases(phases, module, cfg.train.phases),
         "custom_phases": cfg.train.phases is not None,  # train.phases replaced the two
     }
+
+
+def member_epochs(cfg: Config) -> int:
+    """Epochs a member trains over all its phases (``train.phases``, else the two)."""
+    if cfg.train.phases is not None:
+        return sum(int(p["epochs"]) for p in cfg.train.phases)
+    return cfg.train.epochs + cfg.ensemble.phase2_epochs
