@@ -13,6 +13,8 @@ numbers are plain numpy/torch, testable without Ray.
   deconvolutions (seed 003 Table 2), as PNG bytes.
 - ``input_boxes``: boxes in the source image → boxes in the network input, through the crop
   (``fer_ray.faces.crop.crop``) and the recipe's eval resize + centre crop.
+- ``synthetic_au_labels`` / ``manifest_aus``: the AU labels of the synthetic faces (with their
+  true regions in the network input) or of a real data set's ``AU<n>`` manifest columns.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from torch import nn
 
 from fer_ray.analysis import au_maps, deconv
+from fer_ray.data import au_regions, synthetic
 from fer_ray.errors import DataError, ModelError
 from fer_ray.faces.crop import square_box
 
@@ -49,11 +52,61 @@ def member_state_into(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         model.tail.load_state_dict(state)
 
 
+def map_tables(rows: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``au_task`` rows (each with its ``member``) → (one row per (member, AU): its best map
+    and, where checked, the region agreement; one row per (member, AU, map): its distance)."""
+    dist = pd.DataFrame(
+        [{"member": r["member"], "au": r["au"], "map": i, "distance": d}
+         for r in rows for i, d in enumerate(r.get("distances", []))],
+        columns=["member", "au", "map", "distance"],
+    )  # fmt: skip
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "distances"} for r in rows])
+    if not len(table):
+        return pd.DataFrame(columns=MAP_COLUMNS), dist
+    return table[[c for c in MAP_COLUMNS + AGREEMENT_COLUMNS if c in table.columns]], dist
+
+
+def member_tops(
+    maxima: dict[int, dict[str, np.ndarray]],
+    images: dict[int, np.ndarray],
+    items: np.ndarray,
+    k: int,
+) -> pd.DataFrame:
+    """Every member's ``top_table``, its image rows named by the manifest ``items`` they are
+    (``images[m]``: the manifest rows member m's maxima were computed on)."""
+    tops = []
+    for m, mx in maxima.items():
+        t = top_table(mx["act"], mx["pos"], k)
+        t.insert(0, "member", m)
+        t["item"] = items[images[m]][t["image"].to_numpy()]
+        tops.append(t.drop(columns="image"))
+    return pd.concat(tops, ignore_index=True)
+
+
+def agreement_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """Over the (member, AU) pairs whose region was checked: mean agreement against the
+    shuffled baseline's, how many pairs beat it and how many with p < 0.05 (empty: none)."""
+    if not len(table) or "agreement" not in table:
+        return {}
+    ok = table.dropna(subset=["agreement"])
+    return {
+        "agreement_mean": float(ok["agreement"].mean()),
+        "shuffled_mean": float(ok["shuffled_mean"].mean()),
+        "n_pairs": int(len(ok)),
+        "n_above": int((ok["agreement"] > ok["shuffled_mean"]).sum()),
+        "n_significant": int((ok["p_value"] < 0.05).sum()),
+    }
+
+
 def maxima_task(net: nn.Module, x: torch.Tensor, unit: str) -> dict[str, Any]:
     """(N, maps) maxima, (N, maps, 2) positions and the unit's receptive field."""
     act, pos = deconv.map_maxima(net, x, unit)
     rf = au_maps.receptive_field(net, unit)
     return {"act": act, "pos": pos, "rf": (rf.size, rf.stride, rf.offset)}
+
+
+MAP_COLUMNS = ["member", "au", "map", "distance", "n_with", "n_without"]
+AGREEMENT_COLUMNS = ["agreement", "shuffled_mean", "shuffled_sd", "p_value"]
 
 
 def au_task(
@@ -88,7 +141,7 @@ def au_task(
         t = table.iloc[0]
         if int(t["map"]) != row["map"]:
             raise RuntimeError("au_region_agreement picked another map than au_map_distance")
-        for c in ("agreement", "shuffled_mean", "shuffled_sd", "p_value"):
+        for c in AGREEMENT_COLUMNS:
             if c in table:
                 row[c] = float(t[c])
     return row
@@ -168,6 +221,38 @@ def input_boxes(
     out = np.stack([np.floor(x[..., 0]), np.floor(y[..., 0]), np.ceil(x[..., 1]),
                     np.ceil(y[..., 1])], -1)  # fmt: skip
     return np.clip(out, 0, size).astype(np.int64)
+
+
+BOX_COLUMNS = ["box_x0", "box_y0", "box_x1", "box_y1"]
+
+
+def synthetic_au_labels(
+    manifest: pd.DataFrame,
+    *,
+    n_subjects: int,
+    per_class: int,
+    image_size: int,
+    seed: int,
+    margin: float,
+    size: int,
+    resize_ratio: float = 1.0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The synthetic generator's AU intensities per manifest row (``AU<n>`` columns) and each
+    AU's true region in the network's input, (N, A, 4): replayed from the generator's draws,
+    then mapped through the face crop (the manifest's box, ``margin``, ``size``) and the
+    recipe's eval resize (``resize_ratio``)."""
+    idx = [int(str(i).split(":", 1)[1]) for i in manifest["item"]]
+    geo = au_regions.synthetic_geometry(
+        idx, n_subjects=n_subjects, per_class=per_class, image_size=image_size, seed=seed
+    )
+    aus = pd.DataFrame(np.stack([g.aus for g in geo]).astype(float),
+                       columns=[f"AU{a}" for a in synthetic.AU_LIST])  # fmt: skip
+    boxes = au_regions.region_boxes(geo, synthetic.AU_LIST)
+    frames = np.array([
+        crop_frame(tuple(b), margin, (image_size, image_size), size)
+        for b in manifest[BOX_COLUMNS].to_numpy()
+    ])  # fmt: skip
+    return aus, input_boxes(boxes, frames, size, resize_ratio)
 
 
 def manifest_aus(manifest: pd.DataFrame) -> pd.DataFrame | None:

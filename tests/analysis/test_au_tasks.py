@@ -100,3 +100,66 @@ def test_conv_stack_and_member_state(k: int) -> None:
     x = torch.randn(2, 3, 16, 16)
     mx = au_tasks.maxima_task(net, x, "relu3")
     assert mx["act"].shape == (2, 256) and mx["rf"] == (32, 4, -14)
+
+
+def test_synthetic_au_labels_scale_the_true_regions_into_the_network_input() -> None:
+    """With the face box the whole image and no margin, the crop only rescales: each AU's
+    region in the input is its source region times size / image_size, edges rounded out."""
+    from fer_ray.data import au_regions, synthetic
+
+    s, n = 64, 6
+    manifest = pd.DataFrame({"item": [f"synthetic:{i}" for i in range(n)],
+                             "box_x0": 0, "box_y0": 0, "box_x1": s, "box_y1": s})  # fmt: skip
+    draws = {"n_subjects": 3, "per_class": 1, "image_size": s, "seed": 5}
+    geo = au_regions.synthetic_geometry(range(n), **draws)
+    source = au_regions.region_boxes(geo, synthetic.AU_LIST)
+    for size in (s, s // 2):
+        aus, regions = au_tasks.synthetic_au_labels(manifest, **draws, margin=0.0, size=size)
+        assert list(aus.columns) == [f"AU{a}" for a in synthetic.AU_LIST]
+        assert np.array_equal(aus.to_numpy(), np.stack([g.aus for g in geo]))
+        k = size / s
+        want = np.stack([np.floor(source[..., 0] * k), np.floor(source[..., 1] * k),
+                         np.ceil(source[..., 2] * k), np.ceil(source[..., 3] * k)], -1)  # fmt: skip
+        assert regions.shape == (n, len(synthetic.AU_LIST), 4)
+        assert np.array_equal(regions, np.clip(want, 0, size))
+
+
+def test_map_tables_order_columns_and_list_every_distance() -> None:
+    rows = [
+        {"member": 0, "au": "AU12", "n_with": 3, "n_without": 5, "map": 1, "distance": 0.7,
+         "distances": [0.2, 0.7], "p_value": 0.01, "agreement": 0.9, "shuffled_mean": 0.4,
+         "shuffled_sd": 0.1},
+        {"member": 1, "au": "AU12", "n_with": 0, "n_without": 8, "map": -1,
+         "distance": float("nan"), "distances": []},
+    ]  # fmt: skip
+    table, dist = au_tasks.map_tables(rows)
+    assert list(table.columns) == au_tasks.MAP_COLUMNS + au_tasks.AGREEMENT_COLUMNS
+    assert table["map"].tolist() == [1, -1]
+    assert dist.to_dict("records") == [
+        {"member": 0, "au": "AU12", "map": 0, "distance": 0.2},
+        {"member": 0, "au": "AU12", "map": 1, "distance": 0.7},
+    ]
+    empty, no_dist = au_tasks.map_tables([])
+    assert list(empty.columns) == au_tasks.MAP_COLUMNS and len(empty) == 0
+    assert list(no_dist.columns) == ["member", "au", "map", "distance"] and len(no_dist) == 0
+
+
+def test_agreement_summary_counts_pairs_above_the_shuffled_baseline() -> None:
+    table = pd.DataFrame({"agreement": [0.9, 0.3, np.nan], "shuffled_mean": [0.4, 0.5, 0.2],
+                          "p_value": [0.01, 0.6, np.nan]})  # fmt: skip
+    s = au_tasks.agreement_summary(table)
+    assert s == {"agreement_mean": pytest.approx(0.6), "shuffled_mean": pytest.approx(0.45),
+                 "n_pairs": 2, "n_above": 1, "n_significant": 1}  # fmt: skip
+    assert au_tasks.agreement_summary(table.drop(columns="agreement")) == {}
+
+
+def test_member_tops_name_the_manifest_items_each_member_saw() -> None:
+    act = np.array([[1.0, 5.0], [3.0, 2.0], [2.0, 4.0]])  # 3 images x 2 maps
+    pos = np.zeros((3, 2, 2), dtype=np.int64)
+    items = np.array(["a", "b", "c", "d"])
+    tops = au_tasks.member_tops({0: {"act": act, "pos": pos}}, {0: np.array([1, 2, 3])}, items, 2)
+    # map 0: images 1 (3.0) then 2 (2.0) = items c, d; map 1: images 0 (5.0), 2 (4.0) = b, d
+    assert tops[["member", "map", "rank", "item"]].values.tolist() == [
+        [0, 0, 0, "c"], [0, 0, 1, "d"], [0, 1, 0, "b"], [0, 1, 1, "d"],
+    ]  # fmt: skip
+    assert tops["activation"].tolist() == [3.0, 2.0, 5.0, 4.0]
