@@ -150,3 +150,15 @@ def test_a_run_logs_every_trial_to_mlflow(tmp_path, monkeypatch, shared_cache):
             for key, value in numeric.items():
                 assert math.isclose(run.data.metrics[key], float(value), rel_tol=1e-12), key
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing in the cwd
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="needs fer_ray[wandb]")
+def test_wandb_runs_offline_into_the_run_directory_without_a_key(tmp_path, monkeypatch):
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):  # unset here, as they were after the test
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+    cfg = smoke_config(tmp_path, "tracking=[wandb]")
+    (cb,) = trackers.callbacks(cfg, "grid")
+    assert (cb.project, cb.group) == ("smoke", "grid")
+    assert cb.kwargs == {"dir": str(RunPaths.of(cfg).root.resolve()), "mode": "offline"}
+    cb.setup()  # Ray's own check: without offline mode it asks for an API key
