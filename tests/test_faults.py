@@ -312,6 +312,29 @@ def test_a_latin1_file_name_is_an_item_by_its_safe_name_and_still_reads(odd_tree
     assert base.safe_name("plain_é.png") == "plain_é.png"  # valid UTF-8 unchanged
 
 
+def test_prepare_crops_an_odd_tree_counting_only_the_huge_png_unreadable(odd_tree, tmp_path):
+    """What prepare's crop tasks and its cache key do with the odd tree, without Ray."""
+    from fer_ray.config import DataConfig
+    from fer_ray.data.datasets import create_source, read_manifest
+    from fer_ray.faces.crop import crop_chunk
+
+    cfg = DataConfig(name="imagefolder", root=str(odd_tree))
+    source = create_source(cfg)
+    m, _ = read_manifest(cfg, source)
+    before = source.identity()["files"]
+    latin1 = base.fs_path(odd_tree / "happy" / "S009_caf\\xe9.png")
+    os.utime(latin1, ns=(1_000_000_000, 1_000_000_000))
+    assert base.fingerprint(odd_tree, m["item"]) != before  # it stats the Latin-1 file
+    m.to_csv(tmp_path / "manifest.csv", index=False)  # as prepare stores it
+    crops, _, _, unreadable = crop_chunk(source, m["item"].tolist(), "center", 0.0, 24)
+    assert m.loc[unreadable, "item"].tolist() == [str(odd_tree / "sad" / "S007_huge.png")]
+    assert crops.shape == (9, 24, 24, 3) and crops[~unreadable].any(axis=(1, 2, 3)).all()
+    assert m.attrs["skipped_files"] == [
+        str(odd_tree / "happy" / "anim.gif"),
+        str(odd_tree / "sad" / "notes.txt"),
+    ]
+
+
 def test_a_huge_header_png_is_unreadable_and_says_why(odd_tree):
     path = odd_tree / "sad" / "S007_huge.png"
     image, problem = base.read_image_checked(path)
@@ -399,7 +422,7 @@ def test_damaged_cache_entries_are_recomputed_and_the_tables_match(smoke_run, ca
     out = capfd.readouterr().out
     for what, path in [("crop cache chunk", chunk), ("feature cache entry", feature),
                        ("stand-in weights", weights)]:  # fmt: skip
-        assert f"[damaged] {what} {path} moved aside to {path.name}.damaged" in out, what
+        assert f"[damaged] {what} {path} moved aside to {path.name}.damaged" in out, (what, out)
         assert path.is_file() and path.with_name(path.name + ".damaged").is_file()
     first, second = tmp / "first" / "runs" / "smoke", tmp / "second" / "runs" / "smoke"
     summary = files.read_json(second / "prepare" / "summary.json")

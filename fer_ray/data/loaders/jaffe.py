@@ -13,6 +13,7 @@ from fer_ray.data.loaders.base import (
     manifest_rows,
     need_dir,
     no_images,
+    safe_name,
     visible,
     with_labels,
 )
@@ -47,7 +48,8 @@ def _jaffe_rows(root: Path) -> pd.DataFrame:
         m = JAFFE_NAME.match(p.name)
         if m is None:
             raise DataError(
-                f"{p}: JAFFE file name {p.name!r} does not parse; expected {JAFFE_LAYOUT}"
+                f"{safe_name(p)}: JAFFE file name {safe_name(p.name)!r} does not parse;"
+                f" expected {JAFFE_LAYOUT}"
             )
         code = m["code"].upper()
         if code not in JAFFE_CODES:
@@ -55,7 +57,7 @@ def _jaffe_rows(root: Path) -> pd.DataFrame:
                 f"{p}: unknown JAFFE expression code {code!r}; expected one of"
                 f" {' '.join(JAFFE_CODES)}"
             )
-        items.append(str(p))
+        items.append(safe_name(p))
         names.append(JAFFE_CODES[code])
         groups.append(m["subject"].upper())
     if not items:

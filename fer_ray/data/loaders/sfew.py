@@ -12,6 +12,7 @@ from fer_ray.data.loaders.base import (
     manifest_rows,
     need_dir,
     no_images,
+    safe_name,
     subdirs,
     with_labels,
 )
@@ -38,9 +39,9 @@ def _sfew_rows(parent: Path, split: str, layout: str) -> pd.DataFrame:
                 f"{', '.join(SFEW_FOLDERS)} ({layout})"
             )
         for p in images_in(d):
-            items.append(str(p))
+            items.append(safe_name(p))  # a file name that is not UTF-8 by its safe name
             names.append(label)
-            groups.append(_movie(p))
+            groups.append(safe_name(_movie(p)))
     return manifest_rows(items, names, groups, split)
 
 
