@@ -410,4 +410,6 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
 
 
 def save(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(cfg.to_yaml())
+    from fer_ray import files
+
+    files.write_text(Path(path), cfg.to_yaml())

@@ -68,6 +68,15 @@ class StoredFileError(FerRayError, ValueError):
     problem: str = ""  # what is wrong with it, without the path
 
 
+class StorageError(FerRayError, OSError):
+    """The run's own storage refused a write (full disk, quota, read-only or not writable
+    folder): the message names the path and what was being written. Nothing half-written is
+    marked done, so ``--resume`` finishes once space or permission is back."""
+
+    kind = "storage error"
+    exit_code = 1
+
+
 class ReportError(FerRayError, FileNotFoundError):
     """A run directory lacks what the report needs."""
 

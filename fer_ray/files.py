@@ -14,6 +14,8 @@ damage: it raises ``FileNotFoundError`` as usual.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import pickle
@@ -26,21 +28,72 @@ from typing import Any
 
 import numpy as np
 
-from fer_ray.errors import StoredFileError
+from fer_ray.errors import StorageError, StoredFileError
 
 DAMAGED_SUFFIX = ".damaged"
 
 
+#: OS errors that mean "the storage refused", not "the code is wrong": one line, not a traceback
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def storage_error(e: OSError, path: Path) -> StorageError:
+    """One line naming the path, what failed and what to do."""
+    why = e.strerror or type(e).__name__
+    return StorageError(
+        f"cannot write {path}: {why} (errno {e.errno}); free space or make the folder"
+        " writable, then rerun with --resume: nothing half-written was kept or marked done"
+    )
+
+
+def as_storage_error(exc: BaseException) -> StorageError | None:
+    """The storage fault behind ``exc`` (itself, its causes, inside a Ray wrapper), as one
+    ``StorageError``; None when there is none (then ``exc`` is a bug and keeps its traceback)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, StorageError):
+            return e
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return storage_error(e, Path(e.filename or "?"))
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return None
+
+
 def _atomic(path: Path, write: Callable[[str], None], suffix: str) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if e.errno in STORAGE_ERRNOS:
+            raise storage_error(e, path) from e
+        raise
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, RuntimeError) and "write failed" in str(e):  # torch.save, disk full
+            raise storage_error(OSError(errno.ENOSPC, "write failed (disk full?)"), path) from e
+        raise
+
+
+def mkdir(path: Path) -> None:
+    """A folder of the run's own (and its parents): a refusal is a ``StorageError``."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if e.errno in STORAGE_ERRNOS:
+            raise storage_error(e, Path(path)) from e
         raise
 
 
@@ -138,7 +191,8 @@ def quarantine(
     so it is never read again; prints one line naming it and saying what happens ``then``."""
     path = Path(str(err.path))
     dst = path.with_name(path.name + DAMAGED_SUFFIX)
-    os.replace(path, dst)
+    with contextlib.suppress(FileNotFoundError):  # another run sharing the cache moved it
+        os.replace(path, dst)
     print(f"[damaged] {what} {path} moved aside to {dst.name} ({err.problem}); {then}", flush=True)
     return dst
 

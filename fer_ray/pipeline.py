@@ -173,10 +173,48 @@ def delete_run(cfg: Config, paths: RunPaths) -> None:
                 shutil.rmtree(paths.experiment(name), ignore_errors=True)
 
 
+def start_run(cfg: Config, paths: RunPaths, actions: dict[str, str]) -> dict[str, Any]:
+    """The run folder with fer_ray's marker, the config, provenance, departures and this
+    invocation's plan (which the live report reads); returns the run record."""
+    from fer_ray.runinfo import provenance
+
+    files.mkdir(paths.root)
+    files.write_text(paths.root / layout.MARKER, "a fer_ray run folder: --fresh may delete it\n")
+    config_mod.save(cfg, paths.root / layout.CONFIG)
+    run_info = {**provenance(), "started": time.strftime("%F %T")}
+    files.write_json(paths.root / layout.RUN_INFO, run_info)
+    (paths.root / layout.DEPARTURES).unlink(missing_ok=True)
+    if cfg.departures:
+        files.write_json(paths.root / layout.DEPARTURES, list(cfg.departures))
+    print(f"run {paths.root} · " + " · ".join(f"{s}: {a}" for s, a in actions.items()), flush=True)
+    files.write_json(
+        paths.root / layout.PLAN,
+        {"stages": [
+            {"stage": s, "action": a, "experiments": [s, *STAGES.get(s).experiments]}
+            for s, a in actions.items()
+        ]},
+    )  # fmt: skip
+    return run_info
+
+
+def run_stage(ctx: Any, stage: str, action: str, fingerprint: str, keys: dict) -> None:
+    """One stage: marked started, run, marked done (last, so a torn run is never "done")."""
+    paths = ctx.paths
+    files.write_json(
+        paths.stage(stage) / layout.STARTED, {"fingerprint": fingerprint, "keys": keys}
+    )
+    t0 = time.time()
+    testhooks.reached(f"stage:{stage}")
+    resolve(STAGES.get(stage).run)(ctx.for_stage(action == "resume"))
+    files.write_json(
+        paths.stage(stage) / layout.DONE,
+        {"fingerprint": fingerprint, "seconds": round(time.time() - t0, 2)},
+    )
+
+
 def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path:
     """Run every stage that needs running; returns the report directory."""
     from fer_ray.report.build import build_report
-    from fer_ray.runinfo import provenance
     from fer_ray.stages import cluster, live
     from fer_ray.stages.context import StageContext
 
@@ -189,23 +227,7 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     preflight(cfg, actions, inputs)
     if fresh:  # only now: every input check has passed
         delete_run(cfg, paths)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    (paths.root / layout.MARKER).touch()
-    config_mod.save(cfg, paths.root / layout.CONFIG)
-    run_info = {**provenance(), "started": time.strftime("%F %T")}
-    files.write_json(paths.root / layout.RUN_INFO, run_info)
-    (paths.root / layout.DEPARTURES).unlink(missing_ok=True)
-    if cfg.departures:
-        files.write_json(paths.root / layout.DEPARTURES, list(cfg.departures))
-    print(f"run {paths.root} · " + " · ".join(f"{s}: {a}" for s, a in actions.items()), flush=True)
-    # the live report reads which stages this invocation runs, in order, and their experiments
-    files.write_json(
-        paths.root / layout.PLAN,
-        {"stages": [
-            {"stage": s, "action": a, "experiments": [s, *STAGES.get(s).experiments]}
-            for s, a in actions.items()
-        ]},
-    )  # fmt: skip
+    run_info = start_run(cfg, paths, actions)
     fps = stage_fingerprints(cfg, inputs)
     t_start = time.time()
     needs_ray = any(a in ("run", "resume") for a in actions.values())
@@ -222,23 +244,13 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
         if needs_ray:
             live.write_report(cfg, force=True)  # partial: what is done, what is pending
         ctx = StageContext(cfg, paths)
-        for stage in actions:  # in run order
-            if actions[stage] not in ("run", "resume"):
-                continue
-            files.write_json(
-                paths.stage(stage) / layout.STARTED,
-                {"fingerprint": fps[stage], "keys": stage_inputs(cfg, inputs)[stage]},
-            )
-            t0 = time.time()
-            testhooks.reached(f"stage:{stage}")
-            resolve(STAGES.get(stage).run)(ctx.for_stage(actions[stage] == "resume"))
-            files.write_json(
-                paths.stage(stage) / layout.DONE,
-                {"fingerprint": fps[stage], "seconds": round(time.time() - t0, 2)},
-            )
-            last = stage == [s for s in actions if actions[s] in ("run", "resume")][-1]
+        keys = stage_inputs(cfg, inputs)
+        running = [s for s in actions if actions[s] in ("run", "resume")]  # in run order
+        for stage in running:
+            run_stage(ctx, stage, actions[stage], fps[stage], keys[stage])
             # the report after the last stage is the final one, written below
-            live.after_stage(cfg, stage, (stage, *STAGES.get(stage).experiments), report=not last)
+            experiments = (stage, *STAGES.get(stage).experiments)
+            live.after_stage(cfg, stage, experiments, report=stage != running[-1])
     finally:
         if started_ray:
             import ray

@@ -257,20 +257,7 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
         est["report"] = OVERHEADS["report"]
     lines.append("work:")
     lines += [f"  {w}" for w in work] or ["  none: every stage is done"]
-    gpu_req = f" + {r.gpus_per_trial:g} GPU" if r.gpus_per_trial else ""
-    lines.append(
-        f"resources: each trial {r.cpus_per_trial:g} CPU{gpu_req}"
-        f"{f' (at most {r.max_concurrent_trials} at once)' if r.max_concurrent_trials else ''};"
-        f" each task {r.cpus_per_task:g} CPU; the pretraining/feature task {r.features_cpus} CPU"
-    )
-    lines.append(f"cluster: {cap.where} -> {trial_slots} trials and {task_slots} tasks at once")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    cpus = os.cpu_count() or 1
-    if "cluster at" not in cap.where and load > cpus:
-        lines.append(
-            f"  busy: load average {load:.1f} on {cpus} cores; the probe was timed in it, but "
-            "other work competing with the run makes it take longer than estimated"
-        )
+    lines += _resource_lines(cfg, cap.where, trial_slots, task_slots)
     lines.append(
         f"probe ({pr.device}, {pr.threads} thread(s), {pr.batch} images of {pr.size} px, "
         f"trials train on {pr.kind}): {1e3 * pr.train_s:.2f} ms/image to train, "
@@ -286,6 +273,26 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
     facts = {"images": n_images, "n_test": n_test, "trial_slots": trial_slots,
              "task_slots": task_slots, "probe": pr, "where": cap.where}  # fmt: skip
     return DryRun(plans, facts, est, lines)
+
+
+def _resource_lines(cfg: Config, where: str, trial_slots: int, task_slots: int) -> list[str]:
+    """What each piece of work asks for, what the cluster holds at once, and a busy machine."""
+    r = cfg.resources
+    gpu_req = f" + {r.gpus_per_trial:g} GPU" if r.gpus_per_trial else ""
+    lines = [
+        f"resources: each trial {r.cpus_per_trial:g} CPU{gpu_req}"
+        f"{f' (at most {r.max_concurrent_trials} at once)' if r.max_concurrent_trials else ''};"
+        f" each task {r.cpus_per_task:g} CPU; the pretraining/feature task {r.features_cpus} CPU",
+        f"cluster: {where} -> {trial_slots} trials and {task_slots} tasks at once",
+    ]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    cpus = os.cpu_count() or 1
+    if "cluster at" not in where and load > cpus:
+        lines.append(
+            f"  busy: load average {load:.1f} on {cpus} cores; the probe was timed in it, but "
+            "other work competing with the run makes it take longer than estimated"
+        )
+    return lines
 
 
 def _duration(s: float) -> str:

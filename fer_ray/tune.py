@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from fer_ray import config as config_mod
-from fer_ray import shipped_configs, tracking
+from fer_ray import shipped_configs, signals, tracking
 from fer_ray.errors import unwrap
 
 
@@ -37,7 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run from its checkpoints"
+        "--resume",
+        nargs="?",
+        const="yes",
+        choices=["auto"],
+        default=None,
+        help="continue an interrupted run from its checkpoints; '--resume auto' starts the run"
+        " when there is none and resumes it otherwise (one command for job retries)",
     )
     g.add_argument("--fresh", action="store_true", help="delete the run directory and start over")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -65,26 +71,50 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             from fer_ray.plan import dry_run
 
-            dry_run(cfg, resume=args.resume, fresh=args.fresh)
+            dry_run(cfg, resume=resume_wanted(cfg, args.resume), fresh=args.fresh)
             return 0
         from fer_ray.pipeline import run_pipeline
 
         tracking.check_installed(cfg.tracking)  # before any stage: a tracker's package
-        run_pipeline(cfg, resume=args.resume, fresh=args.fresh)
+        signals.install()
+        run_pipeline(cfg, resume=resume_wanted(cfg, args.resume), fresh=args.fresh)
     except Exception as e:
         err = unwrap(e)  # also inside a Ray task or trial error
+        if signals.terminated():  # Tune stopped on SIGTERM: whatever it raised, say so
+            return _interrupted(err)
+        if err is None:
+            from fer_ray.files import as_storage_error
+
+            err = as_storage_error(e)  # a full disk or a read-only folder: the user's to fix
         if err is None:
             raise  # a bug, not the user's input: keep the traceback
         message = " ".join(str(err).split())  # one line, whatever the message held
         print(f"{err.kind}: {message}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(
-            "\ninterrupted: rerun with --resume to continue from the last checkpoints",
-            file=sys.stderr,
-        )
-        return 130
+        return _interrupted(None)
     return 0
+
+
+def resume_wanted(cfg: config_mod.Config, resume: str | None) -> bool:
+    """``--resume`` resumes; ``--resume auto`` resumes a run that exists, else starts it."""
+    if resume == "auto":
+        from fer_ray import layout
+
+        return (layout.RunPaths.of(cfg).root / layout.CONFIG).is_file()
+    return resume is not None
+
+
+def _interrupted(err: BaseException | None) -> int:
+    """Ctrl-C (130) or SIGTERM (143): nothing finished is lost; say how to go on."""
+    how = "terminated (SIGTERM)" if signals.terminated() else "interrupted"
+    detail = f" ({' '.join(str(err).split())})" if err is not None else ""
+    print(
+        f"\n{how}{detail}: rerun with --resume (or --resume auto) to continue from the last"
+        " checkpoints",
+        file=sys.stderr,
+    )
+    return 143 if signals.terminated() else 130
 
 
 if __name__ == "__main__":

@@ -276,6 +276,80 @@ def diverged_row(select_on: str = "val") -> dict[str, Any]:
     return row
 
 
+def _phase_start(
+    st: dict[str, Any], state: dict[str, Any] | None, module: nn.Module, tr: _Trainable,
+    p_idx: int, phase: Phase, cfg: TrainConfig,
+) -> torch.optim.Optimizer:  # fmt: skip
+    """A phase's optimizer; a new phase starts from the best weights so far, a resumed one
+    from its stored optimizer state."""
+    best_state = (st["best"] or {}).get("state")
+    if st["epoch"] == 0 and best_state is not None and p_idx > 0:
+        load_state(module, best_state)
+    optimizer = tr.optimizer(p_idx, phase, cfg)
+    if st["epoch"] > 0 and state is not None and state.get("optim") is not None:
+        optimizer.load_state_dict(state["optim"])
+    return optimizer
+
+
+def _check_selection(select_on: str, test: Split | None) -> None:
+    if select_on not in ("val", "test"):
+        raise ValueError(f"select_on must be 'val' or 'test', got {select_on!r}")
+    if select_on == "test" and test is None:
+        raise ValueError("select_on='test' needs a test split")
+
+
+def _end_on_best(st: dict[str, Any], module: nn.Module, keep: set[str]) -> dict[str, Any]:
+    best_state = (st["best"] or {}).get("state")
+    if best_state is not None:
+        load_state(module, best_state)
+        st["best"]["state"] = changing_state(module, keep)  # saved with the module: stored once
+    return st
+
+
+def _loss(class_weights: torch.Tensor | None, device: torch.device) -> Loss:
+    """Cross-entropy, weighted per class for training when ``class_weights`` are given."""
+    if class_weights is None:
+        return nn.functional.cross_entropy
+    w = torch.as_tensor(class_weights).to(device=device, dtype=torch.float32)
+    return functools.partial(nn.functional.cross_entropy, weight=w)
+
+
+def _due(
+    policy: CheckpointPolicy | None, epochs: int, last: tuple[int, float]
+) -> tuple[bool | None, tuple[int, float]]:
+    """Whether the policy asks for a checkpoint after ``epochs`` epochs, and the new "last
+    checkpoint" (epochs, time); None without a policy (the caller decides)."""
+    if policy is None:
+        return None, last
+    due = policy.due(epochs - last[0], time.monotonic() - last[1])
+    return due, ((epochs, time.monotonic()) if due else last)
+
+
+def _diverged(
+    st: dict[str, Any], row: dict[str, Any], select_on: str, on_epoch: Callable | None
+) -> None:
+    """Record and report a diverged epoch (never checkpointed: its weights are not numbers)."""
+    row.update(diverged_row(select_on))
+    st["history"].append(row)
+    st["diverged"] = {"phase": row["phase"], "epoch": row["epoch"], "step": row["step"]}
+    if on_epoch is not None:
+        on_epoch(row, Snapshot(lambda: {}, False))
+
+
+def _track_best(
+    st: dict[str, Any], row: dict[str, Any], score: float, module: nn.Module, keep: set[str],
+    keep_best: bool,
+) -> None:  # fmt: skip
+    if st["best"] is None or score > st["best"]["score"]:
+        st["best"] = {
+            "score": score,
+            "phase": row["phase"],
+            "epoch": row["epoch"],
+            "step": row["step"],
+            "state": changing_state(module, keep, clone=True) if keep_best else None,
+        }
+
+
 def fit(
     module: nn.Module,
     train: Split,
@@ -295,23 +369,17 @@ def fit(
 ) -> dict[str, Any]:
     """Train through ``phases``; each phase starts from the best state so far.
 
-    Selection uses ``select_on`` ("val", or "test" for seed 000's protocol; the test split is
-    then evaluated every epoch). ``on_epoch(row, snapshot)`` runs after every epoch;
-    ``snapshot()`` is the resumable state, ``snapshot.due`` whether ``checkpoint`` (a
-    ``CheckpointPolicy``) asks to store it now. Passing an earlier snapshot as ``state``
-    resumes after its epoch, with the same numbers as an uninterrupted fit.
-
-    ``class_weights`` (one per class): weighted cross-entropy for training (None: unweighted).
-    ``keep_best=False`` keeps no copy of the best weights (its score and epoch are still
-    tracked): phases then continue from the last epoch and the module ends at the last epoch.
+    Selection uses ``select_on`` ("val", or "test" for seed 000's protocol). ``on_epoch(row,
+    snapshot)`` runs after every epoch; ``snapshot()`` is the resumable state, ``snapshot.due``
+    whether ``checkpoint`` asks to store it now; an earlier snapshot as ``state`` resumes after
+    its epoch with the numbers of an uninterrupted fit. ``class_weights``: weighted
+    cross-entropy. ``keep_best=False`` keeps no copy of the best weights: phases continue from
+    the last epoch. A non-finite training loss ends the fit (``state["diverged"]``).
 
     Returns the final state; with ``keep_best`` the module holds the best epoch's weights and
     ``state["best"]["state"]`` is a view of them (it shares the module's storage).
     """
-    if select_on not in ("val", "test"):
-        raise ValueError(f"select_on must be 'val' or 'test', got {select_on!r}")
-    if select_on == "test" and test is None:
-        raise ValueError("select_on='test' needs a test split")
+    _check_selection(select_on, test)
     amp, channels_last = getattr(cfg, "amp", "none"), getattr(cfg, "channels_last", False)
     opts = {"amp": amp, "channels_last": channels_last}
     device = _device_of(module)
@@ -320,10 +388,7 @@ def fit(
     if transform is None:  # the whole fit's inputs live on the model's device (once)
         train, val = train.to(device), val.to(device)
         test = test.to(device) if test is not None else None
-    loss_fn: Loss = nn.functional.cross_entropy
-    if class_weights is not None:
-        w = torch.as_tensor(class_weights).to(device=device, dtype=torch.float32)
-        loss_fn = functools.partial(nn.functional.cross_entropy, weight=w)
+    loss_fn = _loss(class_weights, device)
     tr = _Trainable(module, phases)
     if state is not None:
         st = resume(module, state, tr.keep, keep_best)
@@ -335,53 +400,26 @@ def fit(
         for p_idx in range(st["phase"], len(phases)):
             phase = phases[p_idx]
             if optimizer is None or st["epoch"] == 0:
-                best_state = (st["best"] or {}).get("state")
-                if st["epoch"] == 0 and best_state is not None and p_idx > 0:
-                    load_state(module, best_state)  # phase starts from the best so far
-                optimizer = tr.optimizer(p_idx, phase, cfg)
-                if st["epoch"] > 0 and state is not None and state.get("optim") is not None:
-                    optimizer.load_state_dict(state["optim"])
+                optimizer = _phase_start(st, state, module, tr, p_idx, phase, cfg)
             for epoch in range(st["epoch"], phase.epochs):
                 gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + p_idx * 10_007 + epoch)
                 tr_loss, tr_acc = train_epoch(module, train, optimizer, cfg.batch_size, gen,
                                               transform, loss_fn, **opts,
                                               freeze_bn=phase.groups is not None)  # fmt: skip
-                row: dict[str, Any] = {
-                    "phase": p_idx + 1,
-                    "epoch": epoch + 1,
-                    "step": len(st["history"]) + 1,
-                    "lr": phase.lr,
-                    "train_loss": tr_loss,
-                    "train_acc": tr_acc,
-                }
+                row: dict[str, Any] = {"phase": p_idx + 1, "epoch": epoch + 1,
+                                       "step": len(st["history"]) + 1, "lr": phase.lr,
+                                       "train_loss": tr_loss, "train_acc": tr_acc}  # fmt: skip
                 if not math.isfinite(tr_loss):  # diverged: no accuracy to report, not chance
-                    row.update(diverged_row(select_on))
-                    st["history"].append(row)
-                    st["diverged"] = {"phase": p_idx + 1, "epoch": epoch + 1, "step": row["step"]}
-                    if on_epoch is not None:
-                        on_epoch(row, Snapshot(lambda: None, False))
+                    _diverged(st, row, select_on, on_epoch)
                     break
                 row.update({f"val_{k}": v for k, v in evaluate(module, val, **opts).items()})
                 if select_on == "test":
                     row.update({f"test_{k}": v for k, v in evaluate(module, test, **opts).items()})
-                score = row[f"{select_on}_acc"]
-                if st["best"] is None or score > st["best"]["score"]:
-                    st["best"] = {
-                        "score": score,
-                        "phase": p_idx + 1,
-                        "epoch": epoch + 1,
-                        "step": row["step"],
-                        "state": changing_state(module, tr.keep, clone=True) if keep_best else None,
-                    }
+                _track_best(st, row, row[f"{select_on}_acc"], module, tr.keep, keep_best)
                 st["history"].append(row)
                 st["epoch"] = epoch + 1
                 st["phase"] = p_idx
-                due = None
-                if checkpoint is not None:
-                    since = (len(st["history"]) - last_ckpt[0], time.monotonic() - last_ckpt[1])
-                    due = checkpoint.due(*since)
-                    if due:
-                        last_ckpt = (len(st["history"]), time.monotonic())
+                due, last_ckpt = _due(checkpoint, len(st["history"]), last_ckpt)
                 if on_epoch is not None:
                     take = functools.partial(take_snapshot, st, module, optimizer, tr.keep)
                     on_epoch(row, Snapshot(take, due))
@@ -390,8 +428,4 @@ def fit(
             st["phase"], st["epoch"] = p_idx + 1, 0
     finally:
         tr.restore()
-    best_state = (st["best"] or {}).get("state")
-    if best_state is not None:
-        load_state(module, best_state)
-        st["best"]["state"] = changing_state(module, tr.keep)  # saved with the module: stored once
-    return st
+    return _end_on_best(st, module, tr.keep)
