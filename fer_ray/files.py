@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import contextlib
 import json
 import os
 import pickle
@@ -193,7 +192,6 @@ def quarantine(
     path = Path(str(err.path))
     dst = path.with_name(path.name + DAMAGED_SUFFIX)
     with contextlib.suppress(FileNotFoundError):  # another run sharing the cache moved it
-        with contextlib.suppress(FileNotFoundError):  # another run sharing the cache moved it
         os.replace(path, dst)
     print(f"[damaged] {what} {path} moved aside to {dst.name} ({err.problem}); {then}", flush=True)
     return dst
