@@ -17,7 +17,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from fer_ray import __version__
+import fer_ray
 
 
 def _tune(argv: list[str]) -> int:
@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
         + "\n\n'fer-ray COMMAND --help' shows a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version=f"fer-ray {__version__}")
+    p.add_argument("--version", action="version", version=f"fer-ray {fer_ray.__version__}")
     p.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help="see below")
     return p
 
