@@ -125,6 +125,11 @@ def default_feature_names(n_features: int) -> list[str]:
     return [f"f{i}" for i in range(n_features)]
 
 
+def feature_columns(columns: Sequence[str]) -> list[str]:
+    """The columns named like ``default_feature_names`` (``f0`` .. ``f{D-1}``), in order."""
+    return [c for c in columns if c.startswith("f") and c[1:].isdigit()]
+
+
 # --------------------------------------------------------------------------- checks
 
 

@@ -10,7 +10,6 @@ after Tune (never inside a trial). The analyses are every entry of
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +24,8 @@ from fer_ray.config import Config
 from fer_ray.errors import StageError
 from fer_ray.layout import Analyse, Ensemble, Grid, Prepare, RunPaths
 from fer_ray.seeds import member_seed
-from fer_ray.stages.cluster import node_info
 from fer_ray.stages.common import drain, write_work
+from fer_ray.stages.task_results import store_json, timed, work_row
 
 if TYPE_CHECKING:
     from fer_ray.stages.context import StageContext
@@ -58,9 +57,7 @@ def settings(cfg: Config) -> per_model.Settings:
 
 @ray.remote
 def _task(name: str, model: per_model.ModelData, s: per_model.Settings, seed: int) -> dict:
-    t0 = time.time()
-    out = per_model.run(name, model, s, seed)
-    return {**out, **node_info(), "seconds": round(time.time() - t0, 3)}
+    return timed(per_model.run, name, model, s, seed)
 
 
 def _task_file(tasks_dir: Path, member: int, name: str) -> Path:
@@ -138,11 +135,7 @@ def aggregate(cfg: Config, paths: RunPaths, n_members: int) -> dict[str, Any]:
         frame.to_csv(out / TABLE_FILES[name], index=False)
     write_work(
         out,
-        [
-            {"unit": f"member {m} {n}", **{k: t[k] for k in ("node_id", "node_ip", "seconds")}}
-            for n in analyses()
-            for m, t in enumerate(tasks[n])
-        ],
+        [work_row(f"member {m} {n}", t) for n in analyses() for m, t in enumerate(tasks[n])],
     )
     files.write_json(out / layout.SUMMARY, summary)
     return summary

@@ -42,8 +42,8 @@ from fer_ray.data.descriptors import sheet_path as descriptor_sheet
 from fer_ray.data.splits import assert_disjoint, grouped_folds
 from fer_ray.layout import Descriptors, RunPaths
 from fer_ray.seeds import fold_model_seed
-from fer_ray.stages.cluster import node_info
 from fer_ray.stages.common import drain, progress, write_work
+from fer_ray.stages.task_results import store_json, timed, work_row
 from fer_ray.train.descriptor_net import ACTIVATION, N_CLASSES, train_fold
 
 STAGE = Descriptors.DIR
@@ -76,16 +76,12 @@ def train_config(cfg: Config) -> TrainConfig:
 
 @ray.remote
 def _train_task(x, y, train_idx, val_idx, d, tcfg, seed):  # noqa: ANN001, ANN202
-    t0 = time.time()
-    out = train_fold(x, y, train_idx, val_idx, d, tcfg, seed)
-    return {**out, **node_info(), "seconds": round(time.time() - t0, 3)}
+    return timed(train_fold, x, y, train_idx, val_idx, d, tcfg, seed)
 
 
 @ray.remote
 def _analysis_task(name: str, model: per_model.ModelData, s: per_model.Settings) -> dict:
-    t0 = time.time()
-    out = per_model.run(name, model, s, 0)
-    return {**out, **node_info(), "seconds": round(time.time() - t0, 3)}
+    return timed(per_model.run, name, model, s, 0)
 
 
 ARRAYS = (
@@ -207,11 +203,7 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
             pending[analysis_task.remote(a, model_ref, s)] = tasks_dir / f"{_key(r, f)}_{a}.json"
     n_analyses = len(pending)
 
-    def save_analysis(dst: Path, res: dict[str, Any]) -> str:
-        files.write_json(dst, res)
-        return ""
-
-    drain(pending, save_analysis, STAGE, "analyses", len(models) * len(ANALYSES))
+    drain(pending, store_json, STAGE, "analyses", len(models) * len(ANALYSES))
 
     summary = aggregate(cfg, out, models, df, path)
     summary["computed"] = {"train": n_train, "analyses": n_analyses}
@@ -252,18 +244,10 @@ def aggregate(
     )
     for name, frame in tables.items():
         frame.to_csv(out / TABLE_FILES[name], index=False)
-    where = ("node_id", "node_ip", "seconds")
     write_work(
         out,
-        [
-            {"unit": f"train r{r} f{f}", **{k: i[k] for k in where}}
-            for (r, f), i in zip(models, infos)
-        ]
-        + [
-            {"unit": f"{a} r{r} f{f}", **{k: t[k] for k in where}}
-            for a in ANALYSES
-            for (r, f), t in zip(models, tasks[a])
-        ],
+        [work_row(f"train r{r} f{f}", i) for (r, f), i in zip(models, infos)]
+        + [work_row(f"{a} r{r} f{f}", t) for a in ANALYSES for (r, f), t in zip(models, tasks[a])],
     )
     grouped = bool(df.attrs["grouped"])
     d = cfg.descriptors

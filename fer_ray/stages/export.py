@@ -26,7 +26,7 @@ import ray
 import torch
 
 from fer_ray import files, layout
-from fer_ray.analysis.rules import default_feature_names
+from fer_ray.analysis.rules import default_feature_names, feature_columns
 from fer_ray.config import Config
 from fer_ray.errors import DataError, StageError
 from fer_ray.layout import Ensemble, Export, Grid, RunPaths
@@ -195,7 +195,7 @@ def summarise(paths: RunPaths, members: list[Path], fmt: str, data: TrialData) -
     agree, gaps, n_feat = [], [], 0
     for d in members:
         frame = read_table(features_path(paths, int(d.name.split("_")[1]), fmt))
-        feat_cols = [c for c in frame.columns if c.startswith("f") and c[1:].isdigit()]
+        feat_cols = feature_columns(frame.columns)
         n_feat = len(feat_cols)
         with np.load(d / Ensemble.MEMBER) as z:
             test_idx, stored_probs, stored_feats = (
