@@ -98,11 +98,7 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
             ref = task.remote(n, model_ref, s, member_seed(cfg.seed, m_idx))
             pending[ref] = _task_file(tasks_dir, m_idx, n)
 
-    def store(dst: Path, result: dict) -> str:
-        files.write_json(dst, result)
-        return ""
-
-    drain(pending, store, "analyse", "tasks", len(members) * len(analyses()))
+    drain(pending, store_json, "analyse", "tasks", len(members) * len(analyses()))
     summary = aggregate(cfg, paths, len(members))
     print(
         f"[analyse] {len(members)} members × {len(analyses())} analyses · "
