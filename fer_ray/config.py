@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from fer_ray.config_checks import CHOICES, RENAMED, check_registered, registries, validate
+from fer_ray.config_diff import flatten
 from fer_ray.errors import ConfigError
 from fer_ray.tracking import Tracking
 
@@ -203,6 +204,10 @@ class Config:
     # The recipes' own sections (fer_ray.protocol.SECTIONS), by name: cfg.clean is
     # cfg.sections["clean"]; saved and printed at top level like the sections above
     sections: dict[str, Any] = field(default_factory=lambda: recipe_sections({}))
+    # The dotted keys the file and --set gave (the rest are defaults): a default request may
+    # shrink to the cluster it meets, an explicit one may not. Not saved: a saved config is
+    # a whole config
+    explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "sections":  # pickling, copying
@@ -213,7 +218,7 @@ class Config:
             raise AttributeError(f"the config has no section {name!r}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        items = list(dataclasses.asdict(self).items())
+        items = [(k, v) for k, v in dataclasses.asdict(self).items() if k != "explicit"]
         recipes = items.pop([k for k, _ in items].index("sections"))[1]
         at = [k for k, _ in items].index("resources")  # recipe sections after the core ones
         return dict(items[:at] + list(recipes.items()) + items[at:])
@@ -311,7 +316,7 @@ def _build_config(raw: dict[str, Any]) -> Config:
     from fer_ray import protocol
 
     protocol.load_recipes()
-    core = [f.name for f in dataclasses.fields(Config) if f.name != "sections"]
+    core = [f.name for f in dataclasses.fields(Config) if f.name not in ("sections", "explicit")]
     names = core + protocol.SECTIONS.names()
     for key in raw:
         if key not in names:
@@ -381,6 +386,7 @@ def from_dict(raw: dict[str, Any] | None, overrides: list[str] | tuple[str, ...]
         keys, value = parse_override(o)
         _apply(raw, keys, value)
     cfg = _build_config(raw)
+    object.__setattr__(cfg, "explicit", frozenset(flatten(raw)))
     validate(cfg)
     check_registered(cfg)
     return cfg

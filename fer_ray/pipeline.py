@@ -235,7 +235,7 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     signals.install()  # again: Ray's start replaced the handler with its own, which aborts
     try:
         if needs_ray:
-            cluster.preflight(cfg, paths.storage())
+            cfg = cluster.preflight(cfg, paths.storage())  # defaults shrunk to the cluster
         # every stage that reruns loses its old results now, not when its turn comes: a
         # report written meanwhile must not show them beside the new ones
         for stage in actions:

@@ -71,6 +71,11 @@ def with_intervals(table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0) -> pd.
 def oof_table(trials: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
     """Per cell and validation image: the last epoch's prediction (``val_preds``, one
     character per image of the trial's fold, in item order) and whether it was right."""
+    if "diverged" in trials.columns:  # a cell with a diverged fold has no score (``table2``)
+        keys = cell_keys(trials)
+        bad = trials["diverged"].fillna(False).astype(bool).groupby(
+            [trials[k] for k in keys]).transform("any")  # fmt: skip
+        trials = trials[~bad]
     parts = []
     for t in trials.itertuples():
         items = splits[splits["fold"] == t.fold]

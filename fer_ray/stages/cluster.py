@@ -7,7 +7,9 @@ any stage, so they fail at once with one line naming the config key and what the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import os
 import socket
 import time
@@ -321,13 +323,47 @@ def check_shared_storage(storage: str, nodes: Sequence[Node], timeout: float = 6
                 fs.delete_file(info.path)
 
 
-def preflight(cfg: Config, storage: str) -> None:
+#: Requests whose defaults shrink to the largest node: key -> (resource, at least)
+SHRINKABLE = {
+    "resources.cpus_per_trial": ("cpu", 1.0),
+    "resources.cpus_per_task": ("cpu", 1.0),
+    "resources.features_cpus": ("cpu", 1),
+}
+
+
+def fit_defaults(cfg: Config, nodes: Sequence[Node]) -> tuple[Config, list[str]]:
+    """Default CPU requests larger than the largest node shrink to it (a line each says so);
+    a value the config set itself stays, and ``plan_requests`` names it if it cannot fit."""
+    if not nodes:
+        return cfg, []
+    most = max(n.cpu for n in nodes)
+    changes, notes = {}, []
+    for key, (_, floor) in SHRINKABLE.items():
+        field_name = key.split(".")[1]
+        value = getattr(cfg.resources, field_name)
+        if key in cfg.explicit or value <= most:
+            continue
+        new = type(value)(max(floor, math.floor(most)))
+        changes[field_name] = new
+        notes.append(f"{key}: default {value:g} -> {new:g} (the largest node has {most:g} CPU)")
+    if not changes:
+        return cfg, []
+    res = dataclasses.replace(cfg.resources, **changes)
+    return dataclasses.replace(cfg, resources=res), notes
+
+
+def preflight(cfg: Config, storage: str) -> Config:
     """Check every request against the nodes (and autoscaler node types), wait for the ones
-    an autoscaler must add, and check that the Tune storage is shared."""
+    an autoscaler must add, and check that the Tune storage is shared. Returns the config with
+    default requests shrunk to the cluster (``fit_defaults``)."""
     nodes = alive_nodes()
     types = cfg.resources.node_types
     if types is None:
         types = bootstrap_node_types()
+    cfg, notes = fit_defaults(cfg, nodes)
+    for note in notes:
+        print(f"[cluster] {note}", flush=True)
     waiting = plan_requests(requests(cfg), nodes, types)
     wait_for_nodes(waiting, cfg.resources.wait_s)
     check_shared_storage(storage, alive_nodes())
+    return cfg

@@ -16,6 +16,7 @@ import ray
 from ray import tune
 
 from fer_ray import files
+from fer_ray.analysis import pred_text
 from fer_ray.analysis.selection import choose, oof_table, table2, with_intervals
 from fer_ray.config import Config
 from fer_ray.layout import Grid, RunPaths
@@ -46,8 +47,10 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
 
     def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
         row = {**row, "resumed_from": resumed}
-        if row["epoch"] == epochs:  # the cell's score: keep its per-image predictions
-            row["val_preds"] = _digits(predict_proba(module, val.x))
+        if row.get("diverged"):  # the trial's last report: no score, no predictions
+            row["val_preds"] = ""
+        elif row["epoch"] == epochs:  # the cell's score: keep its per-image predictions
+            row["val_preds"] = pred_text.encode(predict_proba(module, val.x).argmax(1))
         common.report_epoch(row, snapshot, cfg.output.checkpoint_every, row["epoch"] == epochs)
 
     st = fit(
@@ -65,16 +68,10 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     )
     if resumed == len(st["history"]):  # restarted after its last epoch: nothing was reported
         module.load_state_dict(state["module"])  # the last epoch's weights, as scored
-        preds = _digits(predict_proba(module, val.x))
+        preds = pred_text.encode(predict_proba(module, val.x).argmax(1))
         row = {**st["history"][-1], "resumed_from": resumed, "val_preds": preds, "replayed": True}
         tune.report(row)
     common.release_accelerator(model)
-
-
-def _digits(probs: np.ndarray) -> str:
-    """Predicted classes as one string (a character per image, in item order, "0" + class):
-    compact in Tune's result log, where the grid stage reads it back for the intervals."""
-    return "".join(chr(48 + int(c)) for c in probs.argmax(1))
 
 
 def stage(ctx: StageContext) -> None:
@@ -115,6 +112,7 @@ def _record(r: tune.Result, _: Path | None) -> tuple[dict, dict, pd.DataFrame]:
         "train_acc": float(h["train_acc"].iloc[-1]),
         "epochs": int(h["epoch"].iloc[-1]),
         "val_preds": h["val_preds"].dropna().iloc[-1],
+        **({"diverged": True} if _diverged(h) else {}),  # a column only when one diverged
     }
     work = {
         "unit": f"trial {c.get('backbone', '')} lr={c['lr']:g} hidden={c['hidden']}"
@@ -125,6 +123,20 @@ def _record(r: tune.Result, _: Path | None) -> tuple[dict, dict, pd.DataFrame]:
     cols = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
     cell = {k: c[k] for k in ("backbone", "lr", "hidden", "fold") if k in c}
     return row, work, h[cols].assign(**cell)
+
+
+def _diverged(h: pd.DataFrame) -> bool:
+    return "diverged" in h and bool(h["diverged"].fillna(False).astype(bool).any())
+
+
+def diverged_cells(t2: pd.DataFrame) -> str:
+    """The cells with diverged folds, as the terminal and the report name them."""
+    if "diverged" not in t2:
+        return ""
+    bad = t2[t2["diverged"] > 0]
+    return ", ".join(
+        f"lr={r.lr:g} hidden={r.hidden} ({r.diverged} of {r.count} folds)" for r in bad.itertuples()
+    )
 
 
 def run(
@@ -143,7 +155,7 @@ def run(
     total = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds * n_bb
     spec = TuneStage(
         "grid", grid_trainable, {"cfg": cfg, "data_ref": [data_ref]}, space, total, _record,
-        finished=lambda r: r.metrics.get("epoch") == cfg.train.epochs,
+        finished=lambda r: r.metrics.get("epoch") == cfg.train.epochs or r.metrics.get("diverged"),
         open_checkpoint=False, need_final=False,
     )  # fmt: skip
     tuned = run_tune_stage(cfg, spec, resume)
@@ -173,4 +185,6 @@ def run(
         f" · val acc {chosen['mean_val_acc']:.3f} ± {chosen['std_val_acc']:.3f}",
         flush=True,
     )
+    if bad := diverged_cells(t2):
+        print(f"[grid] diverged (non-finite loss; no score, never chosen): {bad}", flush=True)
     return chosen

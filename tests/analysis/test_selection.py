@@ -109,3 +109,15 @@ def test_a_diverged_cell_has_no_mean_and_is_never_chosen():
     with pytest.raises(StageError, match="every one of the 2 searched cells diverged"):
         choose(table2(trials.assign(diverged=True)))
     assert "diverged" not in table2(trials.drop(columns="diverged")).columns
+
+
+def test_a_cell_with_a_diverged_fold_gives_no_out_of_fold_rows():
+    splits = pd.DataFrame({"item": [0, 1, 2, 3], "group": ["a", "b", "c", "d"],
+                           "label": [0, 1, 0, 1], "fold": [0, 0, 1, 1]})  # fmt: skip
+    trials = pd.DataFrame(
+        {"lr": [1e3, 1e3, 1e-3, 1e-3], "hidden": [10] * 4, "fold": [0, 1, 0, 1],
+         "val_acc": [float("nan"), 1.0, 0.5, 0.5], "val_preds": ["", "01", "00", "11"],
+         "diverged": [True, None, None, None]}
+    )  # fmt: skip
+    oof = oof_table(trials, splits)
+    assert set(oof["lr"]) == {1e-3} and oof["correct"].tolist() == [True, False, False, True]

@@ -280,3 +280,15 @@ def test_the_header_says_what_a_stand_ins_targets_reveal(tmp_path: Path):
     (root / Grid.DIR / Grid.FEATURES).write_text(json.dumps({"pretrain": pre}))
     md = to_markdown(section.blocks(section.load(open_run(root))))
     assert "which subject each image shows (label-free;" in md
+
+
+def test_table2_names_diverged_cells_instead_of_a_score():
+    import pandas as pd
+
+    from fer_ray.report.sections import grid
+
+    t2 = pd.DataFrame({"lr": [1000.0, 0.001], "hidden": [50, 50], "mean": [float("nan"), 0.61],
+                       "std": [float("nan"), 0.02], "count": [3, 3], "diverged": [2, 0]})  # fmt: skip
+    piv = grid.pivot(t2).set_index("lr")
+    assert piv.loc[1000.0, "hidden 50"] == "diverged (2 of 3 folds)"
+    assert piv.loc[0.001, "hidden 50"] == "61.00 ± 2.00"

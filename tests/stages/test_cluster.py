@@ -9,6 +9,7 @@ from fer_ray import config
 from fer_ray.errors import ClusterError
 from fer_ray.stages import cluster
 from fer_ray.stages.cluster import Node, Request
+from tests.conftest import ROOT
 
 SMALL = [Node("a" * 56, "10.0.0.1", 1.0, 0.0), Node("b" * 56, "10.0.0.1", 1.0, 0.0)]
 
@@ -111,3 +112,19 @@ def test_ray_address_from_a_job_is_joined(monkeypatch):
     assert cluster.address_of(config.from_dict({})) == "10.1.2.3:6379"
     cfg = config.from_dict({}, ["resources.address=auto"])
     assert cluster.address_of(cfg) == "auto"  # the config wins
+
+
+def test_default_requests_shrink_to_the_largest_node_explicit_ones_do_not():
+    smoke = config.load(ROOT / "tune_configs" / "smoke.yaml")
+    assert smoke.resources.features_cpus == 2 and "resources.features_cpus" not in smoke.explicit
+    fitted, notes = cluster.fit_defaults(smoke, SMALL)
+    assert fitted.resources.features_cpus == 1 and fitted.resources.cpus_per_trial == 1.0
+    assert notes == ["resources.features_cpus: default 2 -> 1 (the largest node has 1 CPU)"]
+    assert fitted.clean == smoke.clean and fitted.explicit == smoke.explicit
+    cluster.plan_requests(cluster.requests(fitted), SMALL, [])  # now every request fits
+    asked = config.load(ROOT / "tune_configs" / "smoke.yaml", ["resources.features_cpus=2"])
+    kept, notes = cluster.fit_defaults(asked, SMALL)
+    assert kept.resources.features_cpus == 2 and notes == []
+    with pytest.raises(ClusterError, match="features_cpus/features_gpus asks for 2 CPU"):
+        cluster.plan_requests(cluster.requests(kept), SMALL, [])
+    assert cluster.fit_defaults(smoke, [Node("c" * 56, "10.0.0.2", 4.0, 0.0)]) == (smoke, [])

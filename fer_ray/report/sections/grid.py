@@ -36,7 +36,10 @@ def has_intervals(t2: pd.DataFrame) -> bool:
 
 
 def cell(row: dict[str, Any], intervals: bool) -> str:
-    """``15.08 ± 2.75; pooled 15.08 [8.73, 20.63]`` (percent, as the paper prints Table 2)."""
+    """``15.08 ± 2.75; pooled 15.08 [8.73, 20.63]`` (percent, as the paper prints Table 2);
+    a cell with a diverged fold reads ``diverged (k of n folds)``."""
+    if row.get("diverged", 0) and row["diverged"] > 0:
+        return f"diverged ({row['diverged']:.0f} of {row['count']:.0f} folds)"
     text = f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f}"
     if intervals:
         text += f"; pooled {100 * row['pooled']:.2f} {u.bracket(row['low'], row['high'])}"
@@ -195,6 +198,12 @@ def blocks(part: Part) -> list[Block]:
             "themselves say that two cells are equal or different."
         )
     b = [h2("Grid search (seed 000, Table 2)"), p(text), table(part.tables["table2_pivot"])]
+    if "diverged" in t2 and (bad := t2[t2["diverged"] > 0]).size:
+        cells = ", ".join(
+            f"lr {r.lr:g} / hidden {r.hidden} ({r.diverged:.0f} of {r.count:.0f} folds)"
+            for r in bad.itertuples()
+        )
+        b.append(p(f"**Diverged** (non-finite training loss: no score, never chosen): {cells}."))
     if chosen:
         b.append(p(chosen_line(chosen, t2, intervals)))
     if "runner_up" in part.facts:
