@@ -70,3 +70,19 @@ def test_kuberay_rayjob_gives_every_node_fer_ray_and_its_dependencies():
     assert argv[:2] == ["fer-ray", "tune"]  # the installed command, with options it has
     args = tune.parse_args(argv[2:])
     assert args.resume == "auto" and shipped_configs.find(args.config).name == "sfew_paper.yaml"
+
+
+def test_rayjob_keeps_the_run_on_the_shared_volume():
+    """A retried job gets a new head pod: the run must be on the volume every pod mounts."""
+    from fer_ray import config
+
+    spec = yaml.safe_load((Path(ROOT) / "k8s" / "rayjob.yaml").read_text())["spec"]
+    args = tune.parse_args(shlex.split(spec["entrypoint"])[2:])
+    cfg = config.load(shipped_configs.find(args.config), args.overrides)
+    mounts = {
+        m["mountPath"]
+        for c in spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"]
+        for m in c["volumeMounts"]
+    }
+    for folder in (cfg.output.runs_dir, cfg.output.reports_dir):
+        assert any(Path(folder).is_relative_to(m) for m in mounts), folder
