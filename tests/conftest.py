@@ -1,3 +1,4 @@
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,34 @@ def smoke_config(tmp: Path, *overrides: str) -> config.Config:
 def shared_cache(tmp_path_factory) -> Path:
     """One crop/weights cache for the whole session: pretraining is paid once."""
     return tmp_path_factory.mktemp("cache")
+
+
+def start_until(cmd: list[str], point: str, fifo: Path, env: dict | None = None):
+    """Start ``cmd`` (in its own process group) and return once it reaches the named point
+    (``fer_ray.testhooks``) or exits first: ``(process, reached)``. The run announces the point
+    through the FIFO, so nothing here sleeps or watches files."""
+    import os
+    import subprocess
+    import threading
+
+    os.mkfifo(fifo)
+    env = {**(env or os.environ), "FER_RAY_HOOK_AT": point, "FER_RAY_HOOK_FIFO": str(fifo)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    got: list[str] = []
+
+    def listen() -> None:
+        with open(fifo) as hook:  # blocks until the run reaches the point (or we let go)
+            got.append(hook.read())
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+
+    def let_go() -> None:  # the run ended without the point: release a waiting listener
+        proc.wait()
+        with contextlib.suppress(OSError):  # no listener any more: nothing to release
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=let_go, daemon=True).start()
+    listener.join()
+    return proc, got == [point]

@@ -3,8 +3,9 @@
 Two cold smoke runs (fresh processes, empty run and cache folders) must give byte-identical
 CSVs: every table of the report except ``nodes.csv`` (where and how long work ran), and every
 stage table except ``work.csv`` (the same, per stage). Then a third cold run is killed (SIGKILL
-to its whole process group) at random moments over and over, resumed each time, and must end
-with the same tables, without redoing any finished trial, task or cache entry.
+to its whole process group) at ten named points across every stage (it announces each through
+``fer_ray.testhooks``), resumed each time, and must end with the same tables, without redoing
+any finished trial, task or cache entry.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import filecmp
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -97,49 +97,32 @@ def _finished_units(tmp: Path) -> dict[str, tuple]:
     return out
 
 
-# Where to kill: once a stage has started (and, for the Tune stages, once a trial has
-# reported), after a random delay; two kills per point, so every stage is hit.
+# Where to kill, in pipeline order: named points the run announces (fer_ray.testhooks), two or
+# more per stage; the run is killed the moment it reaches each, so every stage is hit.
 KILL_POINTS = [
-    ("prepare", "prepare/started.json", 0.5),
-    ("pretraining", "grid/started.json", 8.0),
-    ("grid trials", "tune/grid/*/result.json", 3.0),
-    ("ensemble trials", "tune/ensemble/*/result.json", 3.0),
-    ("analyse tasks", "analyse/started.json", 1.0),
+    ("prepare", "stage:prepare"),
+    ("prepare chunks", "task_stored:prepare"),
+    ("pretraining", "pretrain_epoch:1"),
+    ("pretraining", "pretrain_epoch:2"),
+    ("grid trials", "epoch:grid:2"),
+    ("grid trials", "trial_complete:grid"),
+    ("ensemble trials", "epoch:ensemble:3"),
+    ("ensemble trials", "trial_complete:ensemble"),
+    ("analyse tasks", "stage:analyse"),
+    ("analyse tasks", "task_stored:analyse"),
 ]
-
-
-# Every epoch of every trial sleeps this long (a test hook, fer_ray.stages.common): on an idle
-# machine a smoke stage can end within a kill point's delay, and the points after it are then
-# never reached. Sleeping changes no number.
-SLOW_EPOCHS = {**os.environ, "FER_RAY_TEST_EPOCH_SLEEP_S": "1.0"}
-
-
-def _wait_for(run: Path, pattern: str, proc: subprocess.Popen, timeout: float = 240) -> bool:
-    """Until this process writes a file matching ``pattern`` (a stage starts, a trial reports)."""
-    since, deadline = time.time(), time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        if any(p.stat().st_mtime > since for p in run.glob(pattern)):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_killed_anywhere_it_resumes_to_the_same_tables_without_redoing_work(cold_runs, tmp_path):
     a, _, seconds, _ = cold_runs
-    rng = random.Random(0)
     run = tmp_path / "runs" / "smoke"
     seen: dict[str, tuple] = {}
     hits = []
     t0 = time.time()
-    for point, pattern, max_delay in [p for p in KILL_POINTS for _ in range(2)]:
+    for i, (point, hook) in enumerate(KILL_POINTS):
         resume = (run / "config.yaml").is_file()
-        proc = subprocess.Popen(
-            _cmd(tmp_path, resume), cwd=ROOT, start_new_session=True, env=SLOW_EPOCHS,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        reached = _wait_for(run, pattern, proc)
-        time.sleep(rng.uniform(0, max_delay))
-        with contextlib.suppress(ProcessLookupError):  # it may have finished in the delay
+        proc, reached = start_until(_cmd(tmp_path, resume), hook, tmp_path / f"hook{i}")
+        with contextlib.suppress(ProcessLookupError):  # it may have ended without the point
             os.killpg(proc.pid, signal.SIGKILL)  # the driver and every Ray process it started
         proc.wait()
         running = sorted(
@@ -163,5 +146,5 @@ def test_killed_anywhere_it_resumes_to_the_same_tables_without_redoing_work(cold
         f"{len(hits)} kills ({'; '.join(hits)}); total {time.time() - t0:.0f}s"
         f" (an uninterrupted cold run: {seconds:.0f}s)"
     )
-    assert len(hits) >= 10 and sum("not reached" in h for h in hits) <= 2
+    assert len(hits) == 10 and not [h for h in hits if "not reached" in h], hits
     assert _differences(a, tmp_path) == []

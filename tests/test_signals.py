@@ -38,13 +38,13 @@ def _tables(run: Path) -> dict[str, pd.DataFrame]:
 def test_sigterm_mid_grid_stops_cleanly_and_resume_ends_with_the_same_tables(tmp_path, capsys):
     fifo = tmp_path / "hook"
     os.mkfifo(fifo)
-    env = {**os.environ, "FER_RAY_HOOK_AT": "epoch:2", "FER_RAY_HOOK_FIFO": str(fifo)}
+    env = {**os.environ, "FER_RAY_HOOK_AT": "epoch:grid:2", "FER_RAY_HOOK_FIFO": str(fifo)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "fer_ray.tune", *_args(tmp_path, "term")],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     with open(fifo) as hook:  # returns once a grid trial has finished its second epoch
-        assert hook.read() == "epoch:2"
+        assert hook.read() == "epoch:grid:2"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 143, err[-3000:]

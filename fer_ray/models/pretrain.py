@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fer_ray import files
+from fer_ray import files, testhooks
 from fer_ray.data import synthetic
 from fer_ray.errors import ModelError, StoredFileError
 from fer_ray.faces.crop import crop
@@ -138,6 +138,7 @@ def pretrain_backbone(
                 [model(val.x[s : s + 256].to(device)).cpu() for s in range(0, len(val), 256)]
             )
         row = {"epoch": epoch + 1, "train_loss": loss, **obj.score(out, val.y)}
+        testhooks.reached(f"pretrain_epoch:{epoch + 1}")
         if name == "au":
             row["baseline_mse"] = float(((val.y - y_tr.mean(0)) ** 2).mean())
         history.append(row)

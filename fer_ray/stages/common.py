@@ -172,7 +172,7 @@ def report_epoch(row: dict[str, Any], snapshot: Any, every: int = 1, last: bool 
     else:
         tune.report(row)
     _maybe_inject_fault(row["step"])
-    testhooks.reached(f"epoch:{row['step']}")
+    testhooks.reached(f"epoch:{tune.get_context().get_experiment_name()}:{row['step']}")
 
 
 def _maybe_inject_fault(step: int) -> None:
@@ -274,6 +274,7 @@ def drain(
         ready, _ = ray.wait(list(pending), num_returns=1)
         key = pending.pop(ready[0])
         note = on_result(key, ray.get(ready[0]))
+        testhooks.reached(f"task_stored:{stage}")
         done += 1
         progress(stage, f"{label} {done}/{total} · {time.time() - t0:4.0f}s{note}", not pending)
 

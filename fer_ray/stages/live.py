@@ -23,7 +23,7 @@ import pandas as pd
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-from fer_ray import files, layout, trial_logs
+from fer_ray import files, layout, testhooks, trial_logs
 from fer_ray.config import Config
 from fer_ray.layout import RunPaths
 from fer_ray.stages import trackers
@@ -136,6 +136,7 @@ class LiveReport(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
         self._write(trials)
         write_report(self.cfg, force=False)
+        testhooks.reached(f"trial_complete:{self.experiment}")  # its results are stored
 
     def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
         self._write(trials)

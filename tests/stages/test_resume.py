@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -50,6 +49,7 @@ def test_crashed_trial_continues_from_its_checkpoint(tmp_path, monkeypatch):
         assert got == (tmp_path / "reference/runs/smoke" / stage / table).read_text(), stage
 
 
+@pytest.mark.timeout(1200)  # a run that died before the hook would leave the FIFO unread
 def test_killed_driver_resumes_without_redoing_finished_trials(tmp_path):
     overrides = [
         f"output.runs_dir={tmp_path / 'runs'}",
@@ -63,23 +63,22 @@ def test_killed_driver_resumes_without_redoing_finished_trials(tmp_path):
         cmd += ["--set", o]
     run_dir = tmp_path / "runs" / "smoke"
     grid_exp = run_dir / "tune" / "grid"
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    finished = {}
-    deadline = time.time() + 240
+    fifo = tmp_path / "hook"
+    os.mkfifo(fifo)  # the driver stops in its first "grid trial complete" until we read
+    env = {**os.environ, "FER_RAY_HOOK_AT": "trial_complete:grid", "FER_RAY_HOOK_FIFO": str(fifo)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        while time.time() < deadline and proc.poll() is None:
-            if grid_exp.is_dir():
-                for d in grid_exp.iterdir():
-                    if (d / "result.json").is_file() and _steps(d)[-1:] == [4]:
-                        finished[d.name] = len(_steps(d))
-            if finished:
-                break
-            time.sleep(0.5)
+        with open(fifo) as hook:  # returns once Tune has stored a finished grid trial
+            assert hook.read() == "trial_complete:grid"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, at once
         proc.wait()
+    finished = {
+        d.name: len(_steps(d))
+        for d in grid_exp.iterdir()
+        if (d / "result.json").is_file() and _steps(d)[-1:] == [4]
+    }
     assert finished, "no grid trial finished before the deadline"
     assert not (run_dir / "grid" / "done.json").exists()
 
