@@ -238,14 +238,40 @@ def _shade(c: tuple[float, ...], k: float) -> tuple[float, ...]:
     return tuple(float(v) * k for v in c)
 
 
+class _Canvas:
+    """One face's image and its face-to-pixel map (fixed-point, as OpenCV's shift argument
+    wants); ``feat`` points move with the yaw, head points do not."""
+
+    def __init__(self, img: np.ndarray, m: np.ndarray, centre: np.ndarray, yaw: float,
+                 half_w: float, skin: tuple) -> None:  # fmt: skip
+        self.img, self.half_w, self.skin = img, half_w, skin
+        self.a_fix = (m * (1 << _SHIFT)).T  # face units -> fixed-point pixels
+        self.b_head = centre * (1 << _SHIFT)
+        self.b_feat = self.b_head + self.a_fix[0] * yaw  # inner features shift with yaw
+
+    def px(self, pts: np.ndarray, feat: bool = True) -> np.ndarray:
+        return (pts @ self.a_fix + (self.b_feat if feat else self.b_head)).round().astype(np.int32)
+
+    def fill(self, pts: np.ndarray, col: tuple, feat: bool = True) -> None:
+        cv2.fillPoly(self.img, [self.px(pts, feat)], col, _AA, _SHIFT)
+
+    def line(self, pts: np.ndarray, col: tuple, w: float = 0.03) -> None:
+        width = max(1, round(w * self.half_w))
+        cv2.polylines(self.img, [self.px(pts)], False, col, width, _AA, _SHIFT)
+
+    def crease(self, pts: np.ndarray, strength: float) -> None:
+        """A wrinkle whose visibility follows the AU's intensity."""
+        if strength > 0.02:
+            self.line(pts, _shade(self.skin, 1 - 0.45 * min(strength, 1.0)), 0.025)
+
+
 def _render_one(
     rng: np.random.Generator, idn: Identity, label: int, s: int, style: Style = DEFAULT_STYLE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw one face; all randomness comes from `rng` in a fixed order."""
+    """Draw one face; all randomness comes from `rng` in a fixed order (AUs, pose, background,
+    then the photometric nuisance); the drawing in between draws nothing."""
     aus = sample_aus(rng, label)
     a = dict(zip(AU_LIST, aus.tolist(), strict=True))
-    au1, au2, au4, au5, au6, au7 = a[1], a[2], a[4], a[5], a[6], a[7]
-    au9, au12, au15, au16, au20, au23, au26 = a[9], a[12], a[15], a[16], a[20], a[23], a[26]
     # Pose: in-plane rotation, scale, position, yaw (horizontal squash + feature shift).
     theta = np.deg2rad(rng.uniform(-10, 10))
     half_w = rng.uniform(0.45, 0.72) * s / 2
@@ -256,123 +282,134 @@ def _render_one(
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     m = half_w * rot @ np.diag([squash, 1.0])
     centre = np.array([cx, cy])
-    img = _background(rng, s, style)
+    cv = _Canvas(_background(rng, s, style), m, centre, yaw, half_w, idn.skin)
+    face = _draw_head(cv, idn, a[26])
+    _draw_upper_face(cv, idn, a)
+    ny, nw = _draw_nose(cv, idn, a)
+    _draw_mouth(cv, idn, a, ny, nw)
+    # Box: bounding box of the drawn face ellipse, clipped to the image.
+    q = face @ m.T + centre
+    box = np.clip(np.r_[np.floor(q.min(0)), np.ceil(q.max(0)) + 1], 0, s).astype(np.int32)
+    return _photometric(rng, cv.img, s, style), aus, box
 
-    a_fix = (m * (1 << _SHIFT)).T  # face units -> fixed-point pixels
-    b_head = centre * (1 << _SHIFT)
-    b_feat = b_head + a_fix[0] * yaw  # inner features shift sideways with yaw
 
-    def px(pts: np.ndarray, feat: bool = True) -> np.ndarray:
-        return (pts @ a_fix + (b_feat if feat else b_head)).round().astype(np.int32)
-
-    def fill(pts: np.ndarray, col: tuple, feat: bool = True) -> None:
-        cv2.fillPoly(img, [px(pts, feat)], col, _AA, _SHIFT)
-
-    def line(pts: np.ndarray, col: tuple, w: float = 0.03) -> None:
-        cv2.polylines(img, [px(pts)], False, col, max(1, round(w * half_w)), _AA, _SHIFT)
-
-    def crease(pts: np.ndarray, strength: float) -> None:  # wrinkle visibility ~ AU intensity
-        if strength > 0.02:
-            line(pts, _shade(idn.skin, 1 - 0.45 * min(strength, 1.0)), 0.025)
-
+def _draw_head(cv: _Canvas, idn: Identity, au26: float) -> np.ndarray:
+    """Hair (behind), shoulders, neck, ears, the face and the hair over the forehead; returns
+    the face outline (AU26 drops the chin)."""
     skin, asp, jaw = idn.skin, idn.asp, 0.14 * au26
     face = unit_circle(48) * (1.0, asp)
-    face[face[:, 1] > 0, 1] *= (asp + jaw) / asp  # AU26 drops the chin
-    # Hair (behind), shoulders, neck, ears.
+    face[face[:, 1] > 0, 1] *= (asp + jaw) / asp
     if idn.hair_style == 1:
-        fill(_ellipse(0, 0.25, 1.28, asp + 0.55, 28), idn.hair, False)
+        cv.fill(_ellipse(0, 0.25, 1.28, asp + 0.55, 28), idn.hair, False)
     elif idn.hair_style == 2:
-        fill(_ellipse(0, -0.15, 1.12, asp + 0.05, 28), idn.hair, False)
-    fill(_ellipse(0, asp + 1.35, 2.3, 0.95, 28), idn.shirt, False)
+        cv.fill(_ellipse(0, -0.15, 1.12, asp + 0.05, 28), idn.hair, False)
+    cv.fill(_ellipse(0, asp + 1.35, 2.3, 0.95, 28), idn.shirt, False)
     neck = np.array([[-0.42, asp * 0.5], [0.42, asp * 0.5], [0.45, asp + 0.8], [-0.45, asp + 0.8]])
-    fill(neck, _shade(skin, 0.82), False)
+    cv.fill(neck, _shade(skin, 0.82), False)
     for sd in (-1, 1):
-        fill(_ellipse(sd * 0.98, idn.ey + 0.12, 0.13, 0.23, 12), _shade(skin, 0.9), False)
-    fill(face, skin, False)
-    cv2.polylines(img, [px(face, False)], True, _shade(skin, 0.8), 1, _AA, _SHIFT)
+        cv.fill(_ellipse(sd * 0.98, idn.ey + 0.12, 0.13, 0.23, 12), _shade(skin, 0.9), False)
+    cv.fill(face, skin, False)
+    cv2.polylines(cv.img, [cv.px(face, False)], True, _shade(skin, 0.8), 1, _AA, _SHIFT)
     if idn.hair_style != 3:  # cap of hair over the forehead
         top = face[face[:, 1] < -asp * idn.fringe]
         edge = _curve(top[-1], [0, -asp * idn.fringe + 0.08], top[0])
-        fill(np.vstack([top, edge]), idn.hair, False)
-    ey, es, ew = idn.ey, idn.es, idn.ew
-    # Forehead (AU1/AU2) and glabella (AU4) creases.
+        cv.fill(np.vstack([top, edge]), idn.hair, False)
+    return face
+
+
+def _draw_upper_face(cv: _Canvas, idn: Identity, a: dict[int, float]) -> None:
+    """Forehead (AU1/AU2) and glabella (AU4) creases, then each eye with its brow."""
+    ey = idn.ey
     for k in (0.22, 0.32):
         v = ey - idn.bh - k
-        w = 0.12 + 0.3 * au2
-        crease(_curve([-w, v + 0.02], [0, v - 0.02], [w, v + 0.02]), max(au1, au2))
+        w = 0.12 + 0.3 * a[2]
+        cv.crease(_curve([-w, v + 0.02], [0, v - 0.02], [w, v + 0.02]), max(a[1], a[2]))
     for sd in (-1, 1):
-        crease(np.array([[sd * 0.06, ey - idn.bh + 0.06], [sd * 0.04, ey - idn.bh - 0.1]]), au4)
+        cv.crease(np.array([[sd * 0.06, ey - idn.bh + 0.06], [sd * 0.04, ey - idn.bh - 0.1]]), a[4])
     for sd in (-1, 1):
-        x0, x1 = sd * (es - ew), sd * (es + ew)
-        up = ey - idn.eo * (1 + 1.1 * au5 - 0.35 * au7 - 0.3 * au6 - 0.2 * au9)
-        lo = ey + 0.8 * idn.eo * max(1 - 0.7 * au6 - 0.55 * au7 - 0.3 * au9 + 0.25 * au5, 0.15)
-        upper = _curve([x0, ey], [sd * es, up], [x1, ey - 0.01])
-        lower = _curve([x0, ey], [sd * es, lo], [x1, ey - 0.01])
-        fill(np.vstack([upper, lower[::-1]]), (238.0, 236.0, 230.0))
-        xs = upper[:, 0] if sd > 0 else upper[::-1, 0]
-        uy, ly = (upper[:, 1], lower[:, 1]) if sd > 0 else (upper[::-1, 1], lower[::-1, 1])
-        for r, col in ((0.075, idn.iris), (0.035, (15.0, 12.0, 12.0))):
-            e = _ellipse(sd * es, ey, r, r, 14)
-            e[:, 1] = np.clip(e[:, 1], np.interp(e[:, 0], xs, uy), np.interp(e[:, 0], xs, ly))
-            fill(e, col)
-        line(upper, (35.0, 25.0, 25.0), 0.045)
-        fold = _curve([x0, ey - 0.02], [sd * es, up - 0.07], [x1, ey - 0.04])
-        line(fold, _shade(skin, 0.8), 0.02)
-        # Brows: AU1 lifts inner end, AU2 outer end, AU4 lowers and knits; AU9 pulls inner end down.
-        b = ey - idn.bh
-        bi = [sd * (es - 0.95 * ew - 0.05 * au4), b - 0.16 * au1 + 0.12 * au4 + 0.04 * au9]
-        bm = [sd * es, b - 0.05 - 0.07 * au1 - 0.1 * au2 + 0.08 * au4]
-        bo = [sd * (es + 1.15 * ew), b + 0.02 - 0.16 * au2 + 0.02 * au4]
-        brow = _curve(bi, bm, bo, 8)
-        half = _BROW_TAPER * [0, idn.bt / 2]
-        fill(np.vstack([brow - half, (brow + half)[::-1]]), _shade(idn.hair, 0.8))
-        # AU6: cheek bulge line and crow's feet.
-        cheek = [sd * (es - 0.6 * ew), lo + 0.1], [sd * es, lo + 0.14], [sd * (es + ew), lo + 0.06]
-        crease(_curve(*cheek), au6)
-        crease(np.array([[x1 + sd * 0.03, ey - 0.03], [x1 + sd * 0.12, ey - 0.07]]), au6)
-        crease(np.array([[x1 + sd * 0.03, ey + 0.02], [x1 + sd * 0.12, ey + 0.06]]), au6)
-        if idn.glasses:
-            line(
-                _ellipse(sd * es, ey, ew * 1.35, ew * 1.1, 16)[list(range(16)) + [0]],
-                (30.0, 30.0, 30.0),
-                0.03,
-            )
+        _draw_eye(cv, idn, a, sd)
     if idn.glasses:
-        line(np.array([[-(es - 1.35 * ew), ey], [es - 1.35 * ew, ey]]), (30.0, 30.0, 30.0), 0.03)
-    # Nose: AU9 wrinkles the bridge and lifts/widens the nostrils.
+        es, ew = idn.es, idn.ew
+        cv.line(np.array([[-(es - 1.35 * ew), ey], [es - 1.35 * ew, ey]]), (30.0, 30.0, 30.0), 0.03)
+
+
+def _draw_eye(cv: _Canvas, idn: Identity, a: dict[int, float], sd: int) -> None:
+    """One eye (lids by AU5/6/7/9), its brow (AU1, AU2, AU4, AU9), cheek and crow's feet (AU6)."""
+    ey, es, ew = idn.ey, idn.es, idn.ew
+    au1, au2, au4, au5, au6, au7, au9 = a[1], a[2], a[4], a[5], a[6], a[7], a[9]
+    x0, x1 = sd * (es - ew), sd * (es + ew)
+    up = ey - idn.eo * (1 + 1.1 * au5 - 0.35 * au7 - 0.3 * au6 - 0.2 * au9)
+    lo = ey + 0.8 * idn.eo * max(1 - 0.7 * au6 - 0.55 * au7 - 0.3 * au9 + 0.25 * au5, 0.15)
+    upper = _curve([x0, ey], [sd * es, up], [x1, ey - 0.01])
+    lower = _curve([x0, ey], [sd * es, lo], [x1, ey - 0.01])
+    cv.fill(np.vstack([upper, lower[::-1]]), (238.0, 236.0, 230.0))
+    xs = upper[:, 0] if sd > 0 else upper[::-1, 0]
+    uy, ly = (upper[:, 1], lower[:, 1]) if sd > 0 else (upper[::-1, 1], lower[::-1, 1])
+    for r, col in ((0.075, idn.iris), (0.035, (15.0, 12.0, 12.0))):
+        e = _ellipse(sd * es, ey, r, r, 14)
+        e[:, 1] = np.clip(e[:, 1], np.interp(e[:, 0], xs, uy), np.interp(e[:, 0], xs, ly))
+        cv.fill(e, col)
+    cv.line(upper, (35.0, 25.0, 25.0), 0.045)
+    fold = _curve([x0, ey - 0.02], [sd * es, up - 0.07], [x1, ey - 0.04])
+    cv.line(fold, _shade(idn.skin, 0.8), 0.02)
+    b = ey - idn.bh
+    bi = [sd * (es - 0.95 * ew - 0.05 * au4), b - 0.16 * au1 + 0.12 * au4 + 0.04 * au9]
+    bm = [sd * es, b - 0.05 - 0.07 * au1 - 0.1 * au2 + 0.08 * au4]
+    bo = [sd * (es + 1.15 * ew), b + 0.02 - 0.16 * au2 + 0.02 * au4]
+    brow = _curve(bi, bm, bo, 8)
+    half = _BROW_TAPER * [0, idn.bt / 2]
+    cv.fill(np.vstack([brow - half, (brow + half)[::-1]]), _shade(idn.hair, 0.8))
+    cheek = [sd * (es - 0.6 * ew), lo + 0.1], [sd * es, lo + 0.14], [sd * (es + ew), lo + 0.06]
+    cv.crease(_curve(*cheek), au6)
+    cv.crease(np.array([[x1 + sd * 0.03, ey - 0.03], [x1 + sd * 0.12, ey - 0.07]]), au6)
+    cv.crease(np.array([[x1 + sd * 0.03, ey + 0.02], [x1 + sd * 0.12, ey + 0.06]]), au6)
+    if idn.glasses:
+        ring = _ellipse(sd * es, ey, ew * 1.35, ew * 1.1, 16)[list(range(16)) + [0]]
+        cv.line(ring, (30.0, 30.0, 30.0), 0.03)
+
+
+def _draw_nose(cv: _Canvas, idn: Identity, a: dict[int, float]) -> tuple[float, float]:
+    """AU9 wrinkles the bridge and lifts/widens the nostrils; returns the nose's y and width."""
+    ey, au9, skin = idn.ey, a[9], idn.skin
     ny, nw = idn.ny - 0.05 * au9, idn.nw * (1 + 0.25 * au9)
     for k in (0.0, 0.07):
-        crease(_curve([-0.08, ey + 0.02 + k], [0, ey + k], [0.08, ey + 0.02 + k]), au9)
+        cv.crease(_curve([-0.08, ey + 0.02 + k], [0, ey + k], [0.08, ey + 0.02 + k]), au9)
     for sd in (-1, 1):
         side = np.array([[sd * 0.06, ey + 0.12], [sd * nw * 0.85, ny - 0.04]])
-        line(side, _shade(skin, 0.88), 0.02)
-        fill(_ellipse(sd * nw * 0.5, ny, 0.045, 0.025, 10), _shade(skin, 0.45))
-    line(_curve([-nw, ny - 0.02], [0, ny + 0.03], [nw, ny - 0.02]), _shade(skin, 0.75), 0.025)
-    # Mouth: AU12 corners up/out, AU15 down, AU20 wider, AU23 narrower & thinner, AU16/AU26 open.
+        cv.line(side, _shade(skin, 0.88), 0.02)
+        cv.fill(_ellipse(sd * nw * 0.5, ny, 0.045, 0.025, 10), _shade(skin, 0.45))
+    cv.line(_curve([-nw, ny - 0.02], [0, ny + 0.03], [nw, ny - 0.02]), _shade(skin, 0.75), 0.025)
+    return ny, nw
+
+
+def _draw_mouth(cv: _Canvas, idn: Identity, a: dict[int, float], ny: float, nw: float) -> None:
+    """AU12 corners up/out, AU15 down, AU20 wider, AU23 narrower and thinner, AU16/AU26 open;
+    the nasolabial folds deepen with AU12 / AU9."""
+    au9, au12, au15, au16, au20, au23, au26 = a[9], a[12], a[15], a[16], a[20], a[23], a[26]
     my = idn.my + 0.05 * au26
     cw = idn.mw * (1 + 0.15 * au12 + 0.35 * au20 - 0.22 * au23 - 0.05 * au15)
-    cv = my + idn.rest - 0.2 * au12 + 0.18 * au15 + 0.03 * au20
+    cv_ = my + idn.rest - 0.2 * au12 + 0.18 * au15 + 0.03 * au20
     gap = 0.3 * au26 + 0.09 * au16
     thick = idn.lip * (1 - 0.65 * au23)
     ui = my - 0.04 * au9 - 0.03 * au16
     li = ui + gap + 0.01
-    cl, cr = [-cw, cv], [cw, cv]
+    cl, cr = [-cw, cv_], [cw, cv_]
     in_up, in_lo = _curve(cl, [0, ui], cr, 11), _curve(cl, [0, li], cr, 11)
     out_up = _curve(cl, [0, ui - thick], cr, 11)
     out_lo = _curve(cl, [0, li + thick * 1.3 + 0.04 * au16], cr, 11)
-    for sd in (-1, 1):  # nasolabial fold, deepened by AU12 / AU9
-        fold = [sd * nw * 1.15, ny - 0.04], [sd * (cw * 0.9 + 0.04), (ny + cv) / 2]
-        crease(_curve(*fold, [sd * (cw + 0.06), cv + 0.08]), 0.25 + 0.75 * max(au12, au9))
-    fill(np.vstack([out_up, out_lo[::-1]]), idn.lip_rgb)
+    for sd in (-1, 1):
+        fold = [sd * nw * 1.15, ny - 0.04], [sd * (cw * 0.9 + 0.04), (ny + cv_) / 2]
+        cv.crease(_curve(*fold, [sd * (cw + 0.06), cv_ + 0.08]), 0.25 + 0.75 * max(au12, au9))
+    cv.fill(np.vstack([out_up, out_lo[::-1]]), idn.lip_rgb)
     if gap > 0.015:
-        fill(np.vstack([in_up, in_lo[::-1]]), (45.0, 20.0, 25.0))
+        cv.fill(np.vstack([in_up, in_lo[::-1]]), (45.0, 20.0, 25.0))
         teeth = np.vstack([in_up, _curve(cl, [0, ui + min(gap, 0.07)], cr, 11)[::-1]])
-        fill(teeth, (228.0, 225.0, 215.0))
-    line(in_up, _shade(idn.lip_rgb, 0.55), 0.025)
-    # Box: bounding box of the drawn face ellipse, clipped to the image.
-    q = face @ m.T + centre
-    box = np.clip(np.r_[np.floor(q.min(0)), np.ceil(q.max(0)) + 1], 0, s).astype(np.int32)
-    # Photometric nuisance: directional light, brightness/contrast, blur, sensor noise.
+        cv.fill(teeth, (228.0, 225.0, 215.0))
+    cv.line(in_up, _shade(idn.lip_rgb, 0.55), 0.025)
+
+
+def _photometric(rng: np.random.Generator, img: np.ndarray, s: int, style: Style) -> np.ndarray:
+    """Directional light, brightness/contrast, blur, sensor noise (the style's ranges)."""
     f = img.astype(np.float32)
     ang, amp = rng.uniform(0, 2 * np.pi), rng.uniform(*style.light)
     light = 1 + amp * _ramp(s, ang)
@@ -381,7 +418,7 @@ def _render_one(
     if sigma > 0.3:
         f = cv2.GaussianBlur(f, (0, 0), sigma)
     f += rng.standard_normal((s, s, 3), dtype=np.float32) * rng.uniform(*style.noise)
-    return np.clip(f + 0.5, 0, 255).astype(np.uint8), aus, box
+    return np.clip(f + 0.5, 0, 255).astype(np.uint8)
 
 
 def render_items(
