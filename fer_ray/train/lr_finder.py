@@ -166,14 +166,7 @@ def lr_find(
     the generator's seed and the global RNG is left as it was.
     """
     _check(x, y, batch_size)
-    if not 0 < start_lr < end_lr:
-        raise ConfigError(f"need 0 < start_lr < end_lr, got {start_lr}, {end_lr}")
-    if num_it < 2:
-        raise ConfigError(f"num_it must be >= 2, got {num_it}")
-    if not 0 <= beta < 1:
-        raise ConfigError(f"smoothing beta must lie in [0, 1), got {beta}")
-    if suggestion not in SUGGESTIONS:
-        raise ConfigError(f"lr suggestion must be one of {SUGGESTIONS}, got {suggestion!r}")
+    _check_settings(start_lr, end_lr, num_it, beta, suggestion)
     work = copy.deepcopy(model)
     work.train()
     device = next(work.parameters()).device
@@ -213,6 +206,27 @@ def lr_find(
             best = min(best, smooth)
             loss.backward()
             optimizer.step()
+    return _result(lrs, losses, smoothed, diverged, suggestion, skip_start, skip_end)
+
+
+def _check_settings(
+    start_lr: float, end_lr: float, num_it: int, beta: float, suggestion: str
+) -> None:
+    if not 0 < start_lr < end_lr:
+        raise ConfigError(f"need 0 < start_lr < end_lr, got {start_lr}, {end_lr}")
+    if num_it < 2:
+        raise ConfigError(f"num_it must be >= 2, got {num_it}")
+    if not 0 <= beta < 1:
+        raise ConfigError(f"smoothing beta must lie in [0, 1), got {beta}")
+    if suggestion not in SUGGESTIONS:
+        raise ConfigError(f"lr suggestion must be one of {SUGGESTIONS}, got {suggestion!r}")
+
+
+def _result(
+    lrs: list[float], losses: list[float], smoothed: list[float], diverged: bool,
+    suggestion: Suggestion, skip_start: int, skip_end: int,
+) -> LRFinderResult:  # fmt: skip
+    """The curve and both suggestions (the steepest descent, the loss minimum / 10)."""
     lr_arr, sm_arr = np.asarray(lrs), np.asarray(smoothed)
     steep = suggest_lr(lr_arr, sm_arr, "steepest", skip_start, skip_end)
     low = suggest_lr(lr_arr, sm_arr, "min_div10", skip_start, skip_end)
