@@ -39,35 +39,63 @@ def member_tables(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Seed 000's feature analysis over the ensemble members: tables and summary, with
     subject-bootstrap intervals (``groups``: the subject of each test image)."""
-    n_members = len(tasks["magnitude"])
     mag = np.array([t["values"] for t in tasks["magnitude"]])
     ang = np.array([t["values"] for t in tasks["angles"]])
-    rows = []
-    for m, b in enumerate(tasks["baselines"]):
-        for rule in ("none", "magnitude", "angle", "random"):
-            rows.append(
-                {
-                    "member": m,
-                    "rule": rule,
-                    **{k: b[rule][k] for k in ("n_pruned", "accuracy", "threshold")},
-                }
-            )
-    baselines = pd.DataFrame(rows)
-    sweeps = []
-    for order in ("random", "magnitude"):
-        for m, t in enumerate(tasks[f"sweep_{order}"]):
-            sweeps.append(pd.DataFrame(t["rows"]).assign(member=m, order=order))
-    sweep = pd.concat(sweeps, ignore_index=True)
+    baselines = _baselines(tasks)
+    sweep = pd.concat(
+        [
+            pd.DataFrame(t["rows"]).assign(member=m, order=order)
+            for order in ("random", "magnitude")
+            for m, t in enumerate(tasks[f"sweep_{order}"])
+        ],
+        ignore_index=True,
+    )
     random_sweeps = [pd.DataFrame(t["rows"]) for t in tasks["sweep_random"]]
     falloff, falls_at = mi.sweep_falloff(random_sweeps, tasks["baselines"], groups, seed)
     sweep = sweep.drop(columns="correct")
-    met = tasks["metrics"]
+    labels = np.array(tasks["metrics"][0]["labels"])
+    tables = {
+        "pruning_intervals": mi.pruning_intervals(tasks["baselines"], groups, seed),
+        "sweep_falloff": falloff,
+        "vote_recall": mi.class_recall_intervals(labels, vote_preds, groups, class_names, seed),
+        "magnitude": per_feature(mag),
+        "angles": per_feature(ang),
+        "baselines": baselines,
+        "sweep": sweep,
+        **_class_tables(tasks["metrics"], labels, vote_preds, class_names),
+    }
+    summary = {
+        **_summary(tasks, mag, ang, baselines, sweep, absolute_angles),
+        "sweep_falls_off_at": falls_at,
+        "n_test": int(len(labels)),
+        "n_test_groups": int(len(np.unique(groups))),
+    }
+    return tables, summary
+
+
+def _baselines(tasks: Tasks) -> pd.DataFrame:
+    """Per member and pruning rule (none, magnitude, angle, random): pruned count, accuracy."""
+    return pd.DataFrame(
+        [
+            {"member": m, "rule": rule,
+             **{k: b[rule][k] for k in ("n_pruned", "accuracy", "threshold")}}
+            for m, b in enumerate(tasks["baselines"])
+            for rule in ("none", "magnitude", "angle", "random")
+        ]
+    )  # fmt: skip
+
+
+def _class_tables(
+    met: list[dict], labels: np.ndarray, vote_preds: np.ndarray, class_names: Sequence[str]
+) -> dict[str, pd.DataFrame]:
+    """Per-class precision/recall/F1 (each member and the vote) and the confusion matrices."""
     n_classes = len(class_names)
-    labels = np.array(met[0]["labels"])
-    per_class = []
-    for m, t in enumerate(met):
-        rep = metrics.per_class_report(labels, np.array(t["preds"]), class_names)
-        per_class.append(rep.reset_index().assign(member=m))
+    per_class = [
+        metrics.per_class_report(labels, np.array(t["preds"]), class_names)
+        .reset_index()
+        .assign(member=m)
+        for m, t in enumerate(met)
+    ]
     per_class.append(
         metrics.per_class_report(labels, vote_preds, class_names)
         .reset_index()
@@ -76,21 +104,21 @@ def member_tables(
     conf_mean = np.mean(
         [metrics.confusion(labels, np.array(t["preds"]), n_classes) for t in met], axis=0
     )
-    recalls = mi.class_recall_intervals(labels, vote_preds, groups, class_names, seed)
-    tables = {
-        "pruning_intervals": mi.pruning_intervals(tasks["baselines"], groups, seed),
-        "sweep_falloff": falloff,
-        "vote_recall": recalls,
-        "magnitude": per_feature(mag),
-        "angles": per_feature(ang),
-        "baselines": baselines,
-        "sweep": sweep,
+    return {
         "per_class": pd.concat(per_class, ignore_index=True),
         "confusion_vote": confusion_frame(
             metrics.confusion(labels, vote_preds, n_classes), class_names
         ),
         "confusion_members_mean": confusion_frame(conf_mean, class_names),
     }
+
+
+def _summary(
+    tasks: Tasks, mag: np.ndarray, ang: np.ndarray, baselines: pd.DataFrame,
+    sweep: pd.DataFrame, absolute_angles: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """The paper's headline figures over the members."""
+    n_members = len(tasks["magnitude"])
     avg_mag, avg_ang = mag.mean(0), ang.mean(0)
     unpruned = baselines[baselines["rule"] == "none"].set_index("member")["accuracy"]
     rnd = sweep[sweep["order"] == "random"]
@@ -98,7 +126,7 @@ def member_tables(
         pruning.smallest_kept_within(rnd[rnd["member"] == m], float(unpruned[m]), 0.01)
         for m in range(n_members)
     ]
-    summary = {
+    return {
         "n_members": n_members,
         "n_features": int(mag.shape[1]),
         "absolute_angles": absolute_angles,
@@ -122,11 +150,7 @@ def member_tables(
             "magnitude": mi.pruned_on_average(mag),
             "angle": mi.pruned_on_average(ang),
         },
-        "sweep_falls_off_at": falls_at,
-        "n_test": int(len(labels)),
-        "n_test_groups": int(len(np.unique(groups))),
     }
-    return tables, summary
 
 
 def sample_std(a: np.ndarray, axis: int = 0) -> np.ndarray:
