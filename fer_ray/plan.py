@@ -31,6 +31,7 @@ from typing import Any
 
 from fer_ray import files, layout, pipeline, protocol
 from fer_ray.config import Config
+from fer_ray.errors import StageError
 from fer_ray.layout import RunPaths
 from fer_ray.recipes.core.estimates import OVERHEADS
 
@@ -213,7 +214,15 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
 
     inputs = pipeline.input_identity(cfg)
     plans = stage_plan(cfg, resume, fresh, inputs)
-    pipeline.preflight(cfg, {p.stage: p.action for p in plans}, inputs)
+    cap = capacity(cfg)
+    problems = every_problem(cfg, {p.stage: p.action for p in plans}, inputs, cap.nodes)
+    if problems:
+        for line in problems:
+            out(f"problem: {line}")
+        raise StageError(
+            f"the dry run found {len(problems)} problem(s), listed above: the run would stop"
+            " at the first"
+        )
     m = inputs["manifest"]
     n_images, n_classes = len(m), int(m["label"].nunique())
     test, folds = holdout_and_folds(
@@ -227,7 +236,6 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
     )
     pool, n_test = int((~test).sum()), int(test.sum())
     r = cfg.resources
-    cap = capacity(cfg)
     trial_slots = _slots(cap.nodes, r.cpus_per_trial, r.gpus_per_trial)
     if r.max_concurrent_trials:
         trial_slots = min(trial_slots, r.max_concurrent_trials)
@@ -273,6 +281,35 @@ def dry_run(cfg: Config, resume: bool = False, fresh: bool = False,
     facts = {"images": n_images, "n_test": n_test, "trial_slots": trial_slots,
              "task_slots": task_slots, "probe": pr, "where": cap.where}  # fmt: skip
     return DryRun(plans, facts, est, lines)
+
+
+def every_problem(
+    cfg: Config, actions: dict[str, str], inputs: dict[str, Any], nodes: list[Any]
+) -> list[str]:
+    """Every check the run makes before its first stage (each stage's preflight, each
+    resource request against the nodes), all of them, not only the first that fails."""
+    from fer_ray.errors import FerRayError
+    from fer_ray.stages import cluster
+
+    problems: list[str] = []
+    seen: set[str] = set()
+    for stage, action in actions.items():
+        spec = pipeline.STAGES.get(stage)
+        if action not in ("run", "resume") or not spec.preflight or spec.preflight in seen:
+            continue
+        seen.add(spec.preflight)
+        try:
+            protocol.hook(spec, "preflight")(cfg, inputs)
+        except FerRayError as e:
+            problems.append(f"{e.kind}: {' '.join(str(e).split())}")
+    fitted, _ = cluster.fit_defaults(cfg, nodes)
+    types = cfg.resources.node_types or []
+    for req in cluster.requests(fitted):
+        try:
+            cluster.plan_requests([req], nodes, types)
+        except FerRayError as e:
+            problems.append(f"{e.kind}: {' '.join(str(e).split())}")
+    return problems
 
 
 def _resource_lines(cfg: Config, where: str, trial_slots: int, task_slots: int) -> list[str]:

@@ -109,3 +109,18 @@ def test_the_dashboard_note_says_where_the_token_is_only_when_auth_is_on():
     assert "`ray get-auth-token`" in local and "~/.ray/auth_token" in local
     assert "Authorization: Bearer <token>" in local
     assert "on its head" in dashboard_token_note("10.0.0.1:8265", "TOKEN", joined=True)
+
+
+def test_the_dry_run_lists_every_problem_at_once(tmp_path: Path, capsys):
+    """Requests no node can hold: all named at once, before anything is probed or run."""
+    sets = [f"output.runs_dir={tmp_path / 'runs'}", "resources.gpus_per_trial=0.25",
+            "resources.cpus_per_task=64"]  # fmt: skip
+    argv = ["--config", str(SMOKE), "--dry-run"] + [a for s in sets for a in ("--set", s)]
+    assert tune.main(argv) == 1
+    out, err = capsys.readouterr()
+    problems = [line for line in out.splitlines() if line.startswith("problem: ")]
+    assert len(problems) == 3, out  # a GPU job pretrains on a GPU too: that request fails
+    assert "gpus_per_trial asks for 1 CPU + 0.25 GPU" in problems[0]
+    assert "features_cpus/features_gpus asks for 2 CPU + 1 GPU" in problems[1]
+    assert "cpus_per_task asks for 64 CPU" in problems[2]
+    assert "found 3 problem(s)" in err and not (tmp_path / "runs").exists()
