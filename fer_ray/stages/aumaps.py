@@ -126,15 +126,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     unit = a.unit or BACKBONES.get(model_cfg.backbone).map_unit
     base = {"backbone": model_cfg.backbone, "unit": unit, "paper_layer": "conv3 (relu3)"}
     if unit is None:
-        why = (
-            f"{model_cfg.backbone} is no plain conv stack (residual blocks): the Zeiler–Fergus"
-            " deconvnet and receptive-field arithmetic apply to conv/ReLU/pool stacks only;"
-            " use model.backbone=small_cnn (seed 003), alexnet or vgg19, or set aumaps.unit"
-        )
-        files.write_json(out / layout.SUMMARY, {**base, "skipped": why})
-        write_work(out, [])
-        print(f"[aumaps] skipped: {why}", flush=True)
-        return {"skipped": why}
+        return _skipped(out, base, model_cfg.backbone)
     members = paths.member_dirs()
     if not members:
         raise StageError(f"no ensemble members under {paths.stage(Ensemble.DIR)}")
@@ -145,21 +137,52 @@ def run(ctx: StageContext) -> dict[str, Any]:
     recipe = recipes.get(cfg.train.recipe)
     n_all = len(prepared.images)
     n_classes, hidden = len(prepared.class_names), int(chosen["hidden"])
-    opts = {"num_cpus": cfg.resources.cpus_per_task, "scheduling_strategy": "SPREAD"}
-    work: list[dict[str, Any]] = []
-
-    nets, sel = {}, {}
+    job = _Job(cfg, tasks_dir, out, unit, len(members))
+    sel = {}
     for m, path in enumerate(members):
         with np.load(path / Ensemble.MEMBER) as z:
             sel[m] = np.sort(z["train_idx"]) if a.images == "train" else np.arange(n_all)
-    # 1. maxima, one task per member
-    pending: dict[Any, int] = {}
-    x_refs = {}  # each member's images as the network saw them at evaluation, put once
     for m, path in enumerate(members):
-        nets[m] = ray.put(_member_net(cfg, model_cfg, path, n_classes, hidden, state))
-        x_refs[m] = ray.put(recipe.eval_batch(prepared.images[sel[m]]))
+        job.nets[m] = ray.put(_member_net(cfg, model_cfg, path, n_classes, hidden, state))
+        job.x_refs[m] = ray.put(recipe.eval_batch(prepared.images[sel[m]]))
+    mxs, mx_refs = _maxima_tasks(job)
+    rows = _au_tasks(job, aus, regions, sel, mx_refs)
+    _panel_tasks(job, rows, mxs, mx_refs)
+    return aggregate(cfg, ctx, rows, mxs, sel, members, unit, au_source, regions, job.work, base)
+
+
+def _skipped(out: Path, base: dict[str, Any], backbone: str) -> dict[str, Any]:
+    why = (
+        f"{backbone} is no plain conv stack (residual blocks): the Zeiler–Fergus"
+        " deconvnet and receptive-field arithmetic apply to conv/ReLU/pool stacks only;"
+        " use model.backbone=small_cnn (seed 003), alexnet or vgg19, or set aumaps.unit"
+    )
+    files.write_json(out / layout.SUMMARY, {**base, "skipped": why})
+    write_work(out, [])
+    print(f"[aumaps] skipped: {why}", flush=True)
+    return {"skipped": why}
+
+
+class _Job:
+    """What the three task fan-outs share: where results go, the members' networks and
+    images in the object store (put once), and the work rows."""
+
+    def __init__(self, cfg: Config, tasks_dir: Path, out: Path, unit: str, n_members: int):
+        self.cfg, self.tasks_dir, self.out, self.unit = cfg, tasks_dir, out, unit
+        self.n_members = n_members
+        self.opts = {"num_cpus": cfg.resources.cpus_per_task, "scheduling_strategy": "SPREAD"}
+        self.nets: dict[int, Any] = {}
+        self.x_refs: dict[int, Any] = {}  # each member's images as the network saw them
+        self.work: list[dict[str, Any]] = []
+
+
+def _maxima_tasks(job: _Job) -> tuple[dict, dict]:
+    """1. Each map's maxima, one task per member (stored as they arrive)."""
+    tasks_dir, pending = job.tasks_dir, {}
+    for m in range(job.n_members):
         if not (tasks_dir / f"{m:02d}_maxima.npz").is_file():
-            pending[_maxima.options(**opts).remote(cfg, nets[m], x_refs[m], unit)] = m
+            ref = _maxima.options(**job.opts).remote(job.cfg, job.nets[m], job.x_refs[m], job.unit)
+            pending[ref] = m
 
     def store_maxima(m: int, result: tuple) -> str:
         mx, where = result
@@ -168,19 +191,23 @@ def run(ctx: StageContext) -> dict[str, Any]:
                     rf=np.asarray(mx["rf"]))  # fmt: skip
         return ""
 
-    drain(pending, store_maxima, "aumaps", "maxima tasks", len(members))
+    drain(pending, store_maxima, "aumaps", "maxima tasks", job.n_members)
     mx_refs, mxs = {}, {}
-    for m in range(len(members)):
+    for m in range(job.n_members):
         where = files.read_json(tasks_dir / f"{m:02d}_maxima.json")
-        work.append({"unit": f"member {m} maxima", **where})
+        job.work.append({"unit": f"member {m} maxima", **where})
         with np.load(tasks_dir / f"{m:02d}_maxima.npz") as z:
             mxs[m] = {"act": z["act"], "pos": z["pos"], "rf": tuple(int(v) for v in z["rf"])}
         mx_refs[m] = ray.put(mxs[m])
+    return mxs, mx_refs
 
-    # 2. one task per (member, AU)
+
+def _au_tasks(job: _Job, aus: Any, regions: Any, sel: dict, mx_refs: dict) -> list[dict]:
+    """2. One task per (member, AU): the eq. 13 distances and the region check."""
+    a, tasks_dir = job.cfg.aumaps, job.tasks_dir
     au_names = list(aus.columns) if aus is not None else []
     pending = {}
-    for m in range(len(members)):
+    for m in range(job.n_members):
         if aus is None:
             break
         vals = aus.to_numpy()[sel[m]]
@@ -191,7 +218,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 continue
             present = vals[valid, j] > a.min_intensity
             r = None if reg is None else reg[:, j]
-            ref = _au.options(**opts).remote(cfg, mx_refs[m], au, present, r, valid, cfg.seed + m)
+            ref = _au.options(**job.opts).remote(
+                job.cfg, mx_refs[m], au, present, r, valid, job.cfg.seed + m
+            )
             pending[ref] = (m, au)
 
     def store_au(key: tuple[int, str], result: tuple) -> str:
@@ -199,37 +228,40 @@ def run(ctx: StageContext) -> dict[str, Any]:
         files.write_json(tasks_dir / f"{key[0]:02d}_{key[1]}.json", {**row, "work": where})
         return ""
 
-    drain(pending, store_au, "aumaps", "AU tasks", len(members) * len(au_names))
+    drain(pending, store_au, "aumaps", "AU tasks", job.n_members * len(au_names))
     rows = []
-    for m in range(len(members)):
+    for m in range(job.n_members):
         for au in au_names:
             r = files.read_json(tasks_dir / f"{m:02d}_{au}.json")
-            work.append({"unit": f"member {m} {au}", **r.pop("work")})
+            job.work.append({"unit": f"member {m} {au}", **r.pop("work")})
             rows.append({"member": m, **r})
+    return rows
 
-    # 3. deconvolution panels, one task per (member, chunk of maps)
-    pending = {}
+
+def _panel_tasks(job: _Job, rows: list[dict], mxs: dict, mx_refs: dict) -> None:
+    """3. Deconvolution panels, one task per (member, chunk of maps)."""
+    unit, out, pending, wanted = job.unit, job.out, {}, {}
     n_maps = {m: mxs[m]["act"].shape[1] for m in mxs}
-    wanted = {}
-    for m in range(len(members)):
+    for m in range(job.n_members):
         best = sorted({int(r["map"]) for r in rows if r["member"] == m and r["map"] >= 0})
-        wanted[m] = list(range(n_maps[m])) if a.panels == "all" else best
+        wanted[m] = list(range(n_maps[m])) if job.cfg.aumaps.panels == "all" else best
         todo = [c for c in wanted[m] if not (out / AuMaps.panel(m, unit, c)).is_file()]
         for s in range(0, len(todo), PANEL_CHUNK):
             chunk = todo[s : s + PANEL_CHUNK]
-            ref = _panels.options(**opts).remote(cfg, nets[m], x_refs[m], unit, chunk, mx_refs[m])
+            ref = _panels.options(**job.opts).remote(
+                job.cfg, job.nets[m], job.x_refs[m], unit, chunk, mx_refs[m]
+            )
             pending[ref] = (m, chunk[0])
 
     def store_panels(key: tuple[int, int], result: tuple) -> str:
         pngs, where = result
         for c, png in pngs.items():
             files.write_bytes(out / AuMaps.panel(key[0], unit, c), png)
-        work.append({"unit": f"member {key[0]} panels from map {key[1]}", **where})
+        job.work.append({"unit": f"member {key[0]} panels from map {key[1]}", **where})
         return ""
 
     n_chunks = sum(-(-len(w) // PANEL_CHUNK) for w in wanted.values())
     drain(pending, store_panels, "aumaps", "panel tasks", n_chunks)
-    return aggregate(cfg, ctx, rows, mxs, sel, members, unit, au_source, regions, work, base)
 
 
 def aggregate(cfg: Config, ctx: StageContext, rows: list[dict], mxs: dict, sel: dict,
