@@ -103,7 +103,8 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
     print(
         f"[analyse] {len(members)} members × {len(analyses())} analyses · "
         f"{summary['features_within_magnitude']} of {summary['n_features']} features within "
-        f"mean ± std magnitude · accuracy falls off (paired interval below 0) at "
+        f"mean ± std magnitude · accuracy falls off (it and every smaller count: paired "
+        "interval below 0) at "
         f"{summary['sweep_falls_off_at']} kept features",
         flush=True,
     )
