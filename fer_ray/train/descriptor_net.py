@@ -6,17 +6,20 @@ Plain PyTorch on the shared ``Head`` and training loop; the descriptors stage ru
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from fer_ray.config import DescriptorsConfig, TrainConfig
+from fer_ray.config import TrainConfig
 from fer_ray.data.descriptors import CLASS_NAMES
 from fer_ray.models.head import Head
 from fer_ray.train.loop import Phase, Split, fit, predict_proba
 
 N_CLASSES = len(CLASS_NAMES)
+if TYPE_CHECKING:  # the descriptors recipe's section; a pure module reads only its fields
+    from fer_ray.recipes.descriptors import DescriptorsConfig
+
 ACTIVATION = "relu"  # Head's default; seed 000 does not name the hidden activation
 
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from fer_ray.config import DescriptorsConfig, TrainConfig
+from fer_ray.config import TrainConfig
+from fer_ray.recipes.descriptors import DescriptorsConfig
 from fer_ray.train.descriptor_net import N_CLASSES, train_fold, zscore
 
 
