@@ -65,8 +65,12 @@ def _check(labels: np.ndarray, n_groups: int, n_items: int, n_splits: int, what:
 
 
 def _digest(a: np.ndarray) -> bytes:
-    h = pd.util.hash_array(np.asarray(a).ravel(), categorize=False)
-    return hashlib.sha1(f"{a.dtype.str}{a.shape}".encode() + h.tobytes()).digest()
+    """Objects (strings) by pandas' value hashes; fixed-width arrays by their bytes."""
+    if a.dtype.kind == "O":
+        raw = pd.util.hash_array(a.ravel(), categorize=False).tobytes()
+    else:
+        raw = np.ascontiguousarray(a).tobytes()
+    return hashlib.sha1(f"{a.dtype.str}{a.shape}".encode() + raw).digest()
 
 
 def split_fingerprint(labels: np.ndarray, groups: np.ndarray, **params: object) -> str:

@@ -209,9 +209,14 @@ def test_splits_are_memoised_and_fingerprinted(monkeypatch):
     assert key == splits.split_fingerprint(labels.copy(), groups.copy(), seed=0, folds=5)
     assert key != splits.split_fingerprint(labels, groups, folds=5, seed=1)
     assert key != splits.split_fingerprint(labels[::-1], groups, folds=5, seed=0)
+    fixed = groups.astype(str)  # fixed-width strings, as from a NumPy string array
+    assert np.array_equal(grouped_folds(labels, fixed, 5, 0), second)
+    assert splits.split_fingerprint(labels, fixed, k=5) != splits.split_fingerprint(
+        labels, fixed[::-1], k=5
+    )
     splits.clear_split_memo()
     grouped_folds(labels, groups, 5, 0)
-    assert len(calls) == 3
+    assert len(calls) == 4
 
 
 def test_assert_disjoint_names_group_and_both_splits():
