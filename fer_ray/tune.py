@@ -12,6 +12,12 @@ from fer_ray import shipped_configs, signals, tracking
 from fer_ray.errors import unwrap
 
 
+def _resume_mode(value: str) -> str:
+    if value != "auto":
+        raise argparse.ArgumentTypeError(f"--resume takes no value or 'auto', not {value!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="fer-ray tune",
@@ -39,9 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument(
         "--resume",
         nargs="?",
-        const="yes",
-        choices=["auto"],
+        const=True,
+        type=_resume_mode,
         default=None,
+        metavar="auto",
         help="continue an interrupted run from its checkpoints; '--resume auto' starts the run"
         " when there is none and resumes it otherwise (one command for job retries)",
     )
@@ -96,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def resume_wanted(cfg: config_mod.Config, resume: str | None) -> bool:
+def resume_wanted(cfg: config_mod.Config, resume: str | bool | None) -> bool:
     """``--resume`` resumes; ``--resume auto`` resumes a run that exists, else starts it."""
     if resume == "auto":
         from fer_ray import layout
