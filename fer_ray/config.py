@@ -167,8 +167,8 @@ class ResourcesConfig:
     # [{CPU: 8, GPU: 1}]; None = read ~/ray_bootstrap_config.yaml on a `ray up` head, if any
     wait_s: float = 900.0  # how long work may wait for an autoscaler to add a node
     connect_timeout_s: float = 30.0  # an unreachable address fails after this
-    dashboard: bool = True  # its host: local Ray's dashboard binds there (0.0.0.0 exposes it)
-    dashboard_host: str = "127.0.0.1"
+    dashboard: bool = True  # local Ray starts its dashboard
+    dashboard_host: str = "127.0.0.1"  # where it binds (0.0.0.0 exposes it to the network)
 
 
 @dataclass(frozen=True)
