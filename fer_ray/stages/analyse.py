@@ -103,9 +103,7 @@ def run(cfg: Config, paths: RunPaths, resume: bool = False) -> dict[str, Any]:
     print(
         f"[analyse] {len(members)} members × {len(analyses())} analyses · "
         f"{summary['features_within_magnitude']} of {summary['n_features']} features within "
-        f"mean ± std magnitude · accuracy falls off (it and every smaller count: paired "
-        "interval below 0) at "
-        f"{summary['sweep_falls_off_at']} kept features",
+        f"mean ± std magnitude · {falloff_text(summary['sweep_falls_off_at'])}",
         flush=True,
     )
     return summary
@@ -136,3 +134,10 @@ def aggregate(cfg: Config, paths: RunPaths, n_members: int) -> dict[str, Any]:
     )
     files.write_json(out / layout.SUMMARY, summary)
     return summary
+
+
+def falloff_text(kept: int | None) -> str:
+    """Where pruning costs accuracy (the count and every smaller one: paired interval below 0)."""
+    if kept is None:
+        return "no kept-feature count loses accuracy (no paired interval below 0)"
+    return f"accuracy falls off at {kept} kept features (and below: paired interval below 0)"

@@ -17,7 +17,7 @@ from ray import tune
 
 from fer_ray import files
 from fer_ray.analysis import pred_text
-from fer_ray.analysis.selection import choose, oof_table, table2, with_intervals
+from fer_ray.analysis.selection import choose, oof_table, ranked, table2, with_intervals
 from fer_ray.config import Config
 from fer_ray.layout import Grid, RunPaths
 from fer_ray.seeds import trial_seed
@@ -167,8 +167,10 @@ def run(
     trials = pd.DataFrame(rows).sort_values(order, ascending=up)
     curves_table = pd.concat(curves).sort_values([*order, "step"], ascending=[*up, True])
     common.write_work(out, sorted(work, key=lambda w: w["unit"]))
+    t2 = table2(trials)
+    ranked(t2)  # every cell diverged: one line, before anything is stored as done
     oof = oof_table(trials, splits)
-    t2 = with_intervals(table2(trials), oof, cfg.seed)
+    t2 = with_intervals(t2, oof, cfg.seed)
     chosen = choose(
         t2, cfg.grid.choose, (cfg.grid.paper_lr, cfg.grid.paper_hidden), cfg.model.backbone
     )
