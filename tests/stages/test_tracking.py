@@ -66,6 +66,7 @@ def test_every_tune_stage_gets_the_loggers_and_the_configured_trackers(tmp_path)
         kinds("tracking={tensorboard: {logdir: x}}")
 
 
+@pytest.mark.slow  # MLflow creates its SQLite schema: seconds
 @pytest.mark.skipif(not HAS_MLFLOW, reason="needs fer_ray[mlflow]")
 def test_mlflow_defaults_stay_inside_the_run_directory(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
