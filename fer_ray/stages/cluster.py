@@ -159,6 +159,8 @@ def alive_nodes() -> list[Node]:
 def node_info() -> dict[str, str]:
     """Where the calling task or trial runs: Ray's node id (unique per node, also when many
     nodes share one IP) and the node's IP."""
+    if not ray.is_initialized():  # asking Ray's context would start a Ray here
+        return {"node_id": "local", "node_ip": "local"}
     try:
         ctx = ray.get_runtime_context()
         return {"node_id": ctx.get_node_id(), "node_ip": ray.util.get_node_ip_address()}
