@@ -117,6 +117,7 @@ def test_boxes_inside_image_with_plausible_size_and_jitter() -> None:
     assert np.std((x0 + x1) / 2) > 2.0 and np.std(width) > 2.0  # position/scale jitter
 
 
+@pytest.mark.slow  # trains a logistic regression per seed on rendered faces (~30 s)
 def test_difficulty_band_logistic_regression_on_face_crops() -> None:
     pytest.importorskip("sklearn")
     from sklearn.linear_model import LogisticRegression

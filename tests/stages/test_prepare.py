@@ -10,6 +10,8 @@ from fer_ray.stages.prepare import load_prepared
 from tests.conftest import smoke_config
 from tests.data import fixtures
 
+pytestmark = pytest.mark.slow  # a Ray session and real crop tasks
+
 
 @pytest.fixture(scope="module")
 def ray_session():
