@@ -147,30 +147,60 @@ def test_pure_packages_never_import_ray_stages_or_report(package):
     for path in (PKG / package).rglob("*.py"):
         for target, _ in _imports(path):
             if target.split(".")[0] == "ray" or target.startswith(
-                ("fer_ray.stages", "fer_ray.report", "fer_ray.pipeline", "fer_ray.tune")
+                (
+                    "fer_ray.stages",
+                    "fer_ray.report",
+                    "fer_ray.pipeline",
+                    "fer_ray.tune",
+                    "fer_ray.recipes",
+                )
             ):
                 bad.append(f"{_module_name(path)} imports {target}")
     assert bad == []
 
 
+def _report_modules() -> list[Path]:
+    """The report package and every recipe's report section (``recipes/<name>/report.py``)."""
+    return [*(PKG / "report").rglob("*.py"), *(PKG / "recipes").glob("*/report.py")]
+
+
+def _is_stage_module(name: str) -> bool:
+    """Where Ray may be used: the core stages and a recipe's stage modules (its package
+    ``__init__``, the declaration, and its report section stay Ray-free)."""
+    parts = name.split(".")
+    if name.startswith(("fer_ray.stages", "fer_ray.pipeline", "fer_ray.cluster")):
+        return True
+    return parts[:2] == ["fer_ray", "recipes"] and len(parts) == 4 and parts[3] != "report"
+
+
 def test_report_never_imports_ray_or_stages():
     bad = [
         f"{_module_name(p)} imports {t}"
-        for p in (PKG / "report").rglob("*.py")
+        for p in _report_modules()
         for t, _ in _imports(p)
-        if t.split(".")[0] == "ray" or t.startswith("fer_ray.stages")
+        if t.split(".")[0] == "ray" or _is_stage_module(t)
     ]
     assert bad == []
 
 
 def test_only_stages_and_the_cluster_checks_import_ray():
-    allowed = ("fer_ray.stages", "fer_ray.pipeline", "fer_ray.cluster")
     users = sorted(
         _module_name(p)
         for p in PKG.rglob("*.py")
         if any(t.split(".")[0] == "ray" for t, _ in _imports(p))
     )
-    assert [u for u in users if not u.startswith(allowed)] == []
+    assert [u for u in users if not _is_stage_module(u)] == []
+
+
+def test_recipe_declarations_are_ray_free():
+    """Config loading and the report import every recipe's ``__init__``: no Ray, no stage."""
+    bad = [
+        f"{_module_name(p)} imports {t}"
+        for p in (PKG / "recipes").glob("*/__init__.py")
+        for t, _ in _imports(p)
+        if t.split(".")[0] == "ray" or _is_stage_module(t)
+    ]
+    assert bad == []
 
 
 def test_user_errors_have_one_root():

@@ -9,6 +9,11 @@ How to write one (the same for a package of your own, found through the entry-po
   read, artifacts read and written, ``enabled``, ``run`` and optional hooks as
   ``"module:function"`` strings), the file names it writes, and its report section; a call to
   ``fer_ray.protocol.register(...)`` registers them all.
-* the stage's ``run(ctx)`` module (orchestration: Ray tasks, Tune), the pure analysis it calls
-  (numpy/torch, no Ray) and the report section module (``load``/``plots``/``blocks``).
+* ``<pkg>/stage.py``: the stage's ``run(ctx)`` (orchestration only: Ray tasks, Tune);
+* ``<pkg>/report.py``: its report section (``name``, ``load``, ``plots``, ``blocks``);
+* the pure analysis it calls (numpy/torch, no Ray), in the package or in ``fer_ray.analysis``
+  where other recipes share it.
+
+fer_ray's own: ``core`` (prepare, grid, ensemble, analyse; their code in ``fer_ray.stages``),
+``descriptors``, ``rules`` (with ``export``), ``clean``, ``newfaces``, ``aumaps``.
 """

@@ -17,7 +17,7 @@ import pandas as pd
 
 from fer_ray.layout import SUMMARY, AuMaps, Clean, Ensemble, Rules
 
-# what the stages store as "paper" (fer_ray.analysis.rule_tables.PAPER, fer_ray.stages.clean.PAPER);
+# what the stages store as "paper" (fer_ray.analysis.rule_tables.PAPER, fer_ray.recipes.clean.stage.PAPER);
 # copied, so the report tests need no Ray
 RULES_PAPER = {
     "per_class": {"angry": 0.9934, "disgust": 1.0, "fear": 0.9281, "happy": 0.9542,

@@ -58,7 +58,7 @@ def test_clean_section_gallery_flags_and_intervals(run_dir: Path, tmp_path: Path
 
 
 def test_clean_section_says_when_its_members_are_not_the_ensembles(run_dir: Path):
-    from fer_ray.report.sections import clean
+    from fer_ray.recipes.clean import report as clean
 
     assert not clean.custom_training({}) and not clean.custom_training({"class_weights": "none"})
     assert clean.custom_training({"lr": "auto"}) and clean.custom_training({"phases": [{}]})

@@ -14,10 +14,10 @@ import ray
 from fer_ray.config import Config
 from fer_ray.data.descriptors import FEATURES, PAPER_TABLE1
 from fer_ray.layout import RunPaths
+from fer_ray.recipes.descriptors import stage
 from fer_ray.report.render import to_html, to_markdown
 from fer_ray.report.run import Run
 from fer_ray.report.sections import SECTIONS
-from fer_ray.stages import descriptors as stage
 from tests.conftest import smoke_config
 from tests.data.descriptor_fixture import HEADER_FEATURES, SIGNAL_FEATURES, write_sfew_sheet
 

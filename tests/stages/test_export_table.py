@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_ray.stages.export import read_table, table, write_table
+from fer_ray.recipes.rules.export import read_table, table, write_table
 
 
 def test_member_table_round_trips_through_parquet_and_csv(tmp_path):

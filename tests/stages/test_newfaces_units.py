@@ -9,7 +9,7 @@ import pytest
 from fer_ray import config
 from fer_ray.data import synthetic
 from fer_ray.errors import ConfigError, StageError
-from fer_ray.stages import newfaces as nf
+from fer_ray.recipes.newfaces import stage as nf
 
 
 def test_styled_source_renders_the_style_with_its_own_items_and_groups() -> None:

@@ -42,11 +42,11 @@ class AuMapsConfig:
 register(
     Stage(
         "aumaps",
-        "fer_ray.stages.aumaps:stage",
+        "fer_ray.recipes.aumaps.stage:stage",
         keys=("aumaps",),
         reads=(MEMBERS,),
         enabled=lambda c: c.aumaps.enabled,
     ),
     sections={"aumaps": AuMapsConfig},
-    report=[("aumaps", "fer_ray.report.sections.aumaps", "nodes")],
+    report=[("aumaps", "fer_ray.recipes.aumaps.report", "nodes")],
 )

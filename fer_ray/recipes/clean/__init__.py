@@ -39,7 +39,7 @@ class CleanConfig:
 register(
     Stage(
         "clean",
-        "fer_ray.stages.clean:stage",
+        "fer_ray.recipes.clean.stage:stage",
         keys=(
             "clean",
             "ensemble.phase2_lr",
@@ -51,5 +51,5 @@ register(
         enabled=lambda c: c.clean.enabled,
     ),  # fmt: skip
     sections={"clean": CleanConfig},
-    report=[("clean", "fer_ray.report.sections.clean", "architectures")],
+    report=[("clean", "fer_ray.recipes.clean.report", "architectures")],
 )

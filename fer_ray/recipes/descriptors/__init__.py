@@ -42,7 +42,7 @@ class DescriptorsConfig:
 register(
     Stage(
         "descriptors",
-        "fer_ray.stages.descriptors:stage",
+        "fer_ray.recipes.descriptors.stage:stage",
         keys=("seed", "data", "descriptors", "analyse.absolute_angles"),
         enabled=lambda c: c.descriptors.enabled,
         data_files=True,
@@ -50,5 +50,5 @@ register(
         preflight="fer_ray.recipes.descriptors.checks:sheet",
     ),
     sections={"descriptors": DescriptorsConfig},
-    report=[("descriptors", "fer_ray.report.sections.descriptors", "architectures")],
+    report=[("descriptors", "fer_ray.recipes.descriptors.report", "architectures")],
 )

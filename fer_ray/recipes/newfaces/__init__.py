@@ -39,7 +39,7 @@ class NewFacesConfig:
 register(
     Stage(
         "newfaces",
-        "fer_ray.stages.newfaces:stage",
+        "fer_ray.recipes.newfaces.stage:stage",
         keys=(
             "newfaces",
             "ensemble.test_fraction",
@@ -51,5 +51,5 @@ register(
         enabled=lambda c: c.newfaces.enabled,
     ),  # fmt: skip
     sections={"newfaces": NewFacesConfig},
-    report=[("newfaces", "fer_ray.report.sections.newfaces", "nodes")],
+    report=[("newfaces", "fer_ray.recipes.newfaces.report", "nodes")],
 )

@@ -52,7 +52,7 @@ class RulesConfig:
 register(
     Stage(
         "export",
-        "fer_ray.stages.export:stage",
+        "fer_ray.recipes.rules.export:stage",
         keys=("export.format",),
         reads=(MEMBERS,),
         writes=(FEATURES,),
@@ -60,11 +60,11 @@ register(
     ),
     Stage(
         "rules",
-        "fer_ray.stages.rules:stage",
+        "fer_ray.recipes.rules.stage:stage",
         keys=("rules",),
         reads=(FEATURES,),
         enabled=lambda c: c.rules.enabled,
     ),
     sections={"export": ExportConfig, "rules": RulesConfig},
-    report=[("rules", "fer_ray.report.sections.rules", "architectures")],
+    report=[("rules", "fer_ray.recipes.rules.report", "architectures")],
 )

@@ -28,9 +28,9 @@ from fer_ray.analysis.rule_fidelity import class_tree_result
 from fer_ray.config import Config
 from fer_ray.errors import StageError
 from fer_ray.layout import Prepare, Rules, RunPaths
+from fer_ray.recipes.rules.export import features_path, read_table
 from fer_ray.seeds import member_seed
 from fer_ray.stages.common import drain, write_work
-from fer_ray.stages.export import features_path, read_table
 from fer_ray.stages.task_results import store_json, timed, work_row
 
 if TYPE_CHECKING:
