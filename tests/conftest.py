@@ -21,6 +21,28 @@ def smoke_config(tmp: Path, *overrides: str) -> config.Config:
     )
 
 
+# the smoke config, smaller still: one (lr, hidden) cell over two folds, one member, a small
+# CNN from scratch; for tests of the plumbing around a run, not of its numbers
+TINY = [
+    "data.n_subjects=8",
+    "data.per_class=1",
+    "data.image_size=48",
+    "faces.size=32",
+    "model.backbone=small_cnn",
+    "model.weights=none",
+    "model.train_last_convs=-1",
+    "train.batch_size=16",
+    "train.epochs=2",
+    "grid.folds=2",
+    "grid.lr=[0.01]",
+    "grid.hidden=[16]",
+    "ensemble.members=1",
+    "ensemble.phase2_epochs=0",
+    "ensemble.test_fraction=0.25",
+    "analyse.enabled=false",
+]
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """One crop/weights cache for the whole session: pretraining is paid once."""

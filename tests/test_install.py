@@ -14,29 +14,10 @@ import pytest
 import tomllib
 
 from fer_ray import __version__, tracking
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "fer_ray", "tune_configs")
-# the smoke config, smaller still: one (lr, hidden) cell over two folds, one member
-TINY = [
-    "data.n_subjects=8",
-    "data.per_class=1",
-    "data.image_size=48",
-    "faces.size=32",
-    "model.backbone=small_cnn",
-    "model.weights=none",
-    "model.train_last_convs=-1",
-    "train.batch_size=16",
-    "train.epochs=2",
-    "grid.folds=2",
-    "grid.lr=[0.01]",
-    "grid.hidden=[16]",
-    "ensemble.members=1",
-    "ensemble.phase2_epochs=0",
-    "ensemble.test_fraction=0.25",
-    "analyse.enabled=false",
-]
 
 
 def test_the_package_declares_its_command_and_an_extra_per_tracker():

@@ -15,7 +15,7 @@ from fer_ray import config, tracking, trial_logs
 from fer_ray.errors import ConfigError, DependencyError
 from fer_ray.layout import RunPaths
 from fer_ray.stages import live, trackers
-from tests.conftest import SMOKE, smoke_config
+from tests.conftest import SMOKE, TINY, smoke_config
 
 HAS_MLFLOW = importlib.util.find_spec("mlflow") is not None
 
@@ -96,25 +96,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-TINY = [
-    "data.n_subjects=8",
-    "data.per_class=1",
-    "data.image_size=48",
-    "faces.size=32",
-    "model.backbone=small_cnn",
-    "model.weights=none",
-    "model.train_last_convs=-1",
-    "train.batch_size=16",
-    "train.epochs=2",
-    "grid.folds=2",
-    "grid.lr=[0.01]",
-    "grid.hidden=[16]",
-    "ensemble.members=1",
-    "ensemble.phase2_epochs=0",
-    "ensemble.test_fraction=0.25",
-    "analyse.enabled=false",
-    "tracking=[mlflow]",
-]
+TINY_MLFLOW = [*TINY, "tracking=[mlflow]"]
 
 
 @pytest.mark.slow
@@ -127,7 +109,7 @@ def test_a_run_logs_every_trial_to_mlflow(tmp_path, monkeypatch, shared_cache):
     from fer_ray.pipeline import run_pipeline
 
     monkeypatch.chdir(tmp_path)
-    cfg = smoke_config(tmp_path / "out", *TINY, f"faces.cache_dir={shared_cache / 'crops'}")
+    cfg = smoke_config(tmp_path / "out", *TINY_MLFLOW, f"faces.cache_dir={shared_cache / 'crops'}")
     run_pipeline(cfg)
     paths = RunPaths.of(cfg)
     client = MlflowClient(tracking_uri=trackers.mlflow_uri(cfg))
