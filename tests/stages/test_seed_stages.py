@@ -278,5 +278,5 @@ def test_predict_flags_a_faceless_image_and_names_an_unreadable_one(run, tmp_pat
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert cp.returncode == 2 and cp.stderr.strip() == (
-        f"data error: {bad}: cannot read this image (missing, or not an image file)"
+        f"data error: {bad}: cannot read this image (not an image file, or damaged)"
     )

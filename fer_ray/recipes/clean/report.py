@@ -47,18 +47,7 @@ def load(run: Run) -> Part | None:
             "crops": crops,
             "losses": run.need_csv(Clean.DIR, Clean.LOSSES),
             "noun": u.group_noun(run),
-            "custom_training": custom_training(run.config.get("train") or {}),
         },
-    )
-
-
-def custom_training(train: dict) -> bool:
-    """Whether the ensemble trains with seed 004's ``train.*`` choices, which the clean stage's
-    retraining does not apply (it keeps the grid's lr and the two default phases)."""
-    return bool(
-        train.get("phases")
-        or train.get("lr") is not None
-        or train.get("class_weights", "none") != "none"
     )
 
 
@@ -148,16 +137,11 @@ def variants_table(part: Part) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def retrain_text(s: dict, noun: str, custom_training: bool = False) -> str:
+def retrain_text(s: dict, noun: str) -> str:
     r = s["retrain"]
     var = r["variants"]
-    same = (
-        "(trained with the grid's lr and the ensemble's two default phases: train.lr,"
-        " train.phases and train.class_weights are not applied here, so these members are not"
-        " the ensemble's)"
-        if custom_training
-        else "(the ensemble's own members of those seeds)"
-    )
+    # one member trainer: 'none' applies train.* exactly as the ensemble does
+    same = "(the ensemble's own members of those seeds)"
     text = (
         f"Retrained: {r['members']} members per variant with the ensemble's recipe and the same "
         f"seeds and splits; 'none' keeps every pool image {same}, 'flagged' drops the flagged images from each member's training and validation "
@@ -205,7 +189,7 @@ def blocks(part: Part) -> list[Block]:
             if c in part.tables["clean_gallery"]]  # fmt: skip
     b += [table(part.tables["clean_gallery"][keep]), img(LOSSES_PNG, "Out-of-fold losses")]
     if "retrain" in s and "clean_variants" in part.tables:
-        text = retrain_text(s, part.facts["noun"], part.facts.get("custom_training", False))
+        text = retrain_text(s, part.facts["noun"])
         b += [p(text), table(variants_table(part))]
     b.append(
         p(
