@@ -15,6 +15,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,9 +102,12 @@ def pretraining_set(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pretrain_backbone(
-    cfg: Config, device: str = "cpu"
+    cfg: Config, device: str = "cpu", on_epoch: Callable[[dict[str, Any]], None] | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train the whole backbone on the source's objective; returns (state dict, facts)."""
+    """Train the whole backbone on the source's objective; returns (state dict, facts).
+
+    ``on_epoch`` (progress only) gets each epoch's row with ``epochs`` (the total) and
+    ``seconds`` (that epoch's); the facts and weights do not depend on it."""
     from fer_ray.models.factory import create_backbone
 
     t0 = time.time()
@@ -130,6 +134,7 @@ def pretrain_backbone(
     model = nn.Sequential(backbone, head)
     x_tr, y_tr = x_all[tr_idx], y_all[tr_idx]
     for epoch in range(cfg.model.pretrain_epochs):
+        t_epoch = time.time()
         train = obj.epoch_split(x_tr, y_tr, gen)
         loss, _ = train_epoch(model, train, opt, 64, gen, obj.transform, obj.loss)
         model.eval()
@@ -142,6 +147,9 @@ def pretrain_backbone(
         if name == "au":
             row["baseline_mse"] = float(((val.y - y_tr.mean(0)) ** 2).mean())
         history.append(row)
+        if on_epoch is not None:
+            n = cfg.model.pretrain_epochs
+            on_epoch({**row, "epochs": n, "seconds": round(time.time() - t_epoch, 2)})
     state = {k: v.detach().cpu() for k, v in backbone.state_dict().items()}
     facts = {
         "objective": name,

@@ -37,43 +37,126 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 
 
 _last_line: dict[str, float] = {}
+_bars: dict[str, Any] = {}  # stage -> its live tqdm bar on a terminal
+THROTTLE_S = 15.0  # the least seconds between two lines of a stage in a log
 
 
-def progress(stage: str, text: str, final: bool) -> None:
-    """One line per stage: rewritten in place on a terminal, every 15 s in a log."""
+def progress(
+    stage: str, text: str, final: bool, done: int | None = None, total: int | None = None
+) -> None:
+    """One line per stage. On a terminal a live bar (tqdm) when ``done`` of ``total`` is known,
+    else the line rewritten in place; in a log (CI, ``ray job logs``) one line at most every
+    ``THROTTLE_S`` seconds, and always the ``final`` one."""
     if sys.stdout.isatty():
-        print(f"\r[{stage}] {text}".ljust(78), end="\n" if final else "", flush=True)
+        if total:
+            _bar(stage, text, final, done or 0, total)
+        else:
+            print(f"\r[{stage}] {text}".ljust(78), end="\n" if final else "", flush=True)
         return
     now = time.time()
-    if final or now - _last_line.get(stage, 0.0) >= 15:
+    if final or now - _last_line.get(stage, 0.0) >= THROTTLE_S:
         _last_line[stage] = now
         print(f"[{stage}] {text}", flush=True)
 
 
-class Progress(tune.Callback):
-    """One progress line per stage: rewritten in place on a terminal, sparse otherwise."""
+def _bar(stage: str, text: str, final: bool, done: int, total: int) -> None:
+    from tqdm import tqdm
 
-    def __init__(self, stage: str, total: int, metric: str):
-        self.stage, self.total, self.metric = stage, total, metric
+    bar = _bars.get(stage)
+    if bar is None or bar.total != total:
+        if bar is not None:
+            bar.close()
+        fmt = "{desc} {percentage:3.0f}%|{bar:20}| {postfix}"
+        bar = _bars[stage] = tqdm(total=total, desc=f"[{stage}]", bar_format=fmt, file=sys.stdout)
+    bar.n = min(done, total)
+    bar.set_postfix_str(text, refresh=True)
+    if final:
+        bar.close()
+        _bars.pop(stage, None)
+
+
+def eta_text(seconds: float | None) -> str:
+    """``ETA 4m10s`` (``ETA ?`` before anything was measured)."""
+    if seconds is None or seconds != seconds:
+        return "ETA ?"
+    s = max(0, round(seconds))
+    return f"ETA {s // 60}m{s % 60:02d}s" if s >= 60 else f"ETA {s}s"
+
+
+def short_config(config: dict[str, Any], limit: int = 60) -> str:
+    """A trial's config in one short line: ``lr=0.001 hidden=256 fold=2``."""
+    parts = []
+    for k, v in (config or {}).items():
+        if isinstance(v, dict | list | tuple):
+            continue
+        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    line = " ".join(parts)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class Progress(tune.Callback):
+    """A Tune stage's progress: finished of total trials, the best reported metric so far and
+    the config that reached it, and an ETA from the measured trial times and the trials that
+    run at once. A live bar on a terminal, a line at most every ``THROTTLE_S`` s otherwise."""
+
+    def __init__(self, stage: str, total: int, metric: str, mode: str = "max"):
+        self.stage, self.total, self.metric, self.mode = stage, total, metric, mode
         self.done = 0
         self.started = time.time()
-        self.last = ""
+        self.best: tuple[float, dict[str, Any]] | None = None
+        self.began: dict[str, float] = {}  # trial id -> when it started (this driver)
+        self.seconds: list[float] = []  # finished trials' durations
+        self.at_once = 1  # the most trials seen running together
+
+    def on_trial_start(self, iteration, trials, trial, **info):  # noqa: ANN001
+        self.began.setdefault(trial.trial_id, time.time())
+        self._running(trials)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
-        self.last = f"{self.metric}={result.get(self.metric, float('nan')):.3f}"
+        self._running(trials)
+        value = result.get(self.metric)
+        if isinstance(value, int | float) and value == value:
+            better = self.best is None or (
+                value > self.best[0] if self.mode == "max" else value < self.best[0]
+            )
+            if better:
+                self.best = (float(value), dict(trial.config or {}))
         self._print(False)
 
     def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
         self.done += 1
-        self._print(self.done == self.total)
+        began = self.began.pop(trial.trial_id, None)
+        if began is not None:
+            self.seconds.append(time.time() - began)
+        self._print(self.done >= self.total)
 
     def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+        self.began.pop(trial.trial_id, None)
         print(f"\n[{self.stage}] trial {trial.trial_id} failed: see {trial.local_path}", flush=True)
 
-    def _print(self, final: bool) -> None:
+    def _running(self, trials: list) -> None:
+        n = sum(1 for t in trials or [] if getattr(t, "status", "") == "RUNNING")
+        self.at_once = max(self.at_once, n)
+
+    def eta(self) -> float | None:
+        """Seconds left: the mean measured trial time x the rounds the trials left need."""
+        if not self.seconds:
+            return None
+        left = max(0, self.total - self.done)
+        return sum(self.seconds) / len(self.seconds) * -(-left // self.at_once)
+
+    def text(self) -> str:
         elapsed = time.time() - self.started
-        text = f"{self.done}/{self.total} trials · {elapsed:5.0f}s · last {self.last}"
-        progress(self.stage, text, final)
+        line = f"{self.done}/{self.total} trials · {elapsed:.0f}s"
+        if self.best is not None:
+            value, config = self.best
+            line += f" · best {self.metric}={value:.3f} ({short_config(config)})"
+        if self.done < self.total:
+            line += f" · {eta_text(self.eta())}"
+        return line
+
+    def _print(self, final: bool) -> None:
+        progress(self.stage, self.text(), final, self.done, self.total)
 
 
 def tune_settings(cfg: Config, stage: str, metric: str, total: int) -> dict[str, Any]:
@@ -269,14 +352,18 @@ def drain(
     t0 = time.time()
     done = total - len(pending)
     if not pending:
-        progress(stage, f"{label} {done}/{total} (all stored)", True)
+        progress(stage, f"{label} {done}/{total} (all stored)", True, done, total)
+    first = done
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         key = pending.pop(ready[0])
-        note = on_result(key, ray.get(ready[0]))
+        note = on_result(key, ray.get(ready[0])) or ""
         testhooks.reached(f"task_stored:{stage}")
         done += 1
-        progress(stage, f"{label} {done}/{total} · {time.time() - t0:4.0f}s{note}", not pending)
+        elapsed = time.time() - t0
+        eta = "" if not pending else " · " + eta_text(elapsed / (done - first) * len(pending))
+        text = f"{label} {done}/{total} · {elapsed:.0f}s{eta}{note}"
+        progress(stage, text, not pending, done, total)
 
 
 def model_config(cfg: Config, chosen: dict | None = None, backbone: str | None = None) -> Any:

@@ -79,11 +79,14 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
             for i in todo
         }
 
+        cropped = [len(items) - sum(len(chunks[i]) for i in todo)]  # images cropped so far
+
         def store(i: int, result: tuple) -> str:
             crops, fallback, boxes, unreadable, where = result
             cache.put_chunk(i, crops, fallback, boxes, unreadable)
             work.append({"unit": f"chunk {i}", **where})
-            return ""
+            cropped[0] += len(chunks[i])
+            return f" · {cropped[0]}/{len(items)} images"
 
         drain(pending, store, "prepare", "chunks", len(chunks))
     parts = [cache.get_chunk(i) for i in range(len(chunks))]

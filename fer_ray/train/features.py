@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,9 +103,11 @@ def trunk_features(
     device: str = "cpu",
     backbone_state: dict[str, torch.Tensor] | None = None,
     recipe: str = "none",
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Activations of the frozen trunk for uint8 NHWC ``images`` (float32 NCHW), fed
-    exactly as trials would feed pixels: through the (fixed) recipe's eval transform."""
+    exactly as trials would feed pixels: through the (fixed) recipe's eval transform.
+    ``on_batch(done, total)`` (progress only) follows each batch."""
     backbone = create_backbone(model_cfg, backbone_state)
     split = split_backbone(backbone, model_cfg)
     trunk = split.trunk.to(device).eval()
@@ -114,4 +117,6 @@ def trunk_features(
     out = []
     for s in range(0, len(images), batch_size):
         out.append(trunk(prep.eval_batch(images[s : s + batch_size]).to(device)).cpu())
+        if on_batch is not None:
+            on_batch(min(s + batch_size, len(images)), len(images))
     return torch.cat(out).numpy().astype(np.float32, copy=False)

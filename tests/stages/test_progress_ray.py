@@ -1,0 +1,51 @@
+"""The pretraining and trunk tasks' progress reaches the driver (Ray forwards no worker output
+here: log_to_driver is off), through the queue ``features._await`` prints from."""
+
+import dataclasses
+import logging
+
+import numpy as np
+import pytest
+import ray
+
+from fer_ray.config import Config
+from fer_ray.stages import common, features
+
+pytestmark = pytest.mark.slow  # a Ray session and two real tasks
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_task_progress_lines_reach_the_driver(ray_session, capsys, monkeypatch):
+    monkeypatch.setattr(common, "THROTTLE_S", 0.0)  # every line, not one per 15 s
+    base = Config()
+    cfg = dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, image_size=32),
+        faces=dataclasses.replace(base.faces, size=32),
+        model=dataclasses.replace(
+            base.model, weights="synthetic_identity", pretrain_epochs=2, pretrain_subjects=3
+        ),
+    )
+    state, facts, _ = features._await(
+        lambda q: features._pretrain_task.remote(cfg, 1, q), "weights"
+    )
+    assert len(facts["history"]) == 2
+    images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
+    x, _ = features._await(
+        lambda q: features._trunk_task.remote(cfg, images, state, 1, q), "features"
+    )
+    assert len(x) == 300
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(" · ")[0] for ln in lines] == [
+        "[weights] pretraining epoch 1/2",
+        "[weights] pretraining epoch 2/2",
+        "[features] trunk features 128/300 images",
+        "[features] trunk features 256/300 images",
+        "[features] trunk features 300/300 images",
+    ]
