@@ -66,10 +66,10 @@ def _bar(stage: str, text: str, final: bool, done: int, total: int) -> None:
     if bar is None or bar.total != total:
         if bar is not None:
             bar.close()
-        fmt = "{desc} {percentage:3.0f}%|{bar:20}| {postfix}"
-        bar = _bars[stage] = tqdm(total=total, desc=f"[{stage}]", bar_format=fmt, file=sys.stdout)
+        fmt = f"[{stage}] {{percentage:3.0f}}%|{{bar:20}}| {{desc}}"  # the text is the desc
+        bar = _bars[stage] = tqdm(total=total, bar_format=fmt, file=sys.stdout)
     bar.n = min(done, total)
-    bar.set_postfix_str(text, refresh=True)
+    bar.set_description_str(text, refresh=True)
     if final:
         bar.close()
         _bars.pop(stage, None)
