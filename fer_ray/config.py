@@ -113,15 +113,19 @@ class GridConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """How the ensemble's (lr, hidden) is found: the paper's grid, or Optuna's TPE."""
+    """How the ensemble's (lr, hidden) is found: the paper's grid, or any Ray Tune searcher."""
 
-    algorithm: str = "grid"  # grid (seed 000's protocol) | optuna (TPE via Ray Tune)
-    trials: int | None = None  # optuna proposals; None = as many as the grid has cells
+    algorithm: str = "grid"  # grid (seed 000's protocol) | a Ray Tune searcher: random, optuna,
+    # hyperopt, bohb, bayesopt, ax, nevergrad, hebo, zoopt (ray.tune.search.create_searcher)
+    options: dict[str, Any] | None = None  # searcher keywords (optuna: also TPESampler's)
+    trials: int | None = None  # searcher proposals; None = as many as the grid has cells
     lr_range: list[float] = field(default_factory=lambda: [0.0005, 0.005])  # log-uniform
     hidden_range: list[int] = field(default_factory=lambda: [100, 300])  # integer, inclusive
     hidden_choices: list[int] | None = None  # categorical instead of hidden_range
-    scheduler: str = "none"  # none | asha (stops poor proposals after their first folds)
-    compare_grid: bool = False  # with optuna: also run the grid, same data, report both
+    scheduler: str = "none"  # none | fifo | a Ray Tune scheduler (async_hyperband alias asha,
+    # median_stopping_rule, hyperband, hb_bohb) on folds_done: stops poor proposals early
+    scheduler_options: dict[str, Any] | None = None  # the scheduler's keywords
+    compare_grid: bool = False  # with a searcher: also run the grid, same data, report both
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,8 @@ class Config:
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
     """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    if tp is Any:  # pass-through keywords (search.options): the receiver checks them
+        return value
     origin = typing.get_origin(tp)
     if origin is typing.Literal:  # typed choices: the allowed values are the type
         allowed = typing.get_args(tp)

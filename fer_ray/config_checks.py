@@ -5,6 +5,7 @@ Kept apart from ``fer_ray.config`` (the schema and the loader) so each stays rea
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,26 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.lr_rule": ("min_div10", "steepest"),
     "ensemble.selection": ("val", "test"),
     "grid.choose": ("best", "paper"),
-    "search.algorithm": ("grid", "optuna"),
-    "search.scheduler": ("none", "asha"),
     "faces.fallback": ("square", "native"),
+}
+# search.algorithm / search.scheduler: the grid, or the names Ray Tune's create_searcher /
+# create_scheduler know (tests/test_search_config.py keeps them equal to the installed Ray's).
+SEARCHERS = ("grid", "random", "variant_generator", "optuna", "hyperopt", "bohb", "bayesopt",
+             "ax", "nevergrad", "hebo", "zoopt")  # fmt: skip
+SCHEDULERS = ("none", "fifo", "asha", "async_hyperband", "asynchyperband",
+              "median_stopping_rule", "medianstopping", "hyperband", "hb_bohb")  # fmt: skip
+# population-based schedulers change a trial's config mid-run: its folds would mix settings
+MUTATING_SCHEDULERS = ("pbt", "pbt_replay", "pb2", "resource_changing")
+# searcher → (modules it imports, pip command)
+SEARCHER_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
+    "optuna": (("optuna",), "pip install optuna"),
+    "hyperopt": (("hyperopt",), "pip install 'fer_ray[search]' (hyperopt)"),
+    "bohb": (("hpbandster", "ConfigSpace"), "pip install hpbandster ConfigSpace"),
+    "bayesopt": (("bayes_opt",), "pip install bayesian-optimization"),
+    "ax": (("ax",), "pip install ax-platform"),
+    "nevergrad": (("nevergrad",), "pip install nevergrad"),
+    "hebo": (("hebo",), "pip install HEBO"),
+    "zoopt": (("zoopt",), "pip install zoopt"),
 }
 # Keys that were renamed: the loader says what they are called now.
 RENAMED: dict[str, str] = {"train.augment": "train.recipe"}
@@ -132,9 +150,43 @@ def name_error(name: str) -> str | None:
     )
 
 
+def _choice_error(key: str, value: str, choices: tuple[str, ...]) -> str | None:
+    if value in choices:
+        return None
+    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"'{key}' must be one of {', '.join(choices)}, got {value!r}{hint}"
+
+
+def search_error(search: Any) -> str | None:
+    """Why ``search.algorithm`` / ``search.scheduler`` cannot run, or None."""
+    if search.scheduler in MUTATING_SCHEDULERS:
+        return (
+            f"search.scheduler={search.scheduler} changes a trial's config mid-run, so one "
+            f"proposal's folds would mix settings; use one of {', '.join(SCHEDULERS)}"
+        )
+    return _choice_error("search.algorithm", search.algorithm, SEARCHERS) or _choice_error(
+        "search.scheduler", search.scheduler, SCHEDULERS
+    )
+
+
+def search_dependency(algorithm: str) -> None:
+    """Raise a one-line DependencyError when the searcher's package is not installed."""
+    import importlib.util
+
+    from fer_ray.errors import DependencyError
+
+    modules, pip = SEARCHER_PACKAGES.get(algorithm, ((), ""))
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise DependencyError(f"search.algorithm={algorithm} needs the {missing[0]} package: {pip}")
+
+
 def validate(cfg: Config) -> None:
     """Ranges and cross-key rules that types alone cannot say; the first broken one fails."""
     if (why := name_error(cfg.name)) is not None:
+        raise ConfigError(why)
+    if (why := search_error(cfg.search)) is not None:
         raise ConfigError(why)
     checks = [
         (cfg.grid.folds >= 2, "grid.folds must be >= 2"),
@@ -246,6 +298,7 @@ def check_registered(cfg: Config) -> None:
     from fer_ray.models import weights
 
     tracking.check(cfg.tracking)
+    search_dependency(cfg.search.algorithm)
 
     d = cfg.to_dict()
     for key, reg in registries().items():

@@ -45,10 +45,11 @@ class Grid:
     CHOSEN = "chosen.json"
     SPLITS = "splits.csv"  # per item: label, group, grid fold (-1: the shared test holdout)
     OOF = "oof.csv"  # per cell and validation item: the last epoch's prediction
-    OPTUNA_TRIALS = "optuna_trials.csv"  # search.algorithm=optuna: every proposal
-    OPTUNA_HISTORY = "optuna_history.csv"  # objective in proposal order, best so far
-    OPTUNA_IMPORTANCE = "optuna_importance.csv"  # fANOVA importance per parameter
-    OPTUNA_SUMMARY = "optuna.json"  # the search's settings and its best proposal
+    SEARCH_TRIALS = "search_trials.csv"  # search.algorithm other than grid: every proposal
+    SEARCH_HISTORY = "search_history.csv"  # objective in proposal order, best so far
+    SEARCH_IMPORTANCE = "search_importance.csv"  # importance per parameter (fANOVA or variance)
+    SEARCH_SUMMARY = "search.json"  # the search's settings and its best proposal
+    SEARCH_STUDY = "search_study.db"  # search.algorithm=optuna: the Optuna study (SQLite)
 
 
 class Ensemble:

@@ -1,7 +1,7 @@
-"""An Optuna search's trials → its table, history and parameter importances (pure).
+"""A searcher's trials → its table, history and parameter importances (pure).
 
-Only proposals that ran every fold have an objective comparable with a grid cell; proposals an
-ASHA scheduler stopped early keep their partial fold mean, marked, and never become "best".
+Only proposals that ran every fold have an objective comparable with a grid cell; proposals a
+scheduler stopped early keep their partial fold mean, marked, and never become "best".
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fer_ray.analysis.intervals import accuracy_interval
 METRIC = "fold_mean_val_acc"
 
 
-def optuna_table(
+def search_table(
     trials: pd.DataFrame, splits: pd.DataFrame, folds: int, seed: int = 0
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per trial: lr, hidden, fold mean, complete or stopped early, and for complete ones the
@@ -42,7 +42,7 @@ def optuna_table(
     if done.empty:
         from fer_ray.errors import StageError
 
-        raise StageError("the Optuna search finished no proposal over every fold")
+        raise StageError("the search finished no proposal over every fold")
     b = done.loc[done[METRIC].idxmax()]
     accs = [float(a) for a in str(b["fold_accs"]).split(",") if a]
     best = {
@@ -66,15 +66,58 @@ def search_history(table: pd.DataFrame) -> pd.DataFrame:
     return h
 
 
-def importances(table: pd.DataFrame, search: Any, seed: int = 0) -> pd.DataFrame:
-    """fANOVA importance of each searched parameter over the complete trials (Optuna's
-    evaluator, on a study rebuilt from the stored trials); empty with fewer than 3 trials."""
+PARAMS = ("lr", "hidden")
+EMPTY = ("parameter", "importance", "method")
+VARIANCE_MIN_BIN = 3  # trials per value bin on average: fewer and every bin explains everything
+
+
+def importances(
+    table: pd.DataFrame, search: Any, seed: int = 0, fanova: bool = True
+) -> pd.DataFrame:
+    """Importance of each searched parameter over the complete trials, summing to one: Optuna's
+    fANOVA (``fanova``, for an Optuna search; 3 complete trials at least) or the model-free
+    variance share (6 at least); otherwise empty."""
+    done = table[table["complete"]]
+    if len(done) < (3 if fanova else 2 * VARIANCE_MIN_BIN):
+        return pd.DataFrame(columns=list(EMPTY))
+    imp = fanova_importances(done, search, seed) if fanova else variance_importances(done)
+    return pd.DataFrame(
+        {"parameter": list(imp), "importance": [float(v) for v in imp.values()],
+         "method": "fanova" if fanova else "variance"}
+    )  # fmt: skip
+
+
+def variance_importances(done: pd.DataFrame, bins: int = 3) -> dict[str, float]:
+    """Per parameter, the share of the objective's variance between its value bins (eta squared:
+    categorical values as they are, numbers in up to ``bins`` quantile bins of about
+    ``VARIANCE_MIN_BIN`` trials or more; lr on a log scale),
+    normalised to sum to one (equal shares when the objective does not vary)."""
+    bins = max(1, min(bins, len(done) // VARIANCE_MIN_BIN))
+    y = done[METRIC].to_numpy(dtype=float)
+    total = float(((y - y.mean()) ** 2).sum())
+    eta = {}
+    for p in PARAMS:
+        x = done[p].to_numpy(dtype=float)
+        x = np.log(x) if p == "lr" else x
+        groups = x
+        if len(np.unique(x)) > bins:
+            edges = np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])
+            groups = np.searchsorted(edges, x, side="right")
+        between = sum(
+            (groups == g).sum() * (y[groups == g].mean() - y.mean()) ** 2 for g in np.unique(groups)
+        )
+        eta[p] = float(between / total) if total > 0 else 1.0
+    s = sum(eta.values())
+    return {
+        p: (v / s if s > 0 else 1 / len(eta)) for p, v in sorted(eta.items(), key=lambda kv: -kv[1])
+    }
+
+
+def fanova_importances(done: pd.DataFrame, search: Any, seed: int) -> dict[str, float]:
+    """fANOVA importance (Optuna's evaluator, on a study rebuilt from the stored trials)."""
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    done = table[table["complete"]]
-    if len(done) < 3:
-        return pd.DataFrame(columns=["parameter", "importance"])
     hidden = (
         CategoricalDistribution(list(search.hidden_choices))
         if search.hidden_choices
@@ -92,7 +135,8 @@ def importances(table: pd.DataFrame, search: Any, seed: int = 0) -> pd.DataFrame
                 value=float(getattr(r, METRIC)),
             )
         )
-    imp = optuna.importance.get_param_importances(
-        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    return dict(
+        optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
+        )
     )
-    return pd.DataFrame({"parameter": list(imp), "importance": [float(v) for v in imp.values()]})

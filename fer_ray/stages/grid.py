@@ -88,10 +88,10 @@ def stage(ctx: StageContext) -> None:
     found: dict[str, Any] = {}
     if cfg.search.algorithm == "grid" or cfg.search.compare_grid:
         found["grid"] = run(cfg, ctx.paths, data_ref, ctx.resume, splits)
-    if cfg.search.algorithm == "optuna":
+    if cfg.search.algorithm != "grid":
         from fer_ray.stages import search
 
-        found["optuna"] = search.run(cfg, ctx.paths, data_ref, ctx.resume, splits)
+        found[cfg.search.algorithm] = search.run(cfg, ctx.paths, data_ref, ctx.resume, splits)
     chosen = {**found[cfg.search.algorithm], "algorithm": cfg.search.algorithm}
     if len(found) > 1:
         chosen["other"] = {k: v for k, v in found.items() if k != cfg.search.algorithm}

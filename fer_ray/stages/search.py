@@ -1,14 +1,20 @@
-"""search: Optuna (TPE) proposes (lr, hidden) configs through Ray Tune's OptunaSearch.
+"""search: any Ray Tune searcher proposes (lr, hidden) configs, any Tune scheduler may stop them.
+
+``search.algorithm`` names a searcher ``ray.tune.search.create_searcher`` knows (random, optuna,
+hyperopt, ...), ``search.scheduler`` one ``ray.tune.schedulers.create_scheduler`` knows
+(async_hyperband, median_stopping_rule, ...); ``search.options`` / ``search.scheduler_options``
+pass through. With optuna the study lives in ``<run>/grid/search_study.db`` (SQLite), so
+optuna-dashboard can open it and a resumed run reuses it.
 
 A proposal is scored exactly as the grid scores a cell: the mean over the grouped folds of the
 last epoch's validation accuracy, with the same per-fold seeds (a proposal that equals a grid
 cell reproduces that cell's numbers). The folds run INSIDE one trial, one after the other,
-because TPE needs one objective per proposal; after each fold the trial reports the running
-fold mean (so ``search.scheduler: asha`` can stop a poor proposal after its first folds) with a
+because a searcher needs one objective per proposal; after each fold the trial reports the running
+fold mean (so a scheduler, on ``folds_done``, can stop a poor proposal after its first folds) with a
 checkpoint of the finished folds, so a restarted trial loses at most the fold it was in.
 
-With more than one trial at a time TPE's proposals depend on which results are in when it
-proposes, so an Optuna search is reproducible only with ``resources.max_concurrent_trials=1``
+With more than one trial at a time a model-based searcher's proposals depend on which results are
+in when it proposes, so a search is reproducible only with ``resources.max_concurrent_trials=1``
 (the report says which it was).
 """
 
@@ -25,7 +31,7 @@ import torch
 from ray import tune
 
 from fer_ray import files
-from fer_ray.analysis.search import importances, optuna_table, search_history
+from fer_ray.analysis.search import importances, search_history, search_table
 from fer_ray.config import Config
 from fer_ray.layout import Grid, RunPaths
 from fer_ray.seeds import trial_seed
@@ -46,7 +52,7 @@ def _folds_state() -> list[dict[str, Any]]:
         return torch.load(p, weights_only=True)["folds"] if p.is_file() else []
 
 
-def optuna_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
+def search_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     """One proposal: every fold in turn, reporting the running fold mean after each."""
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
@@ -113,51 +119,124 @@ def _record(r: tune.Result, _: Path | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# searcher-specific seed keywords (the searcher is seeded with cfg.seed unless options say)
+SEED_KEYS = ("seed", "random_state_seed", "random_state")
+# scheduler defaults in folds (time_attr folds_done): stop after the first fold at the earliest
+SCHEDULER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "async_hyperband": {"max_t": "folds", "grace_period": 1, "reduction_factor": 2},
+    "median_stopping_rule": {"grace_period": 1, "min_samples_required": 2},
+    "hyperband": {"max_t": "folds"},
+    "hb_bohb": {"max_t": "folds"},
+}
+SCHEDULER_ALIASES = {"asha": "async_hyperband", "asynchyperband": "async_hyperband",
+                     "medianstopping": "median_stopping_rule"}  # fmt: skip
+
+
+def study_storage(path: Path) -> Any:
+    """The SQLite storage optuna-dashboard opens (``sqlite:///<path>``)."""
+    import optuna
+
+    return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
+
+
+def _keywords(cls: type) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls.__init__).parameters) - {"self"}
+
+
+def searcher(cfg: Config, out: Path) -> Any:
+    """The configured searcher, seeded, its options checked against its constructor."""
+    from ray.tune.search import SEARCH_ALG_IMPORT
+
+    from fer_ray.config_checks import search_dependency
+    from fer_ray.errors import ConfigError
+
+    name = cfg.search.algorithm
+    search_dependency(name)
+    cls = SEARCH_ALG_IMPORT[name]()
+    opts = dict(cfg.search.options or {})
+    if name == "optuna":
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler_keys = _keywords(optuna.samplers.TPESampler) & set(opts)
+        sampler = {k: opts.pop(k) for k in sampler_keys}
+        opts.setdefault("sampler", optuna.samplers.TPESampler(seed=cfg.seed, **sampler))
+        opts.setdefault("storage", study_storage(out / Grid.SEARCH_STUDY))
+        opts.setdefault("study_name", cfg.name)
+    allowed = _keywords(cls) - {"space", "metric", "mode"}
+    unknown = sorted(set(opts) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"search.options: {name} does not take {unknown[0]!r} (it takes: "
+            f"{', '.join(sorted(allowed))})"
+        )
+    for key in SEED_KEYS:
+        if key in allowed and key not in opts and name != "optuna":
+            opts[key] = cfg.seed
+            break
+    return cls(**opts)
+
+
+def scheduler(cfg: Config) -> Any:
+    """The configured trial scheduler on ``folds_done`` (None for none/fifo)."""
+    from ray.tune.schedulers import SCHEDULER_IMPORT
+
+    name = SCHEDULER_ALIASES.get(cfg.search.scheduler, cfg.search.scheduler)
+    if name in ("none", "fifo"):
+        return None
+    opts = {k: (cfg.grid.folds if v == "folds" else v)
+            for k, v in SCHEDULER_DEFAULTS.get(name, {}).items()}  # fmt: skip
+    opts = {"time_attr": "folds_done", **opts, **(cfg.search.scheduler_options or {})}
+    cls = SCHEDULER_IMPORT[name]
+    return (cls() if not isinstance(cls, type) else cls)(**opts)
+
+
 def run(
     cfg: Config, paths: RunPaths, data_ref: Any, resume: bool, splits: pd.DataFrame
 ) -> dict[str, Any]:
-    """Run the Optuna search; store its trials, history and importances; return its choice."""
-    import optuna
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """Run the search; store its trials, history and importances; return its choice."""
     out = paths.stage(Grid.DIR)
     n = budget(cfg)
-    scheduler = None
-    if cfg.search.scheduler == "asha":
-        scheduler = ASHAScheduler(max_t=cfg.grid.folds, grace_period=1, reduction_factor=2)
     search = {
         "metric": METRIC,
         "mode": "max",
-        "search_alg": OptunaSearch(sampler=optuna.samplers.TPESampler(seed=cfg.seed)),
-        "scheduler": scheduler,
+        "search_alg": searcher(cfg, out),
+        "scheduler": scheduler(cfg),
         "num_samples": n,
     }
     spec = TuneStage(
-        "search", optuna_trainable, {"cfg": cfg, "data_ref": [data_ref]}, space(cfg), n,
+        "search", search_trainable, {"cfg": cfg, "data_ref": [data_ref]}, space(cfg), n,
         _record, metric=METRIC, finished=None, open_checkpoint=False, need_final=False,
         search=search,
     )  # fmt: skip
     rows = [{**row, "order": i} for i, row in enumerate(run_tune_stage(cfg, spec, resume).records)]
-    table, best = optuna_table(pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed)
-    table.drop(columns=["fold_preds"]).to_csv(out / Grid.OPTUNA_TRIALS, index=False)
-    search_history(table).to_csv(out / Grid.OPTUNA_HISTORY, index=False)
-    importances(table, cfg.search, cfg.seed).to_csv(out / Grid.OPTUNA_IMPORTANCE, index=False)
+    table, best = search_table(pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed)
+    table.drop(columns=["fold_preds"]).to_csv(out / Grid.SEARCH_TRIALS, index=False)
+    search_history(table).to_csv(out / Grid.SEARCH_HISTORY, index=False)
+    fanova = cfg.search.algorithm == "optuna"
+    importances(table, cfg.search, cfg.seed, fanova=fanova).to_csv(
+        out / Grid.SEARCH_IMPORTANCE, index=False
+    )
     summary = {
-        "algorithm": "optuna (TPE, Ray Tune OptunaSearch)",
+        "algorithm": cfg.search.algorithm,
+        "options": dict(cfg.search.options or {}),
         "trials": n,
         "scheduler": cfg.search.scheduler,
+        "scheduler_options": dict(cfg.search.scheduler_options or {}),
+        "importance": "fanova" if fanova else "variance",
+        "study": Grid.SEARCH_STUDY if fanova else None,
         "concurrent": cfg.resources.max_concurrent_trials,
         "reproducible": cfg.resources.max_concurrent_trials == 1,
         "best": best,
         "space": {"lr": list(cfg.search.lr_range), "hidden": list(
             cfg.search.hidden_choices or cfg.search.hidden_range)},
     }  # fmt: skip
-    files.write_json(out / Grid.OPTUNA_SUMMARY, summary)
+    files.write_json(out / Grid.SEARCH_SUMMARY, summary)
     print(
-        f"[search] {len(table)} Optuna trials · best lr={best['lr']:.3g} hidden={best['hidden']}"
-        f" · fold-mean val acc {best['mean_val_acc']:.3f}",
+        f"[search] {len(table)} {cfg.search.algorithm} trials · best lr={best['lr']:.3g} "
+        f"hidden={best['hidden']} · fold-mean val acc {best['mean_val_acc']:.3f}",
         flush=True,
     )
     return best

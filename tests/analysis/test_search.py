@@ -1,10 +1,11 @@
-"""An Optuna search's table, history and importances, from constructed trials."""
+"""A search's table, history and importances (fANOVA and variance share), from constructed
+trials."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fer_ray.analysis.search import importances, optuna_table, search_history
+from fer_ray.analysis.search import importances, search_history, search_table
 from fer_ray.config import SearchConfig
 
 SPLITS = pd.DataFrame(
@@ -29,7 +30,7 @@ def _trials():
 
 
 def test_only_complete_proposals_compete_and_get_a_pooled_interval():
-    table, best = optuna_table(_trials(), SPLITS, folds=3)
+    table, best = search_table(_trials(), SPLITS, folds=3)
     assert table["complete"].tolist() == [True, False, True]
     assert best["trial"] == "t2"  # t1's 0.9 is a one-fold partial mean: not comparable
     assert best["pooled"] == pytest.approx(4 / 6)  # 01 01 10 against labels 01 01 01
@@ -39,13 +40,13 @@ def test_only_complete_proposals_compete_and_get_a_pooled_interval():
 
 
 def test_history_keeps_the_best_complete_proposal_so_far():
-    table, _ = optuna_table(_trials(), SPLITS, folds=3)
+    table, _ = search_table(_trials(), SPLITS, folds=3)
     h = search_history(table)
     assert h["best_so_far"].tolist() == pytest.approx([0.5, 0.5, 2 / 3])
 
 
 def test_importances_need_three_complete_proposals_and_sum_to_one():
-    table, _ = optuna_table(_trials(), SPLITS, folds=3)
+    table, _ = search_table(_trials(), SPLITS, folds=3)
     assert importances(table, SearchConfig()).empty
     rng = np.random.default_rng(0)
     rows = []
@@ -55,3 +56,20 @@ def test_importances_need_three_complete_proposals_and_sum_to_one():
     imp = importances(pd.DataFrame(rows), SearchConfig(), seed=0).set_index("parameter")
     assert imp["importance"].sum() == pytest.approx(1.0)
     assert imp.loc["hidden", "importance"] > imp.loc["lr", "importance"]  # only hidden matters
+
+
+def test_variance_importances_give_the_parameter_that_moves_the_objective_its_share():
+    rows = []
+    for i, lr in enumerate([0.001, 0.002, 0.004] * 4):
+        h = 100 + 50 * (i // 3)  # 100, 150, 200, 250: the objective follows hidden only
+        rows.append({"lr": lr, "hidden": h, "fold_mean_val_acc": h / 1000, "complete": True})
+    imp = importances(pd.DataFrame(rows), SearchConfig(), fanova=False).set_index("parameter")
+    assert (imp["method"] == "variance").all()
+    # lr's three values each see every hidden once: no variance between them
+    assert imp.loc["lr", "importance"] == pytest.approx(0.0)
+    assert imp.loc["hidden", "importance"] == pytest.approx(1.0)
+    few = pd.DataFrame(rows[:5])  # fewer than 6: each bin would hold one or two trials
+    assert importances(few, SearchConfig(), fanova=False).empty
+    flat = pd.DataFrame(rows).assign(fold_mean_val_acc=0.5)
+    imp = importances(flat, SearchConfig(), fanova=False).set_index("parameter")
+    assert imp["importance"].tolist() == pytest.approx([0.5, 0.5])  # nothing moves: equal

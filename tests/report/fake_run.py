@@ -218,12 +218,12 @@ def _grid(d: Path, rng: np.random.Generator, intervals: bool) -> None:
         "mean_val_acc": float(best["mean"]),
         "std_val_acc": float(best["std"]),
     }
-    if intervals:  # an Optuna search beside the grid (search.algorithm=optuna, compare_grid)
+    if intervals:  # a search beside the grid (search.algorithm=optuna, compare_grid)
         grid_choice = {**chosen, "pooled": 0.3, "low": 0.2, "high": 0.4}
         chosen = {"lr": 0.002, "hidden": 80, "mean_val_acc": 0.35, "std_val_acc": 0.05,
                   "pooled": 0.34, "low": 0.25, "high": 0.44, "algorithm": "optuna",
                   "other": {"grid": grid_choice}}  # fmt: skip
-        _optuna(d, chosen)
+        _search(d, chosen)
     _json(d / Grid.CHOSEN, chosen)
     features = {
         "weights": "synthetic",
@@ -238,7 +238,7 @@ def _grid(d: Path, rng: np.random.Generator, intervals: bool) -> None:
     _json(d / Grid.FEATURES, features)
 
 
-def _optuna(d: Path, best: dict[str, Any]) -> None:
+def _search(d: Path, best: dict[str, Any]) -> None:
     rows = [
         (0, 0.001, 120, 3, 0.31, True), (1, 0.004, 60, 1, 0.2, False),
         (2, 0.002, 80, 3, 0.35, True), (3, 0.0008, 200, 3, 0.28, True),
@@ -246,15 +246,19 @@ def _optuna(d: Path, best: dict[str, Any]) -> None:
     t = pd.DataFrame(
         rows, columns=["order", "lr", "hidden", "folds_done", "fold_mean_val_acc", "complete"]
     )
-    t.assign(trial=[f"t{i}" for i in t["order"]]).to_csv(d / Grid.OPTUNA_TRIALS, index=False)
+    t.assign(trial=[f"t{i}" for i in t["order"]]).to_csv(d / Grid.SEARCH_TRIALS, index=False)
     h = t[["order", "lr", "hidden", "fold_mean_val_acc", "complete"]].copy()
     h["best_so_far"] = h["fold_mean_val_acc"].where(h["complete"]).cummax().ffill()
-    h.to_csv(d / Grid.OPTUNA_HISTORY, index=False)
-    imp = pd.DataFrame({"parameter": ["lr", "hidden"], "importance": [0.7, 0.3]})
-    imp.to_csv(d / Grid.OPTUNA_IMPORTANCE, index=False)
+    h.to_csv(d / Grid.SEARCH_HISTORY, index=False)
+    imp = pd.DataFrame(
+        {"parameter": ["lr", "hidden"], "importance": [0.7, 0.3], "method": "fanova"}
+    )
+    imp.to_csv(d / Grid.SEARCH_IMPORTANCE, index=False)
     _json(
-        d / Grid.OPTUNA_SUMMARY,
-        {"trials": 4, "scheduler": "asha", "concurrent": 1, "reproducible": True,
+        d / Grid.SEARCH_SUMMARY,
+        {"algorithm": "optuna", "options": {"n_startup_trials": 2}, "trials": 4,
+         "scheduler": "async_hyperband", "scheduler_options": {}, "importance": "fanova",
+         "study": Grid.SEARCH_STUDY, "concurrent": 1, "reproducible": True,
          "best": best, "space": {"lr": [0.0005, 0.005], "hidden": [50, 300]}},
     )  # fmt: skip
 

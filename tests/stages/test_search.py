@@ -1,5 +1,7 @@
-"""search.algorithm=optuna end to end on smoke: TPE proposals scored as grid cells, the grid
-beside it, reproducible one proposal at a time, and the report's section."""
+"""search.algorithm other than grid, end to end on the tiny config: Optuna's TPE with its study
+stored in the run (read back with optuna.load_study), scored as grid cells, the grid beside it,
+reproducible one proposal at a time; random search under ASHA on the fold count; hyperopt; and
+the report's section."""
 
 import json
 
@@ -7,49 +9,105 @@ import pandas as pd
 import pytest
 
 from fer_ray.pipeline import run_pipeline
-from tests.conftest import smoke_config
+from tests.conftest import TINY, smoke_config
 
 pytestmark = pytest.mark.slow
 
+ONE_AT_A_TIME = [*TINY, "resources.max_concurrent_trials=1", "search.lr_range=[0.001, 0.05]",
+                 "search.hidden_range=[8, 32]"]  # fmt: skip
 OPTUNA = [
     "search.algorithm=optuna",
     "search.trials=3",
+    "search.options.n_startup_trials=2",
     "search.compare_grid=true",
-    "resources.max_concurrent_trials=1",
-    "analyse.enabled=false",
-    "ensemble.members=1",
 ]
+RANDOM = ["search.algorithm=random", "search.trials=4", "search.scheduler=async_hyperband"]
+HYPEROPT = ["search.algorithm=hyperopt", "search.trials=3", "search.options.n_initial_points=2"]
+RUNS = {"a": OPTUNA, "b": OPTUNA, "random": RANDOM, "hyperopt": HYPEROPT}
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory, shared_cache):
-    out = []
-    for name in ("a", "b"):
+def runs(tmp_path_factory, shared_cache):
+    out = {}
+    for name, keys in RUNS.items():
         tmp = tmp_path_factory.mktemp(name)
-        cfg = smoke_config(tmp, *OPTUNA, f"faces.cache_dir={shared_cache / 'crops'}")
+        cfg = smoke_config(tmp, *ONE_AT_A_TIME, *keys, f"faces.cache_dir={shared_cache / 'crops'}")
         run_pipeline(cfg)
-        out.append(tmp)
+        out[name] = tmp
     return out
 
 
-def test_optuna_trials_are_scored_like_grid_cells_and_reproducible(two_runs):
-    a, b = (t / "runs" / "smoke" / "grid" for t in two_runs)
-    ta, tb = (pd.read_csv(d / "optuna_trials.csv").drop(columns="trial") for d in (a, b))
-    assert len(ta) == 3 and ta["complete"].all()
-    pd.testing.assert_frame_equal(ta, tb)  # one proposal at a time: the same search twice
-    for row in ta.itertuples():
+def _grid(tmp):
+    return tmp / "runs" / "smoke" / "grid"
+
+
+def _check_trials(t: pd.DataFrame, folds: int = 2) -> None:
+    for row in t[t["complete"]].itertuples():
         accs = [float(x) for x in row.fold_accs.split(",")]
+        assert len(accs) == folds and row.folds_done == folds
         assert row.fold_mean_val_acc == pytest.approx(sum(accs) / len(accs))
         assert row.low <= row.pooled <= row.high
+    assert (t.loc[~t["complete"], "folds_done"] < folds).all()
+
+
+def test_optuna_trials_are_scored_like_grid_cells_and_reproducible(runs):
+    a, b = _grid(runs["a"]), _grid(runs["b"])
+    ta, tb = (pd.read_csv(d / "search_trials.csv").drop(columns="trial") for d in (a, b))
+    assert len(ta) == 3 and ta["complete"].all()
+    pd.testing.assert_frame_equal(ta, tb)  # one proposal at a time: the same search twice
+    _check_trials(ta)
     chosen = json.loads((a / "chosen.json").read_text())
     best = ta.loc[ta["fold_mean_val_acc"].idxmax()]
     assert chosen["algorithm"] == "optuna" and chosen["lr"] == pytest.approx(best["lr"])
     assert "grid" in chosen["other"]  # the grid ran on the same data, for comparison
+    summary = json.loads((a / "search.json").read_text())
+    assert summary["options"] == {"n_startup_trials": 2} and summary["importance"] == "fanova"
     members = pd.read_csv(a.parent / "ensemble" / "members.csv")
     assert len(members) == 1
 
 
-def test_report_shows_the_search_beside_the_grid(two_runs):
-    report = (two_runs[0] / "reports" / "smoke" / "report.md").read_text()
-    assert "## Search: Optuna (TPE)" in report and "The grid on the same data" in report
-    assert (two_runs[0] / "reports" / "smoke" / "optuna_history.png").stat().st_size > 5000
+def test_the_optuna_study_is_stored_in_the_run_and_matches_the_trials(runs):
+    import optuna
+
+    d = _grid(runs["a"])
+    storage = optuna.storages.RDBStorage(f"sqlite:///{d / 'search_study.db'}")
+    study = optuna.load_study(storage=storage, study_name="smoke")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    table = pd.read_csv(d / "search_trials.csv")
+    assert len(done) == len(table) == 3
+    stored = sorted((t.params["lr"], t.params["hidden"], t.value) for t in done)
+    csv = sorted(zip(table["lr"], table["hidden"], table["fold_mean_val_acc"], strict=True))
+    for (lr, h, v), (lr2, h2, v2) in zip(stored, csv, strict=True):
+        assert (lr, h) == (pytest.approx(lr2, rel=1e-12), h2) and v == pytest.approx(v2)
+
+
+def test_random_search_under_asha_stops_on_the_fold_count(runs):
+    d = _grid(runs["random"])
+    t = pd.read_csv(d / "search_trials.csv")
+    assert len(t) == 4 and t["complete"].any()
+    _check_trials(t)
+    assert not (d / "search_study.db").exists()  # only Optuna keeps a study
+    summary = json.loads((d / "search.json").read_text())
+    assert summary["algorithm"] == "random" and summary["scheduler"] == "async_hyperband"
+    imp = pd.read_csv(d / "search_importance.csv")  # model-free; needs 6 complete trials
+    assert list(imp.columns) == ["parameter", "importance", "method"] and imp.empty
+    chosen = json.loads((d / "chosen.json").read_text())
+    assert chosen["algorithm"] == "random" and "other" not in chosen
+    report = (runs["random"] / "reports" / "smoke" / "report.md").read_text()
+    assert "## Search: random" in report and "scheduler async_hyperband" in report
+
+
+def test_hyperopt_runs_its_proposals(runs):
+    d = _grid(runs["hyperopt"])
+    t = pd.read_csv(d / "search_trials.csv")
+    assert len(t) == 3 and t["complete"].all()
+    _check_trials(t)
+    assert t["lr"].between(0.001, 0.05).all() and t["hidden"].between(8, 32).all()
+    assert json.loads((d / "search.json").read_text())["options"] == {"n_initial_points": 2}
+
+
+def test_report_shows_the_search_beside_the_grid(runs):
+    report = (runs["a"] / "reports" / "smoke" / "report.md").read_text()
+    assert "## Search: optuna" in report and "The grid on the same data" in report
+    assert "grid/search_study.db (optuna-dashboard opens it)" in report
+    assert (runs["a"] / "reports" / "smoke" / "search_history.png").stat().st_size > 5000

@@ -81,8 +81,9 @@ def grid(cfg: Config, facts: dict[str, Any]) -> Estimate:
         per = f * (pr.build_s + t.epochs * per_epoch) + f * pr.checkpoint_s
         est["search"], k = tune_stage(n, per, slots, f)
         lines.append(f"search: {n} {cfg.search.algorithm} trials x {f} folds x {t.epochs} "
-                     f"epochs on ~{fold_train:.0f} images, {k} at a time "
-                     "(a scheduler may stop some early)")  # fmt: skip
+                     f"epochs on ~{fold_train:.0f} images, {k} at a time"
+                     + ("" if cfg.search.scheduler in ("none", "fifo") else
+                        f" (scheduler {cfg.search.scheduler} may stop some early)"))  # fmt: skip
     return est, lines
 
 

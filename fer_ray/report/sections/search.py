@@ -1,5 +1,6 @@
-"""The Optuna search (search.algorithm: optuna): trial history, best proposal with its
-interval, parameter importances, and the grid beside it when both ran on the same data."""
+"""A searcher's run (search.algorithm other than grid): which searcher and scheduler, the trial
+history, best proposal with its interval, parameter importances, and the grid beside it when
+both ran on the same data."""
 
 from __future__ import annotations
 
@@ -13,21 +14,21 @@ from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
 name = "search"
-HISTORY = "optuna_history.png"
+HISTORY = "search_history.png"
 
 
 def load(run: Run) -> Part | None:
-    trials = run.csv(Grid.DIR, Grid.OPTUNA_TRIALS)
-    summary = run.json(Grid.DIR, Grid.OPTUNA_SUMMARY)
+    trials = run.csv(Grid.DIR, Grid.SEARCH_TRIALS)
+    summary = run.json(Grid.DIR, Grid.SEARCH_SUMMARY)
     if trials is None or summary is None:
         return None
     tables = {
-        "optuna_trials": trials,
-        "optuna_history": run.need_csv(Grid.DIR, Grid.OPTUNA_HISTORY),
+        "search_trials": trials,
+        "search_history": run.need_csv(Grid.DIR, Grid.SEARCH_HISTORY),
     }
-    imp = run.csv(Grid.DIR, Grid.OPTUNA_IMPORTANCE)
+    imp = run.csv(Grid.DIR, Grid.SEARCH_IMPORTANCE)
     if imp is not None and len(imp):
-        tables["optuna_importance"] = imp
+        tables["search_importance"] = imp
     chosen = run.json(Grid.DIR, Grid.CHOSEN) or {}
     return Part(
         tables=tables, facts={"summary": summary, "chosen": chosen, "noun": u.group_noun(run)}
@@ -35,7 +36,7 @@ def load(run: Run) -> Part | None:
 
 
 def plots(part: Part, out: Path) -> None:
-    h = part.tables["optuna_history"]
+    h = part.tables["search_history"]
     fig, ax = subplots(figsize=(6, 3.4))
     done = h[h["complete"]]
     ax.plot(done["order"], 100 * done["fold_mean_val_acc"], "o", label="proposal (all folds)")
@@ -55,22 +56,47 @@ def plots(part: Part, out: Path) -> None:
     save(fig, out / HISTORY)
 
 
+IMPORTANCE = {
+    "fanova": "fANOVA over the complete proposals, Optuna's evaluator",
+    "variance": "share of the objective's variance between each parameter's value bins, over "
+    "the complete proposals",
+}
+
+
+def _settings(name: str, options: dict | None) -> str:
+    opts = ", ".join(f"{k}={v}" for k, v in (options or {}).items())
+    return f"{name} ({opts})" if opts else name
+
+
 def blocks(part: Part) -> list[Block]:
     s, chosen = part.facts["summary"], part.facts["chosen"]
-    best = s["best"]
+    best, algo = s["best"], s.get("algorithm", "optuna")
+    sched = s["scheduler"]
+    stops = (
+        "no scheduler (every proposal runs every fold)"
+        if sched in ("none", "fifo")
+        else f"scheduler {_settings(sched, s.get('scheduler_options'))} on the fold count, "
+        "which may stop a poor proposal after its first folds"
+    )
     out = [
-        h2("Search: Optuna (TPE)"),
+        h2(f"Search: {algo}"),
         p(
+            f"Ray Tune searcher {_settings(algo, s.get('options'))}, {stops}. "
             f"{s['trials']} proposals over log-uniform lr {s['space']['lr']} and hidden "
             f"{s['space']['hidden']}, each scored as the grid scores a cell (mean over the "
             "grouped folds of the last epoch's validation accuracy, the folds run inside one "
-            "trial); scheduler "
-            f"{s['scheduler']}. "
+            "trial). "
             + (
                 "One proposal at a time, so the search is reproducible."
                 if s["reproducible"]
-                else "Several proposals ran at once, so TPE's choices depend on timing: rerun"
-                " with resources.max_concurrent_trials=1 for a reproducible search."
+                else "Several proposals ran at once, so a model-based searcher's choices depend "
+                "on timing: rerun with resources.max_concurrent_trials=1 for a reproducible "
+                "search."
+            )
+            + (
+                f" The Optuna study is stored in grid/{s['study']} (optuna-dashboard opens it)."
+                if s.get("study")
+                else ""
             )
         ),
         p(
@@ -81,22 +107,23 @@ def blocks(part: Part) -> list[Block]:
         ),
         img(HISTORY, "Objective per proposal and the best so far"),
     ]
-    if "optuna_importance" in part.tables:
-        imp = part.tables["optuna_importance"]
-        out.append(p("Parameter importance (fANOVA over the complete proposals):"))
-        out.append(table(imp))
-    grid = chosen.get("other", {}).get("grid") if chosen.get("algorithm") == "optuna" else None
+    if "search_importance" in part.tables:
+        imp = part.tables["search_importance"]
+        method = imp["method"].iloc[0] if "method" in imp else "fanova"
+        out.append(p(f"Parameter importance ({IMPORTANCE.get(method, method)}):"))
+        out.append(table(imp[["parameter", "importance"]]))
+    grid = chosen.get("other", {}).get("grid") if chosen.get("algorithm") != "grid" else None
     if grid:
         diff = 100 * (best["mean_val_acc"] - grid["mean_val_acc"])
         out.append(
             p(
                 f"The grid on the same data and budget: its best cell lr {grid['lr']:g}, hidden "
                 f"{grid['hidden']} at {100 * grid['mean_val_acc']:.2f} % (pooled "
-                f"{u.accuracy(grid['pooled'], grid['low'], grid['high'])}); Optuna's best is "
+                f"{u.accuracy(grid['pooled'], grid['low'], grid['high'])}); {algo}'s best is "
                 f"{diff:+.2f} points from it. Both are selected on the same folds, so the "
                 "difference is optimistic for whichever searched more configurations."
             )
         )
-    who = "Optuna's" if chosen.get("algorithm") == "optuna" else "the grid's"
+    who = "the grid's" if chosen.get("algorithm") == "grid" else f"{algo}'s"
     out.append(p(f"The ensemble trains with {who} choice."))
     return out
