@@ -75,6 +75,21 @@ def test_two_cold_runs_give_identical_tables(cold_runs):
     assert _differences(a, b) == []
 
 
+def _terminated(experiment: Path) -> set[str]:
+    """The trials Tune has stored as finished (its experiment state, saved every few seconds):
+    what a restore never runs again. A trial that reported its last epoch just before a kill,
+    before that save, may run again from its last checkpoint, as Tune documents."""
+    states = sorted(experiment.glob("experiment_state*.json"))
+    if not states:
+        return set()
+    try:
+        data = json.loads(states[-1].read_text())
+    except json.JSONDecodeError:  # Tune was writing it when the run was killed
+        return set()
+    trials = [json.loads(t[0]) if isinstance(t[0], str) else t[0] for t in data["trial_data"]]
+    return {t["trial_id"] for t in trials if t.get("status") == "TERMINATED"}
+
+
 def _finished_units(tmp: Path) -> dict[str, tuple]:
     """Everything done so far, with what must not change when it is not redone."""
     out: dict[str, tuple] = {}
@@ -83,10 +98,11 @@ def _finished_units(tmp: Path) -> dict[str, tuple]:
         ("grid", lambda row: row.get("epoch") == 3),
         ("ensemble", lambda row: bool(row.get("final"))),
     ):
+        done = _terminated(run / "tune" / stage)
         for res in (run / "tune" / stage).glob("*/result.json"):
             rows = [json.loads(x) for x in res.read_text().splitlines() if x.strip()]
             trained = [r for r in rows if not r.get("replayed") and not r.get("final")]
-            if any(is_final(r) for r in rows):
+            if any(is_final(r) for r in rows) and any(t in res.parent.name for t in done):
                 out[f"{stage}:{res.parent.name}"] = (len(trained),)
     for pattern in ("analyse/tasks/*.json", "*/done.json"):
         for p in run.glob(pattern):

@@ -132,6 +132,8 @@ class LiveReport(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):  # noqa: ANN001
         self._write(trials)
+        self.started = getattr(self, "started", 0) + 1
+        testhooks.reached(f"trial_start:{self.experiment}:{self.started}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
         self._write(trials)
@@ -171,8 +173,8 @@ def loggers() -> list[tune.Callback]:
 def callbacks(cfg: Config, experiment: str, total: int, metric: str) -> list[tune.Callback]:
     """The callbacks ``tune_settings`` adds to every Tune stage: the live report, the loggers,
     the trackers ``cfg.tracking`` names (``fer_ray.stages.trackers``)."""
-    return [
-        LiveReport(cfg, experiment, total, metric),
+    return [  # the live report last: a finished trial's logs are flushed before it reads them
         *loggers(),
         *trackers.callbacks(cfg, experiment),
+        LiveReport(cfg, experiment, total, metric),
     ]

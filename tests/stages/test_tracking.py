@@ -59,9 +59,10 @@ def test_every_tune_stage_gets_the_loggers_and_the_configured_trackers(tmp_path)
         cfg = smoke_config(tmp_path, *overrides)
         return [type(c) for c in live.callbacks(cfg, "grid", 4, "val_acc")]
 
-    base = [live.LiveReport, CSVLoggerCallback, JsonLoggerCallback]
-    assert kinds() == [*base, TBXLoggerCallback]  # the default: as before, TensorBoard on
-    assert kinds("tracking=[]") == base
+    # the live report last: it reads what the loggers flushed
+    loggers = [CSVLoggerCallback, JsonLoggerCallback]
+    assert kinds() == [*loggers, TBXLoggerCallback, live.LiveReport]  # TensorBoard by default
+    assert kinds("tracking=[]") == [*loggers, live.LiveReport]
     with pytest.raises(ConfigError, match="tracking.tensorboard takes no options"):
         kinds("tracking={tensorboard: {logdir: x}}")
 
