@@ -11,6 +11,8 @@ Python code around them already expects those.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class FerRayError(Exception):
     """Root of fer_ray's user-facing errors; ``exit_code`` is what the CLI returns."""
@@ -91,6 +93,16 @@ def unwrap(exc: BaseException) -> FerRayError | None:
     ``__context__`` only out of Ray's own exceptions. A bug raised while handling a user error
     has that error as its ``__context__``; it is not the user's error, so its traceback stays.
     """
+    for e in chain(exc):
+        if isinstance(e, FerRayError):  # a Ray dual-class wrapper carries the plain cause
+            cause = getattr(e, "cause", None)
+            return cause if isinstance(cause, FerRayError) else e
+    return None
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, nearest first, once each: ``.cause`` (Ray's task and trial
+    wrappers), ``__cause__``, and ``__context__`` only out of Ray's own exceptions."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -98,10 +110,7 @@ def unwrap(exc: BaseException) -> FerRayError | None:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, FerRayError):  # a Ray dual-class wrapper carries the plain cause
-            cause = getattr(e, "cause", None)
-            return cause if isinstance(cause, FerRayError) else e
+        yield e
         todo += [getattr(e, "cause", None), e.__cause__]
         if type(e).__module__.split(".")[0] == "ray":
             todo.append(e.__context__)
-    return None

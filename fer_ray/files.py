@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_ray.errors import StorageError, StoredFileError
+from fer_ray.errors import StorageError, StoredFileError, chain
 
 DAMAGED_SUFFIX = ".damaged"
 
@@ -49,18 +49,11 @@ def storage_error(e: OSError, path: Path) -> StorageError:
 def as_storage_error(exc: BaseException) -> StorageError | None:
     """The storage fault behind ``exc`` (itself, its causes, inside a Ray wrapper), as one
     ``StorageError``; None when there is none (then ``exc`` is a bug and keeps its traceback)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop(0)
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in chain(exc):  # the same links unwrap follows
         if isinstance(e, StorageError):
             return e
         if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
             return storage_error(e, Path(e.filename or "?"))
-        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
     return None
 
 
