@@ -78,3 +78,20 @@ def start_until(cmd: list[str], point: str, fifo: Path, env: dict | None = None)
     threading.Thread(target=let_go, daemon=True).start()
     listener.join()
     return proc, got == [point]
+
+
+def tune_terminated(experiment: Path) -> set[str]:
+    """The trial ids Tune's experiment state holds as finished (saved every few seconds): what
+    a restore never runs again. A trial that reported its last epoch just before a kill, before
+    that save, may run again from its last checkpoint, as Tune documents."""
+    import json
+
+    states = sorted(experiment.glob("experiment_state*.json"))
+    if not states:
+        return set()
+    try:
+        data = json.loads(states[-1].read_text())
+    except json.JSONDecodeError:  # Tune was writing it when the run was killed
+        return set()
+    trials = [json.loads(t[0]) if isinstance(t[0], str) else t[0] for t in data["trial_data"]]
+    return {t["trial_id"] for t in trials if t.get("status") == "TERMINATED"}

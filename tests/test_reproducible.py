@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, start_until
+from tests.conftest import ROOT, start_until, tune_terminated
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -75,21 +75,6 @@ def test_two_cold_runs_give_identical_tables(cold_runs):
     assert _differences(a, b) == []
 
 
-def _terminated(experiment: Path) -> set[str]:
-    """The trials Tune has stored as finished (its experiment state, saved every few seconds):
-    what a restore never runs again. A trial that reported its last epoch just before a kill,
-    before that save, may run again from its last checkpoint, as Tune documents."""
-    states = sorted(experiment.glob("experiment_state*.json"))
-    if not states:
-        return set()
-    try:
-        data = json.loads(states[-1].read_text())
-    except json.JSONDecodeError:  # Tune was writing it when the run was killed
-        return set()
-    trials = [json.loads(t[0]) if isinstance(t[0], str) else t[0] for t in data["trial_data"]]
-    return {t["trial_id"] for t in trials if t.get("status") == "TERMINATED"}
-
-
 def _finished_units(tmp: Path) -> dict[str, tuple]:
     """Everything done so far, with what must not change when it is not redone."""
     out: dict[str, tuple] = {}
@@ -98,7 +83,7 @@ def _finished_units(tmp: Path) -> dict[str, tuple]:
         ("grid", lambda row: row.get("epoch") == 3),
         ("ensemble", lambda row: bool(row.get("final"))),
     ):
-        done = _terminated(run / "tune" / stage)
+        done = tune_terminated(run / "tune" / stage)
         for res in (run / "tune" / stage).glob("*/result.json"):
             rows = [json.loads(x) for x in res.read_text().splitlines() if x.strip()]
             trained = [r for r in rows if not r.get("replayed") and not r.get("final")]

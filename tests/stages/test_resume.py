@@ -10,7 +10,7 @@ import pytest
 
 from fer_ray.errors import StageError
 from fer_ray.pipeline import run_pipeline
-from tests.conftest import ROOT, smoke_config
+from tests.conftest import ROOT, smoke_config, tune_terminated
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +19,6 @@ def _steps(trial_dir):
     """Trained steps; a trial restarted after its last epoch replays that result (flagged)."""
     rows = [json.loads(x) for x in (trial_dir / "result.json").read_text().splitlines() if x]
     return [r["step"] for r in rows if not r.get("replayed")]
-
-
-def _terminated(experiment):
-    """Trial ids Tune's experiment state holds as finished."""
-    states = sorted(experiment.glob("experiment_state*.json"))
-    if not states:
-        return set()
-    trials = [json.loads(t[0]) for t in json.loads(states[-1].read_text())["trial_data"]]
-    return {t["trial_id"] for t in trials if t.get("status") == "TERMINATED"}
 
 
 def test_crashed_trial_continues_from_its_checkpoint(tmp_path, monkeypatch):
@@ -86,7 +77,7 @@ def test_killed_driver_resumes_without_redoing_finished_trials(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, at once
         proc.wait()
-    stored = _terminated(grid_exp)  # what Tune promises not to run again
+    stored = tune_terminated(grid_exp)  # what Tune promises not to run again
     finished = {
         d.name: len(_steps(d))
         for d in grid_exp.iterdir()
