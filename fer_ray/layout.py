@@ -74,6 +74,8 @@ class Ensemble:
     def member_dir(member: int) -> str:
         return f"member_{member:02d}"
 
+    ANY_MEMBER = "member_*"  # every member_dir, in a stage's declared files (protocol.Stage)
+
 
 class Analyse:
     DIR = "analyse"

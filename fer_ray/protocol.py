@@ -2,7 +2,9 @@
 
 A stage declares, in its recipe package (``fer_ray/recipes/<name>/__init__.py``, Ray-free):
 its name; the config keys it reads (its own section and other sections' keys); the artifacts
-it reads from other stages and the ones it writes (by name); ``enabled(cfg)``; its entry point
+it reads from other stages and the ones it writes (by name); the files it writes in its folder
+(``files``: paths relative to the folder, from ``fer_ray.layout``'s constants, which its report
+section and the report's test fakes name too); ``enabled(cfg)``; its entry point
 ``run(ctx)`` as a lazy ``"module:function"``; and optional hooks, also lazy strings:
 ``preflight(cfg, inputs)`` (fail before Ray starts), ``estimate(cfg, facts) -> (seconds,
 lines)`` (the dry run), ``identity(cfg)`` (file contents the config cannot see).
@@ -19,9 +21,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from fer_ray import layout
 from fer_ray.registry import Registry, resolve
 
 if TYPE_CHECKING:
@@ -38,6 +42,12 @@ BUILTIN = (  # fer_ray's own recipe packages, in page and run order
 )
 
 
+#: What the runner and the Tune plumbing write in any stage's folder, besides the stage's own
+#: ``files``; a stage's ``tasks/`` folder (per-task results kept for a resume) is its own too.
+RUNNER_FILES = (layout.STARTED, layout.DONE, layout.WORK, layout.ERRORS, layout.RESULTS,
+                layout.PROGRESS)  # fmt: skip
+
+
 def always(cfg: Config) -> bool:
     return True
 
@@ -51,6 +61,7 @@ class Stage:
     keys: tuple[str, ...] = ()  # config sections or dotted keys it reads
     reads: tuple[str, ...] = ()  # artifacts of other stages
     writes: tuple[str, ...] = ()  # artifacts it makes (its folder is runs/<name>/<stage>)
+    files: tuple[str, ...] = ()  # the files it writes in its folder (see ``names``)
     enabled: Callable[[Config], bool] = always
     data_files: bool = False  # its fingerprint covers the data set's files
     experiments: tuple[str, ...] = ()  # Tune experiments besides one named like the stage
@@ -186,6 +197,19 @@ def fingerprints(cfg: Config, inputs: dict[str, Any] | None = None) -> dict[str,
         chain = "".join(out[p] for p in ups[name])
         out[name] = hashlib.sha256((chain + blob).encode()).hexdigest()[:16]
     return out
+
+
+def names(entry: str, path: str) -> bool:
+    """Whether a declared file ``entry`` names ``path``, both "/"-separated and relative to the
+    stage's folder: in ``entry``, ``*`` stands for a part that varies (a member, a backbone, a
+    format) within one folder level."""
+    pattern, parts = entry.split("/"), path.split("/")
+    return len(pattern) == len(parts) and all(map(fnmatchcase, parts, pattern))
+
+
+def declared(spec: Stage, path: str) -> str | None:
+    """The entry of ``spec.files`` (or of ``RUNNER_FILES``) that names ``path``, or None."""
+    return next((e for e in (*spec.files, *RUNNER_FILES) if names(e, path)), None)
 
 
 def hook(spec: Stage, which: str) -> Callable[..., Any] | None:

@@ -88,3 +88,21 @@ def test_recipe_sections_are_strict_and_typed():
         config.load(SMOKE, ["clean.folds=1"])
     with pytest.raises(config.ConfigError, match="did you mean 'clean'"):
         config.load(SMOKE, ["claen.folds=3"])
+
+
+def test_stages_declare_their_files_as_paths_inside_their_folders():
+    """Each of fer_ray's stages names the files it writes (the report's fakes follow them:
+    tests/report/test_fakes.py); a ``*`` stands for one varying part of one folder level."""
+    bare = Stage("x", "m:f")
+    for name in protocol.stages():
+        spec = protocol.STAGES.get(name)
+        if not spec.run.startswith("fer_ray."):
+            continue
+        assert spec.files and len(set(spec.files)) == len(spec.files), name
+        for f in spec.files:  # relative, inside the folder, none of the runner's own
+            assert not f.startswith("/") and ".." not in f.split("/"), (name, f)
+            assert protocol.declared(bare, f) is None, (name, f)
+    assert protocol.names("members/member_*/member.npz", "members/member_00/member.npz")
+    assert not protocol.names("member.npz", "members/member_00/member.npz")
+    assert not protocol.names("predictions/*.npz", "predictions/a/b.npz")
+    assert protocol.declared(bare, "done.json") == "done.json"

@@ -1,7 +1,8 @@
 """A small synthetic run directory with every stage's stored files, written in a test.
 
 It mirrors what the stages write (same layout names, same columns) at a tiny size, so the
-report's tests need neither Ray nor a stored run. ``stages`` picks which stages "finished";
+report's tests need neither Ray nor a stored run: each stage's files go in the stage's folder
+under the names it declares (``tests.report.fake_files``). ``stages`` picks which stages "finished";
 ``intervals=False`` writes a run as the stages wrote it before they stored intervals (issue 12):
 no pooled Table 2 columns, no ``intervals`` in the ensemble summary, no size curve, no pruning
 intervals, fall-off table, recall intervals or model-averaged counts.
@@ -36,6 +37,7 @@ from fer_ray.layout import (
     Rules,
 )
 from tests.report import fake_seed_stages
+from tests.report.fake_files import out, stage_dir
 
 CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 ALL_STAGES = (Prepare.DIR, Grid.DIR, Ensemble.DIR, Analyse.DIR, Descriptors.DIR)
@@ -108,19 +110,20 @@ def write_run(
         NewFaces.DIR: lambda d: fake_seed_stages.write_newfaces(d, rng),
         AuMaps.DIR: lambda d: fake_seed_stages.write_aumaps(d, rng),
     }
+    ensemble = stage_dir(root, Ensemble.DIR)
     if ARCHS in stages:
-        fake_seed_stages.write_architectures(root / Ensemble.DIR, rng)
+        fake_seed_stages.write_architectures(ensemble, rng)
     for stage in (s for s in stages if s not in EXTRAS):
-        d = root / stage
+        d = stage_dir(root, stage)
         d.mkdir(parents=True, exist_ok=True)
         writers[stage](d)
         work = {"unit": [f"{stage} {i}" for i in range(2)], "node_id": NODE_ID, "node_ip": NODE}
-        pd.DataFrame({**work, "seconds": [1.5, 2.5]}).to_csv(d / WORK, index=False)
-        _json(d / DONE, {"fingerprint": "f" * 16, "seconds": 12.0})
+        pd.DataFrame({**work, "seconds": [1.5, 2.5]}).to_csv(out(d, WORK), index=False)
+        _json(out(d, DONE), {"fingerprint": "f" * 16, "seconds": 12.0})
     if TRAINING in stages:  # after the ensemble's summary, which it extends
-        fake_seed_stages.write_training(root / Ensemble.DIR, rng)
+        fake_seed_stages.write_training(ensemble, rng)
     if HOLDOUT_REPEATS in stages:
-        HOLDOUTS.to_csv(root / Ensemble.DIR / Ensemble.HOLDOUTS, index=False)
+        HOLDOUTS.to_csv(out(ensemble, Ensemble.HOLDOUTS), index=False)
     return root
 
 
@@ -157,7 +160,7 @@ def _prepare(d: Path, rng: np.random.Generator, fallbacks: int) -> None:
             "fallback": fb,
             "node": NODE,
         }
-    ).to_csv(d / Prepare.MANIFEST, index=False)
+    ).to_csv(out(d, Prepare.MANIFEST), index=False)
     summary = {
         "data": "synthetic",
         "n_images": n,
@@ -171,7 +174,7 @@ def _prepare(d: Path, rng: np.random.Generator, fallbacks: int) -> None:
         "unreadable": 2,
         "unreadable_items": ["bad_0.png", "bad_1.png"],
     }
-    _json(d / SUMMARY, summary)
+    _json(out(d, SUMMARY), summary)
 
 
 #: Per grid cell (lr, hidden): pooled out-of-fold accuracy, low, high (fixed, see tests).
@@ -193,7 +196,7 @@ def _grid(d: Path, rng: np.random.Generator, intervals: bool) -> None:
             for f in range(3)
         ]
     )
-    trials.to_csv(d / Grid.TRIALS, index=False)
+    trials.to_csv(out(d, Grid.TRIALS), index=False)
     curves = pd.DataFrame(
         [
             {"epoch": e, "val_acc": rng.uniform(0.1, 0.4), "lr": lr, "hidden": h, "fold": f}
@@ -202,7 +205,7 @@ def _grid(d: Path, rng: np.random.Generator, intervals: bool) -> None:
             for e in (1, 2, 3)
         ]
     )
-    curves.to_csv(d / Grid.CURVES, index=False)
+    curves.to_csv(out(d, Grid.CURVES), index=False)
     t2 = trials.groupby(["lr", "hidden"])["val_acc"].agg(["mean", "std", "count"]).reset_index()
     if intervals:
         cells = list(zip(t2["lr"], t2["hidden"]))
@@ -224,7 +227,7 @@ def _grid(d: Path, rng: np.random.Generator, intervals: bool) -> None:
                   "pooled": 0.34, "low": 0.25, "high": 0.44, "algorithm": "optuna",
                   "other": {"grid": grid_choice}}  # fmt: skip
         _search(d, chosen)
-    _json(d / Grid.CHOSEN, chosen)
+    _json(out(d, Grid.CHOSEN), chosen)
     features = {
         "weights": "synthetic",
         "recipe": "none: no augmentation",
@@ -235,7 +238,7 @@ def _grid(d: Path, rng: np.random.Generator, intervals: bool) -> None:
         "test_fraction_realised": 0.25,
         "fold_sizes": [7, 7, 7],
     }
-    _json(d / Grid.FEATURES, features)
+    _json(out(d, Grid.FEATURES), features)
 
 
 def _search(d: Path, best: dict[str, Any]) -> None:
@@ -246,16 +249,16 @@ def _search(d: Path, best: dict[str, Any]) -> None:
     t = pd.DataFrame(
         rows, columns=["order", "lr", "hidden", "folds_done", "fold_mean_val_acc", "complete"]
     )
-    t.assign(trial=[f"t{i}" for i in t["order"]]).to_csv(d / Grid.SEARCH_TRIALS, index=False)
+    t.assign(trial=[f"t{i}" for i in t["order"]]).to_csv(out(d, Grid.SEARCH_TRIALS), index=False)
     h = t[["order", "lr", "hidden", "fold_mean_val_acc", "complete"]].copy()
     h["best_so_far"] = h["fold_mean_val_acc"].where(h["complete"]).cummax().ffill()
-    h.to_csv(d / Grid.SEARCH_HISTORY, index=False)
+    h.to_csv(out(d, Grid.SEARCH_HISTORY), index=False)
     imp = pd.DataFrame(
         {"parameter": ["lr", "hidden"], "importance": [0.7, 0.3], "method": "fanova"}
     )
-    imp.to_csv(d / Grid.SEARCH_IMPORTANCE, index=False)
+    imp.to_csv(out(d, Grid.SEARCH_IMPORTANCE), index=False)
     _json(
-        d / Grid.SEARCH_SUMMARY,
+        out(d, Grid.SEARCH_SUMMARY),
         {"algorithm": "optuna", "options": {"n_startup_trials": 2}, "trials": 4,
          "scheduler": "async_hyperband", "scheduler_options": {}, "importance": "fanova",
          "study": Grid.SEARCH_STUDY, "concurrent": 1, "reproducible": True,
@@ -274,7 +277,7 @@ def _oof(d: Path, cells: list[tuple[float, int]]) -> None:
     ]  # fmt: skip
     oof = pd.DataFrame(rows)
     oof["correct"] = oof["pred"] == oof["label"]
-    oof.to_csv(d / Grid.OOF, index=False)
+    oof.to_csv(out(d, Grid.OOF), index=False)
 
 
 def _interval(estimate: float, low: float, high: float) -> dict[str, Any]:
@@ -315,7 +318,7 @@ def _ensemble(
         {"member": range(MEMBERS), "seed": range(MEMBERS), "test_acc": acc, "val_acc": val,
          "node": NODE}
     )  # fmt: skip
-    members.to_csv(d / Ensemble.MEMBERS, index=False)
+    members.to_csv(out(d, Ensemble.MEMBERS), index=False)
     curves = pd.DataFrame(
         [
             {
@@ -329,12 +332,11 @@ def _ensemble(
             for s in range(1, 6)
         ]
     )
-    curves.to_csv(d / Ensemble.CURVES, index=False)
+    curves.to_csv(out(d, Ensemble.CURVES), index=False)
     test_idx = np.arange(0, 28, 4)
     for m in range(MEMBERS):
-        member_dir = d / Ensemble.MEMBERS_DIR / Ensemble.member_dir(m)
-        member_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(member_dir / Ensemble.MEMBER, test_idx=test_idx)
+        member = out(d, Ensemble.MEMBERS_DIR, Ensemble.member_dir(m), Ensemble.MEMBER)
+        np.savez(member, test_idx=test_idx)
     summary = {
         "members": MEMBERS,
         "selection": "test" if selected_on_test else "val",
@@ -350,8 +352,8 @@ def _ensemble(
         summary["departures"] = [ENSEMBLE_DEPARTURE]
     if intervals:
         summary["intervals"] = ENSEMBLE_INTERVALS
-        SIZE_CURVE.to_csv(d / Ensemble.SIZE_CURVE, index=False)
-    _json(d / SUMMARY, summary)
+        SIZE_CURVE.to_csv(out(d, Ensemble.SIZE_CURVE), index=False)
+    _json(out(d, SUMMARY), summary)
 
 
 #: ``ensemble/size_curve.csv``: the soft vote of k = 1..3 members.
@@ -414,8 +416,8 @@ def _per_model(values: np.ndarray) -> pd.DataFrame:
 
 def _analyse(d: Path, rng: np.random.Generator, intervals: bool) -> None:
     n = 16
-    _per_model(rng.uniform(0.05, 0.08, (n, MEMBERS))).to_csv(d / Analyse.MAGNITUDE, index=False)
-    _per_model(rng.uniform(40, 50, (n, MEMBERS))).to_csv(d / Analyse.ANGLES, index=False)
+    _per_model(rng.uniform(0.05, 0.08, (n, MEMBERS))).to_csv(out(d, Analyse.MAGNITUDE), index=False)
+    _per_model(rng.uniform(40, 50, (n, MEMBERS))).to_csv(out(d, Analyse.ANGLES), index=False)
     rules = ("none", "magnitude", "angle", "random")
     pd.DataFrame(
         [
@@ -423,7 +425,7 @@ def _analyse(d: Path, rng: np.random.Generator, intervals: bool) -> None:
             for m in range(MEMBERS)
             for i, r in enumerate(rules)
         ]
-    ).to_csv(d / Analyse.BASELINES, index=False)
+    ).to_csv(out(d, Analyse.BASELINES), index=False)
     pd.DataFrame(
         [
             {"ratio": r, "draw": 0, "accuracy": rng.uniform(0.1, 0.5), "member": m, "order": o}
@@ -431,15 +433,15 @@ def _analyse(d: Path, rng: np.random.Generator, intervals: bool) -> None:
             for m in range(MEMBERS)
             for r in (0.0, 0.5, 0.9, 0.95)
         ]
-    ).to_csv(d / Analyse.SWEEP, index=False)
+    ).to_csv(out(d, Analyse.SWEEP), index=False)
     rows = [
         {"class": c, "precision": 0.3, "recall": 0.4, "f1": 0.35, "support": 1, "member": m}
         for m in [*map(str, range(MEMBERS)), "vote"]
         for c in CLASSES
     ]
-    pd.DataFrame(rows).to_csv(d / Analyse.PER_CLASS, index=False)
+    pd.DataFrame(rows).to_csv(out(d, Analyse.PER_CLASS), index=False)
     conf = pd.DataFrame(np.eye(len(CLASSES), dtype=int), index=list(CLASSES), columns=CLASSES)
-    conf.rename_axis("true").to_csv(d / Analyse.CONFUSION_VOTE)
+    conf.rename_axis("true").to_csv(out(d, Analyse.CONFUSION_VOTE))
     summary = {
         "n_members": MEMBERS,
         "n_features": n,
@@ -462,10 +464,10 @@ def _analyse(d: Path, rng: np.random.Generator, intervals: bool) -> None:
             n_test=7,
             n_test_groups=2,
         )
-        PRUNING_INTERVALS.to_csv(d / Analyse.PRUNING_INTERVALS, index=False)
-        SWEEP_FALLOFF.to_csv(d / Analyse.SWEEP_FALLOFF, index=False)
-        VOTE_RECALL.to_csv(d / Analyse.VOTE_RECALL, index=False)
-    _json(d / SUMMARY, summary)
+        PRUNING_INTERVALS.to_csv(out(d, Analyse.PRUNING_INTERVALS), index=False)
+        SWEEP_FALLOFF.to_csv(out(d, Analyse.SWEEP_FALLOFF), index=False)
+        VOTE_RECALL.to_csv(out(d, Analyse.VOTE_RECALL), index=False)
+    _json(out(d, SUMMARY), summary)
 
 
 FEATURES = tuple(f"{k}{i}" for k in ("lpq", "phog") for i in range(1, 6))
@@ -476,11 +478,11 @@ def _descriptors(d: Path, rng: np.random.Generator) -> None:
     nf = len(FEATURES)
     inputs = np.arange(1, nf + 1)
     t1 = pd.DataFrame({"input": inputs, "feature": FEATURES, "mean": np.full(nf, 0.7), "std": 0.01})
-    t1.to_csv(d / Descriptors.TABLE1, index=False)
+    t1.to_csv(out(d, Descriptors.TABLE1), index=False)
     ang = pd.DataFrame(
         {"input": inputs, "feature": FEATURES, "mean": rng.uniform(40, 50, nf), "std": 0.5}
     )
-    ang.to_csv(d / Descriptors.ANGLES, index=False)
+    ang.to_csv(out(d, Descriptors.ANGLES), index=False)
     pairs = [("full", 0, 0, 0.3)]
     pairs += [("single", i, i, 0.29) for i in inputs]
     pairs += [("pair", i, j, 0.28) for i in inputs for j in inputs if i < j]
@@ -498,7 +500,7 @@ def _descriptors(d: Path, rng: np.random.Generator) -> None:
             }
             for k, i, j, a in pairs
         ]
-    ).to_csv(d / Descriptors.PAIRS, index=False)
+    ).to_csv(out(d, Descriptors.PAIRS), index=False)
     folds = pd.DataFrame(
         [
             {
@@ -513,7 +515,7 @@ def _descriptors(d: Path, rng: np.random.Generator) -> None:
             for f in range(2)
         ]
     )
-    folds.to_csv(d / Descriptors.FOLDS, index=False)
+    folds.to_csv(out(d, Descriptors.FOLDS), index=False)
     summary = {
         "sheet": "/data/SFEW.xlsx",
         "grouped": False,
@@ -540,4 +542,4 @@ def _descriptors(d: Path, rng: np.random.Generator) -> None:
         "paper_test_acc": 0.26857,
         "paper_table1": list(PAPER_TABLE1),
     }
-    _json(d / SUMMARY, summary)
+    _json(out(d, SUMMARY), summary)

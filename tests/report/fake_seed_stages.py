@@ -1,6 +1,7 @@
 """Hand-made results of the seed stages (rules, clean, newfaces, aumaps) and of
 ``ensemble.backbones``, in the files and columns those stages write, so their report sections
-can be tested without training.
+can be tested without training; the file names are those the stages declare
+(``tests.report.fake_files.out``).
 
 Each ``write_<stage>(run_dir / "<stage>", rng)`` fills one stage folder
 (``tests/report/fake_run.write_run`` calls them when asked for those stages).
@@ -15,7 +16,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fer_ray.layout import SUMMARY, AuMaps, Clean, Ensemble, Rules
+from fer_ray.layout import SUMMARY, AuMaps, Clean, Ensemble, NewFaces, Rules
+from tests.report.fake_files import out
 
 # what the stages store as "paper" (fer_ray.analysis.rule_tables.PAPER, fer_ray.recipes.clean.stage.PAPER);
 # copied, so the report tests need no Ray
@@ -62,16 +64,16 @@ def write_rules(d: Path, rng: np.random.Generator) -> None:
                 if depth == DEPTH:
                     text += [f"member {m} · {c} (test fidelity 92.86 %)", f"  IF {rule} THEN {c}"]
     fidelity = pd.DataFrame(rows)
-    fidelity.to_csv(d / Rules.FIDELITY, index=False)
+    fidelity.to_csv(out(d, Rules.FIDELITY), index=False)
     cols = ["overall", "mean_per_class", "train_mean_per_class", "n_rules", "mean_rule_length"]
     g = fidelity.groupby("depth")[cols]
     sweep = pd.concat([g.mean().add_suffix("_mean"), g.std(ddof=1).add_suffix("_std")], axis=1)
-    sweep.reset_index().to_csv(d / Rules.SWEEP, index=False)
-    pd.DataFrame(rules).to_csv(d / Rules.RULES, index=False)
-    (d / Rules.RULES_TEXT).write_text("\n".join(text) + "\n")
+    sweep.reset_index().to_csv(out(d, Rules.SWEEP), index=False)
+    pd.DataFrame(rules).to_csv(out(d, Rules.RULES), index=False)
+    out(d, Rules.RULES_TEXT).write_text("\n".join(text) + "\n")
     at = fidelity[fidelity["depth"] == DEPTH]
     _json(
-        d / SUMMARY,
+        out(d, SUMMARY),
         {
             "members": list(MEMBERS), "depths": list(DEPTHS), "depth": DEPTH,
             "class_names": CLASSES, "n_features": 512,
@@ -110,7 +112,7 @@ def write_clean(d: Path, rng: np.random.Generator) -> None:
          "label_name": np.asarray(CLASSES)[label], "pred": (label + 1) % 7, "loss": loss,
          "p_label": np.exp(-loss), "flagged": flagged, "flipped": flipped,
          "clean_label_name": np.asarray(CLASSES)[label]}
-    ).to_csv(d / Clean.LOSSES, index=False)  # fmt: skip
+    ).to_csv(out(d, Clean.LOSSES), index=False)  # fmt: skip
     top = np.argsort(-loss, kind="stable")[:8]
     pd.DataFrame(
         {"rank": np.arange(1, 9), "index": top, "true": label[top],
@@ -119,18 +121,20 @@ def write_clean(d: Path, rng: np.random.Generator) -> None:
          "p_true": np.exp(-loss[top]), "p_predicted": 0.5,
          "title": [f"happy/sad / {v:.2f} / {np.exp(-v):.2f}" for v in loss[top]],
          "flipped": flipped[top], "clean_label_name": "sad"}
-    ).to_csv(d / Clean.GALLERY, index=False)  # fmt: skip
-    np.savez(d / Clean.GALLERY_CROPS, crops=rng.integers(0, 255, (8, 48, 48, 3), dtype=np.uint8))
+    ).to_csv(out(d, Clean.GALLERY), index=False)  # fmt: skip
+    np.savez(
+        out(d, Clean.GALLERY_CROPS), crops=rng.integers(0, 255, (8, 48, 48, 3), dtype=np.uint8)
+    )
     variants = {"none": (0.50, 0.40, 0.60, 0.0), "flagged": (0.54, 0.44, 0.64, 0.04),
                 "oracle": (0.57, 0.46, 0.68, 0.07)}  # fmt: skip
     pd.DataFrame(
         [{"variant": v, "dropped": 0 if v == "none" else 6, "vote_acc": a, "vote_low": lo,
           "vote_high": hi, "vote_minus_none": dd, "diff_low": dd - 0.04, "diff_high": dd + 0.04,
           "member_mean": a - 0.02, "member_minus_none": dd} for v, (a, lo, hi, dd) in variants.items()]
-    ).to_csv(d / Clean.VARIANTS, index=False)  # fmt: skip
+    ).to_csv(out(d, Clean.VARIANTS), index=False)  # fmt: skip
     tp = int((flagged & flipped).sum())
     _json(
-        d / SUMMARY,
+        out(d, SUMMARY),
         {
             "n_pool": n_pool, "folds": 3, "chosen": {"lr": 0.001, "hidden": 100}, "epochs": 8,
             "flag_fraction": 0.1, "n_flagged": k, "oof_acc": 0.3, "class_names": CLASSES,
@@ -161,15 +165,15 @@ def write_newfaces(d: Path, rng: np.random.Generator) -> None:
                      "kind": "within" if train == test else "cross", "members": 2,
                      "member_mean": acc, "member_std": 0.01, "vote_acc": acc, "low": acc - 0.1,
                      "high": acc + 0.1, "n_items": 20, "n_groups": 2, "unit": "group"})  # fmt: skip
-    pd.DataFrame(rows).to_csv(d / "matrix.csv", index=False)
-    pd.DataFrame({"train": ["A"], "member": [0]}).to_csv(d / "members.csv", index=False)
+    pd.DataFrame(rows).to_csv(out(d, NewFaces.MATRIX), index=False)
+    pd.DataFrame({"train": ["A"], "member": [0]}).to_csv(out(d, NewFaces.MEMBERS), index=False)
     dom = {"describe": "x", "n_images": 40, "n_groups": 6, "n_test": 20, "n_test_groups": 2,
            "dropped_classes": ["contempt"], "dropped_images": 3}  # fmt: skip
     summary = {"domains": [{**dom, "name": "A"}, {**dom, "name": "B"}], "classes": CLASSES[:3],
                "members": 2, "backbone": "alexnet", "lr": 0.001, "hidden": 8, "epochs": 3,
                "recipe": "seed002", "weights": "none", "paper_new_faces": 0.347,
                "paper_test": 0.9}  # fmt: skip
-    _json(d / SUMMARY, summary)
+    _json(out(d, SUMMARY), summary)
 
 
 def write_aumaps(d: Path, rng: np.random.Generator) -> None:
@@ -180,11 +184,10 @@ def write_aumaps(d: Path, rng: np.random.Generator) -> None:
          "agreement": [0.6, 0.2, 0.4, 0.0], "shuffled_mean": [0.1, 0.1, 0.2, 0.1],
          "shuffled_sd": [0.05] * 4, "p_value": [0.01, 0.2, 0.03, 0.9]}
     )  # fmt: skip
-    maps.to_csv(d / "maps.csv", index=False)
+    maps.to_csv(out(d, AuMaps.MAPS), index=False)
     dist = pd.DataFrame({"member": 0, "au": "AU1", "map": range(8), "distance": np.arange(8.0)})
-    dist.to_csv(d / "distances.csv", index=False)
-    panel = d / AuMaps.panel(0, "relu3", 5)
-    panel.parent.mkdir(parents=True, exist_ok=True)
+    dist.to_csv(out(d, AuMaps.DISTANCES), index=False)
+    panel = out(d, AuMaps.panel(0, "relu3", 5))
     cv2.imwrite(str(panel), rng.integers(0, 255, (48, 48, 3), dtype=np.uint8))
     summary = {"backbone": "small_cnn", "unit": "relu3", "paper_layer": "conv3 (relu3)",
                "members": 2, "images": "train", "n_images": {"0": 30, "1": 30}, "n_maps": 256,
@@ -193,7 +196,7 @@ def write_aumaps(d: Path, rng: np.random.Generator) -> None:
                "panels": "best", "region_check": True, "rule": "centre", "shuffles": 100,
                "agreement_mean": 0.3, "shuffled_mean": 0.125, "n_pairs": 4, "n_above": 3,
                "n_significant": 2}  # fmt: skip
-    _json(d / SUMMARY, summary)
+    _json(out(d, SUMMARY), summary)
 
 
 def write_architectures(d: Path, rng: np.random.Generator) -> None:
@@ -204,11 +207,11 @@ def write_architectures(d: Path, rng: np.random.Generator) -> None:
          "test_acc_mean": [0.6, 0.5], "test_acc_std": [0.02, 0.03],
          "member_low": [0.5, 0.4], "member_high": [0.7, 0.6],
          "vote_acc": [0.62, 0.48], "vote_low": [0.52, 0.38], "vote_high": [0.72, 0.58]}
-    ).to_csv(d / Ensemble.ARCHS, index=False)  # fmt: skip
+    ).to_csv(out(d, Ensemble.ARCHS), index=False)  # fmt: skip
     pd.DataFrame(
         [{"backbone": b, "class_index": k, "recall": float(rng.uniform(0.2, 0.9))}
          for b in ("resnet18", "alexnet") for k in range(len(CLASSES))]
-    ).to_csv(d / Ensemble.ARCH_RECALL, index=False)  # fmt: skip
+    ).to_csv(out(d, Ensemble.ARCH_RECALL), index=False)  # fmt: skip
 
 
 def write_training(d: Path, rng: np.random.Generator) -> None:
@@ -224,10 +227,10 @@ def write_training(d: Path, rng: np.random.Generator) -> None:
               "min_loss_lr": 2.3e-3, "diverged": True}  # fmt: skip
     d.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"lr": lrs, "loss": loss, "smoothed": smooth}).to_csv(
-        d / Ensemble.LR_FINDER, index=False
+        out(d, Ensemble.LR_FINDER), index=False
     )
-    (d / Ensemble.LR_FINDER_JSON).write_text(json.dumps(finder))
-    path = d / SUMMARY
+    out(d, Ensemble.LR_FINDER_JSON).write_text(json.dumps(finder))
+    path = out(d, SUMMARY)
     if not path.is_file():  # the entry belongs to the ensemble's summary
         return
     weights = {"angry": 0.1, "disgust": 0.2, "fear": 0.3, "happy": 0.05, "neutral": 0.15,

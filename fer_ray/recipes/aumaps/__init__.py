@@ -8,11 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from fer_ray.layout import SUMMARY, AuMaps, Ensemble
 from fer_ray.protocol import Stage, register
 from fer_ray.recipes.core import MEMBERS
 
 if TYPE_CHECKING:
     from fer_ray.config import Config
+
+
+# the files the stage writes in its folder (fer_ray.protocol.Stage.files)
+FILES = (
+    AuMaps.MAPS, AuMaps.DISTANCES, AuMaps.TOP, SUMMARY,
+    f"{AuMaps.PANELS_DIR}/{Ensemble.ANY_MEMBER}/*_map*.png",  # AuMaps.panel(member, unit, map)
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ register(
         "fer_ray.recipes.aumaps.stage:stage",
         keys=("aumaps",),
         reads=(MEMBERS,),
+        files=FILES,
         enabled=lambda c: c.aumaps.enabled,
     ),
     sections={"aumaps": AuMapsConfig},

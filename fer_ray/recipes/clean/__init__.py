@@ -9,11 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fer_ray.layout import SUMMARY, Clean, Ensemble
 from fer_ray.protocol import Stage, register
 from fer_ray.recipes.core import CHOSEN
 
 if TYPE_CHECKING:
     from fer_ray.config import Config
+
+
+# the files the stage writes in its folder (fer_ray.protocol.Stage.files)
+FILES = (
+    Clean.LOSSES, Clean.GALLERY, Clean.GALLERY_CROPS, SUMMARY,
+    Clean.RETRAIN, Clean.VARIANTS, Clean.VOTES,  # clean.members > 0
+    Ensemble.LR_FINDER, Ensemble.LR_FINDER_JSON,  # train.lr = auto
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ register(
             "ensemble.selection",
         ),
         reads=(CHOSEN,),
+        files=FILES,
         enabled=lambda c: c.clean.enabled,
     ),  # fmt: skip
     sections={"clean": CleanConfig},

@@ -8,10 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fer_ray.layout import SUMMARY, Descriptors
 from fer_ray.protocol import Stage, register
 
 if TYPE_CHECKING:
     from fer_ray.config import Config
+
+
+# the files the stage writes in its folder (fer_ray.protocol.Stage.files)
+FILES = (
+    Descriptors.ROWS, Descriptors.FOLDS, Descriptors.MAGNITUDE_MODELS, Descriptors.ANGLES_MODELS,
+    Descriptors.TABLE1, Descriptors.ANGLES, Descriptors.PAIRS, SUMMARY,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ register(
         "descriptors",
         "fer_ray.recipes.descriptors.stage:stage",
         keys=("seed", "data", "descriptors", "analyse.absolute_angles"),
+        files=FILES,
         enabled=lambda c: c.descriptors.enabled,
         data_files=True,
         identity="fer_ray.recipes.descriptors.checks:sheet_identity",

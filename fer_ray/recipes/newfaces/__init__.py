@@ -7,11 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fer_ray.layout import SUMMARY, Ensemble, NewFaces
 from fer_ray.protocol import Stage, register
 from fer_ray.recipes.core import CHOSEN
 
 if TYPE_CHECKING:
     from fer_ray.config import Config
+
+
+# the files the stage writes in its folder (fer_ray.protocol.Stage.files)
+FILES = (
+    NewFaces.DOMAINS, NewFaces.MATRIX, NewFaces.MEMBERS, NewFaces.CONFUSION, SUMMARY,
+    f"{NewFaces.PREDICTIONS_DIR}/*.npz",  # <train>_<member>.npz
+    f"*_{Ensemble.LR_FINDER}", f"*_{Ensemble.LR_FINDER_JSON}",  # train.lr = auto, per domain
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ register(
             "ensemble.phase2_epochs",
         ),
         reads=(CHOSEN,),
+        files=FILES,
         enabled=lambda c: c.newfaces.enabled,
     ),  # fmt: skip
     sections={"newfaces": NewFacesConfig},

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from fer_ray.layout import SUMMARY, Ensemble, Export, Rules
 from fer_ray.protocol import Stage, register
 from fer_ray.recipes.core import MEMBERS
 
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from fer_ray.config import Config
 
 FEATURES = "member_features"  # export/members/member_XX/features.<format>
+
+# the files each stage writes in its folder (fer_ray.protocol.Stage.files)
+EXPORT_FILES = (f"{Export.MEMBERS_DIR}/{Ensemble.ANY_MEMBER}/{Export.features_file('*')}", SUMMARY)
+RULES_FILES = (Rules.FIDELITY, Rules.SWEEP, Rules.RULES, Rules.RULES_TEXT, SUMMARY)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ register(
         keys=("export.format",),
         reads=(MEMBERS,),
         writes=(FEATURES,),
+        files=EXPORT_FILES,
         enabled=lambda c: c.export.enabled,
     ),
     Stage(
@@ -63,6 +69,7 @@ register(
         "fer_ray.recipes.rules.stage:stage",
         keys=("rules",),
         reads=(FEATURES,),
+        files=RULES_FILES,
         enabled=lambda c: c.rules.enabled,
     ),
     sections={"export": ExportConfig, "rules": RulesConfig},
