@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_ray import config as config_mod
-from fer_ray import files, layout, protocol, signals, testhooks
+from fer_ray import files, layout, protocol, signals, testhooks, timing
 from fer_ray.config import Config
 from fer_ray.config_diff import flatten
 from fer_ray.errors import StageError
@@ -206,14 +206,16 @@ def run_stage(ctx: Any, stage: str, action: str, fingerprint: str, keys: dict) -
     t0 = time.time()
     testhooks.reached(f"stage:{stage}")
     resolve(STAGES.get(stage).run)(ctx.for_stage(action == "resume"))
+    seconds = round(time.time() - t0, 2)
     files.write_json(
-        paths.stage(stage) / layout.DONE,
-        {"fingerprint": fingerprint, "seconds": round(time.time() - t0, 2)},
+        paths.stage(stage) / layout.DONE, {"fingerprint": fingerprint, "seconds": seconds}
     )
+    timing.measured(paths.root, stage, seconds)  # beside the estimate (fer_ray.timing)
 
 
 def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path:
     """Run every stage that needs running; returns the report directory."""
+    from fer_ray.estimate import record_estimate
     from fer_ray.report.build import build_report
     from fer_ray.stages import cluster, live
     from fer_ray.stages.context import StageContext
@@ -228,6 +230,7 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     if fresh:  # only now: every input check has passed
         delete_run(cfg, paths)
     run_info = start_run(cfg, paths, actions)
+    record_estimate(cfg, actions, inputs, paths.root)  # what the dry run would say, stored
     fps = stage_fingerprints(cfg, inputs)
     t_start = time.time()
     needs_ray = any(a in ("run", "resume") for a in actions.values())
@@ -243,6 +246,7 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
                 _clear_stage(cfg, paths.root, stage)
         if needs_ray:
             live.write_report(cfg, force=True)  # partial: what is done, what is pending
+            timing.measured(paths.root, timing.RAY_START, time.time() - t_start)
         ctx = StageContext(cfg, paths)
         keys = stage_inputs(cfg, inputs)
         running = [s for s in actions if actions[s] in ("run", "resume")]  # in run order
@@ -265,6 +269,13 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
         "disk: " + ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in disk.items()),
         flush=True,
     )
+    t_report = time.time()
     report_dir = build_report(paths.root, layout.report_dir(cfg))
+    if needs_ray:
+        timing.measured(paths.root, timing.REPORT, time.time() - t_report)
+        timing.measured(paths.root, "total", time.time() - t_start)
+        print("time, estimated and measured (runs/<name>/timing.json):", flush=True)
+        for line in timing.comparison_lines(timing.read(paths.root)[-1]):
+            print(line, flush=True)
     print(f"report {report_dir / 'report.md'} · total {time.time() - t_start:.0f}s", flush=True)
     return report_dir

@@ -58,7 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--dry-run",
         action="store_true",
         help="print the stages that would run or be skipped (and why), the work, the resources"
-        " and an estimate of the wall time from a short probe; run nothing, write nothing",
+        " and an estimate of the wall time per stage (a short probe, calibrated by earlier runs"
+        " on this machine: runs/<name>/timing.json); run nothing, write nothing",
     )
     return p.parse_args(argv)
 

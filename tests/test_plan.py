@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fer_ray import config, files, layout, pipeline, tune
-from fer_ray.plan import _slots, dry_run, stage_plan
+from fer_ray import config, files, layout, pipeline, timing, tune
+from fer_ray.estimate import slots as _slots
+from fer_ray.plan import dry_run, stage_plan
 from fer_ray.recipes.core.estimates import tune_stage as _tune_stage
 from fer_ray.stages.capacity import capacity
 from fer_ray.stages.cluster import Node, dashboard_token_note
@@ -83,7 +84,30 @@ def test_the_estimate_adds_its_parts(tmp_path: Path):
     plan = dry_run(smoke_config(tmp_path), out=lambda line: None)
     assert set(plan.estimate) >= {"ray start", "prepare", "grid", "ensemble", "analyse"}
     assert plan.total_s == pytest.approx(sum(plan.estimate.values()))
+    assert plan.total_s == pytest.approx(timing.total(plan.rows))
     assert plan.facts["images"] == 168 and plan.facts["trial_slots"] == 2
+
+
+def test_the_estimate_has_a_row_per_enabled_stage(tmp_path: Path):
+    """Every stage that is on gets a row (a skipped one costs nothing, one without an estimate
+    hook says so), between Ray's start and the report; off stages get none."""
+    cfg = smoke_config(tmp_path, "newfaces.enabled=true")
+    inputs = pipeline.input_identity(cfg)
+    _fake_done_run(cfg, inputs, stages=("prepare",))
+    lines: list[str] = []
+    plan = dry_run(cfg, out=lines.append)
+    on = [p.stage for p in plan.stages if p.action != "off"]
+    assert "newfaces" in on and "descriptors" not in on
+    assert [r.stage for r in plan.rows] == [timing.RAY_START, *on, timing.REPORT]
+    rows = {r.stage: r for r in plan.rows}
+    assert rows["prepare"].action == "skip" and rows["prepare"].seconds == 0.0
+    assert rows["grid"].action == "run" and rows["grid"].seconds > 0
+    assert set(rows["grid"].parts) == {"features", "grid"}
+    assert rows["newfaces"].seconds is None and "not estimated" in rows["newfaces"].basis
+    table = lines[lines.index(next(x for x in lines if x.startswith("estimate per stage"))) + 1 :]
+    for stage in on:
+        assert any(re.match(rf"\s+{re.escape(stage)}\s", line) for line in table), stage
+    assert not (tmp_path / "runs" / "smoke" / timing.TIMING).exists()  # the dry run writes nothing
 
 
 def test_slots_and_waves():

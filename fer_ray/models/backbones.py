@@ -40,6 +40,8 @@ class BackboneSpec:
     # the unit whose maps seed 003's deconvolution / AU analysis reads (a plain conv stack's
     # third conv layer, after its ReLU), or None where the net is no plain stack (ResNets)
     map_unit: str | None = None
+    # where ``imagenet`` weights come from (a key of fer_ray.models.weights.HUBS)
+    hub: str = "huggingface"
 
 
 def _resnet_units(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -275,6 +277,7 @@ BACKBONES.register(
         "torchvision AlexNet, fc6/fc7 kept, fc8 replaced by the head (seed 002)",
         min_input_size=63,  # 63 → 15 → 7 → 7 → 3 → 3 → 1 after the three max pools
         map_unit="7",  # conv3's ReLU (features.6 → features.7)
+        hub="torchvision",
     ),
 )
 BACKBONES.register(

@@ -8,6 +8,7 @@ activations can be computed once per image and shared by every trial
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,17 +114,25 @@ def create_backbone(
     spec = BACKBONES.get(cfg.backbone)
     src = weight_sources.source(cfg.weights)
     pretrained = bool(src and src.timm_pretrained) and not random_only and state is None
-    with torch.random.fork_rng(devices=[]):
+    # the hub gets seconds to answer; then only its local cache is read (weight_sources)
+    hub = weight_sources.hub_or_cache(spec.hub) if pretrained else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=[]), hub as unreachable:
         torch.manual_seed(cfg.init_seed)
         try:
             model = spec.build(pretrained, in_chans)
         except OSError as e:  # hub unreachable and the weights not in the local cache
             if not pretrained:
                 raise
+            why = (
+                f"; the model hub did not answer within {weight_sources.HUB_TIMEOUT_S:g} s"
+                f" ({unreachable}) and they are not in the local cache"
+                if unreachable
+                else ""
+            )
             raise ModelError(
                 f"model.weights=imagenet: timm could not fetch {cfg.backbone}'s pretrained weights"
-                f" ({type(e).__name__}). Run once where the model hub is reachable (the weights"
-                " are then cached under ~/.cache/huggingface), or save a state dict with"
+                f" ({type(e).__name__}{why}). Run once where the model hub is reachable (the"
+                " weights are then cached under ~/.cache/huggingface), or save a state dict with"
                 " torch.save(model.state_dict(), path) and set model.weights=<path>."
             ) from e
     if state is not None:

@@ -6,8 +6,15 @@ unreachable hub, instead of inside a Ray task after preprocessing.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fer_ray.errors import ModelError
 from fer_ray.registry import Registry
@@ -149,3 +156,72 @@ def check(weights: str) -> None:
         raise ModelError(
             f"model.weights={weights!r}: not one of {names}, and no such state-dict file"
         )
+
+
+#: Seconds the model hub gets to answer (name lookup and a TCP connection) before
+#: ``model.weights=imagenet`` is loaded from the local cache only: without it, an offline
+#: machine spends about a minute in the hub client's retries before the same one-line error.
+HUB_TIMEOUT_S = 5.0
+#: Where ``imagenet`` weights come from, per ``BackboneSpec.hub``.
+HUBS = {"huggingface": "https://huggingface.co", "torchvision": "https://download.pytorch.org"}
+_answers: dict[str, str | None] = {}
+
+
+def hub_url(hub: str) -> str:
+    """The hub's address (``HF_ENDPOINT`` overrides the Hugging Face one, as for its client)."""
+    if hub == "huggingface":
+        return os.environ.get("HF_ENDPOINT") or HUBS[hub]
+    return HUBS[hub]
+
+
+def hub_problem(url: str, timeout: float = HUB_TIMEOUT_S) -> str | None:
+    """None when ``url``'s host (or the HTTPS proxy the environment names) accepts a TCP
+    connection within ``timeout`` seconds, name lookup included; else why not, in a few words.
+    Asked once per process and address."""
+    if url in _answers:
+        return _answers[url]
+    proxy = urllib.request.getproxies().get(urlsplit(url).scheme)
+    target = urlsplit(proxy if proxy and "://" in proxy else url)
+    host = target.hostname or ""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    answer: list[str | None] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answer.append(None)
+        except OSError as e:  # no name, refused, unreachable, timed out
+            answer.append(f"{host}:{port}: {e.strerror or type(e).__name__}")
+
+    t = threading.Thread(target=attempt, daemon=True)  # the name lookup has no timeout of its own
+    t.start()
+    t.join(timeout)
+    why = answer[0] if answer else f"{host}:{port}: no answer within {timeout:g} s"
+    _answers[url] = why
+    return why
+
+
+@contextlib.contextmanager
+def hub_or_cache(hub: str) -> Iterator[str | None]:
+    """Around loading ``imagenet`` weights: when the hub does not answer within
+    ``HUB_TIMEOUT_S``, the Hugging Face client is put offline for the block, so weights in its
+    local cache still load and missing ones fail at once (instead of after its retries).
+    Yields why the hub did not answer, or None."""
+    why = None
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not offline:
+        why = hub_problem(hub_url(hub))
+    if why is None or hub != "huggingface":
+        yield why
+        return
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # timm brings it; without it there is nothing to put offline
+        yield why
+        return
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield why
+    finally:
+        constants.HF_HUB_OFFLINE = before

@@ -1,5 +1,5 @@
 """The core stages' dry-run estimates: seconds from the probe timed in the driver
-(``fer_ray.plan.probe``) and the overheads measured on a 2-core machine, with a line each
+(``fer_ray.estimate.probe``) and the overheads measured on a 2-core machine, with a line each
 for the plan.
 
 Each hook takes the config and the dry run's facts (``images``, ``classes``, ``pool``,

@@ -1,10 +1,14 @@
-"""Which code, versions and machine made these numbers (``run.json``): at the page's end."""
+"""Which code, versions and machine made these numbers (``run.json``), and how long each stage
+took against the dry run's estimate (``timing.json``, ``fer_ray.timing``): at the page's end."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fer_ray.report.page import Block, h2, p
+import pandas as pd
+
+from fer_ray import timing
+from fer_ray.report.page import Block, h2, p, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
@@ -12,8 +16,15 @@ name = "provenance"
 
 
 def load(run: Run) -> Part:
-    """Always present; a run without ``run.json`` says ``unknown`` and ``?``."""
-    return Part(facts={"run_dir": str(run.root), "info": run.info})
+    """Always present; a run without ``run.json`` says ``unknown`` and ``?``. The time table
+    is this run's last invocation's, when it recorded one."""
+    tables = {}
+    invocations = timing.read(run.root)
+    if invocations and invocations[-1].get("stages"):
+        rows = timing.comparison(invocations[-1])
+        df = pd.DataFrame(rows, columns=["stage", "estimated_s", "measured_s", "ratio"])
+        tables["timing"] = df.rename(columns={"ratio": "measured / estimated"}).round(2)
+    return Part(tables=tables, facts={"run_dir": str(run.root), "info": run.info})
 
 
 def plots(part: Part, out: Path) -> None:
@@ -23,7 +34,7 @@ def plots(part: Part, out: Path) -> None:
 def blocks(part: Part) -> list[Block]:
     info = part.facts["info"]
     versions = info.get("versions", {})
-    return [
+    out = [
         h2("Provenance"),
         p(
             f"Run directory `{part.facts['run_dir']}` · git commit "
@@ -31,3 +42,14 @@ def blocks(part: Part) -> list[Block]:
             f"{info.get('host', '?')} · " + ", ".join(f"{k} {v}" for k, v in versions.items())
         ),
     ]
+    if "timing" in part.tables:
+        out += [
+            p(
+                "Time per stage in seconds: the dry run's estimate for this invocation (made"
+                f" before its first stage) and what it took (`{timing.TIMING}` in the run"
+                " directory, which also holds the report's own seconds and the total once the"
+                " report is written)."
+            ),
+            table(part.tables["timing"]),
+        ]
+    return out
