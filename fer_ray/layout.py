@@ -26,6 +26,7 @@ DEPARTURES = "departures.json"  # run root: how this run departs from its seed p
 ERRORS = "errors.json"  # a Tune stage: the trials that failed after their retries, and why
 WORK = "work.csv"  # every stage: one row per trial or task (unit, node_id, node_ip, seconds)
 PLAN = "plan.json"  # run root: this invocation's stages in order, action and Tune experiments
+TIMING = "timing.json"  # run root: per invocation, the estimate and measured seconds per stage
 PROGRESS = "progress.json"  # <run>/<Tune experiment>/: trials total, finished, running (live)
 RESULTS = "results.parquet"  # a Tune stage: every reported result of every trial
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_ray import files
+from fer_ray import files, layout
 
-TIMING = "timing.json"  # run root: per invocation, the estimate and the measured seconds
+TIMING = layout.TIMING  # run root: per invocation, the estimate and the measured seconds
 KEEP = 20  # invocations kept per run (the oldest go first)
 NEAREST = 3  # earlier measurements a stage's factor is the median of (closest in size)
 RAY_START = "(ray start)"  # rows that are no stage: what the run pays around its stages
