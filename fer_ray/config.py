@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from fer_ray import search_space
 from fer_ray.config_checks import CHOICES, RENAMED, check_registered, registries, validate
 from fer_ray.config_diff import flatten
 from fer_ray.errors import ConfigError
@@ -126,6 +127,9 @@ class SearchConfig:
     # median_stopping_rule, hyperband, hb_bohb) on folds_done: stops poor proposals early
     scheduler_options: dict[str, Any] | None = None  # the scheduler's keywords
     compare_grid: bool = False  # with a searcher: also run the grid, same data, report both
+    space: dict[str, Any] | None = None  # fer_ray.search_space: {dotted key: {choice | grid |
+    # uniform | loguniform | randint | qrandint: [...]}}; lr/hidden absent = the grid's values
+    # (algorithm grid) or lr_range/hidden_range (a searcher)
 
 
 @dataclass(frozen=True)
@@ -394,6 +398,8 @@ def from_dict(raw: dict[str, Any] | None, overrides: list[str] | tuple[str, ...]
     cfg = _build_config(raw)
     object.__setattr__(cfg, "explicit", frozenset(flatten(raw)))
     validate(cfg)
+    for why in search_space.errors(cfg, with_values, field_type):
+        raise ConfigError(why)
     check_registered(cfg)
     return cfg
 
@@ -419,6 +425,49 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
         return from_dict(raw, overrides)
     except ConfigError as e:
         raise ConfigError(f"--set: {e}") from None
+
+
+def with_values(cfg: Config, values: dict[str, Any]) -> Config:
+    """``cfg`` with dotted keys set through the same checks as ``--set`` (a searched trial's
+    config). The copy searches nothing (``search.space`` dropped), so checking a searched value
+    does not check the space again."""
+    raw = cfg.to_dict()
+    raw["search"]["space"] = None
+    for key, value in values.items():
+        _apply(raw, key.split("."), value)
+    out = from_dict(raw)
+    object.__setattr__(out, "explicit", cfg.explicit | frozenset(values))
+    return out
+
+
+def with_searched(cfg: Config, values: dict[str, Any]) -> Config:
+    """``cfg`` with the searched config keys of a trial's config or a chosen cell set (their
+    dotted names, ``search_space.config_values``); ``cfg`` itself when there are none."""
+    found = search_space.config_values(values)
+    return with_values(cfg, found) if found else cfg
+
+
+def field_type(key: str) -> Any:
+    """The annotation of a dotted config key (``train.weight_decay`` → float), None if no such
+    key."""
+    from fer_ray import protocol
+
+    head, _, rest = key.partition(".")
+    hints = typing.get_type_hints(Config)
+    if head in hints and head not in ("sections", "explicit"):
+        tp = hints[head]
+    elif head in protocol.SECTIONS.names():
+        tp = protocol.SECTIONS.get(head)
+    else:
+        return None
+    for part in rest.split(".") if rest else []:
+        if not dataclasses.is_dataclass(tp):
+            return None
+        sub = typing.get_type_hints(tp)
+        if part not in sub:
+            return None
+        tp = sub[part]
+    return tp
 
 
 def save(cfg: Config, path: str | Path) -> None:

@@ -43,7 +43,7 @@ def search_table(
         from fer_ray.errors import StageError
 
         raise StageError("the search finished no proposal over every fold")
-    b = done.loc[done[METRIC].idxmax()]
+    b = done.loc[[done[METRIC].idxmax()]].to_dict("records")[0]  # each value of its own type
     accs = [float(a) for a in str(b["fold_accs"]).split(",") if a]
     best = {
         "lr": float(b["lr"]),
@@ -54,25 +54,34 @@ def search_table(
         "low": float(b["low"]),
         "high": float(b["high"]),
         "trial": str(b["trial"]),
+        **{k: _plain(v) for k, v in b.items() if "." in k},  # searched config keys
     }
     return t, best
 
 
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
 def search_history(table: pd.DataFrame) -> pd.DataFrame:
     """The objective in the order trials were proposed, and the best complete one so far."""
-    h = table[["order", "lr", "hidden", METRIC, "complete"]].copy()
+    h = table[["order", *params(table), METRIC, "complete"]].copy()
     best = h[METRIC].where(h["complete"]).cummax().ffill()
     h["best_so_far"] = best
     return h
 
 
-PARAMS = ("lr", "hidden")
+def params(table: pd.DataFrame) -> list[str]:
+    """The searched parameters: lr, hidden and the searched config keys (dotted columns)."""
+    return ["lr", "hidden", *(c for c in table.columns if "." in c)]
+
+
 EMPTY = ("parameter", "importance", "method")
 VARIANCE_MIN_BIN = 3  # trials per value bin on average: fewer and every bin explains everything
 
 
 def importances(
-    table: pd.DataFrame, search: Any, seed: int = 0, fanova: bool = True
+    table: pd.DataFrame, domains: dict[str, Any], seed: int = 0, fanova: bool = True
 ) -> pd.DataFrame:
     """Importance of each searched parameter over the complete trials, summing to one: Optuna's
     fANOVA (``fanova``, for an Optuna search; 3 complete trials at least) or the model-free
@@ -80,7 +89,7 @@ def importances(
     done = table[table["complete"]]
     if len(done) < (3 if fanova else 2 * VARIANCE_MIN_BIN):
         return pd.DataFrame(columns=list(EMPTY))
-    imp = fanova_importances(done, search, seed) if fanova else variance_importances(done)
+    imp = fanova_importances(done, domains, seed) if fanova else variance_importances(done)
     return pd.DataFrame(
         {"parameter": list(imp), "importance": [float(v) for v in imp.values()],
          "method": "fanova" if fanova else "variance"}
@@ -96,11 +105,16 @@ def variance_importances(done: pd.DataFrame, bins: int = 3) -> dict[str, float]:
     y = done[METRIC].to_numpy(dtype=float)
     total = float(((y - y.mean()) ** 2).sum())
     eta = {}
-    for p in PARAMS:
-        x = done[p].to_numpy(dtype=float)
-        x = np.log(x) if p == "lr" else x
+    for p in params(done):
+        x = done[p].to_numpy()
+        numeric = pd.api.types.is_numeric_dtype(done[p]) and not pd.api.types.is_bool_dtype(done[p])
+        if numeric:
+            x = x.astype(float)
+            x = np.log(x) if p == "lr" or (x > 0).all() and x.max() / x.min() > 100 else x
+        else:
+            x = pd.factorize(done[p])[0]  # categorical values as they are
         groups = x
-        if len(np.unique(x)) > bins:
+        if numeric and len(np.unique(x)) > bins:
             edges = np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])
             groups = np.searchsorted(edges, x, side="right")
         between = sum(
@@ -113,26 +127,18 @@ def variance_importances(done: pd.DataFrame, bins: int = 3) -> dict[str, float]:
     }
 
 
-def fanova_importances(done: pd.DataFrame, search: Any, seed: int) -> dict[str, float]:
-    """fANOVA importance (Optuna's evaluator, on a study rebuilt from the stored trials)."""
+def fanova_importances(done: pd.DataFrame, domains: dict[str, Any], seed: int) -> dict[str, float]:
+    """fANOVA importance (Optuna's evaluator, on a study rebuilt from the stored trials);
+    ``domains``: ``fer_ray.search_space.resolve``'s, one per searched parameter."""
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    hidden = (
-        CategoricalDistribution(list(search.hidden_choices))
-        if search.hidden_choices
-        else IntDistribution(search.hidden_range[0], search.hidden_range[1])
-    )
-    dists = {"lr": FloatDistribution(search.lr_range[0], search.lr_range[1], log=True),
-             "hidden": hidden}  # fmt: skip
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {k: _distribution(d) for k, d in domains.items()}
     study = optuna.create_study(direction="maximize")
-    for r in done.itertuples():
+    for r in done.to_dict("records"):
         study.add_trial(
             optuna.trial.create_trial(
-                params={"lr": float(r.lr), "hidden": int(r.hidden)},
-                distributions=dists,
-                value=float(getattr(r, METRIC)),
+                params={k: _plain(r[k]) for k in dists}, distributions=dists, value=float(r[METRIC])
             )
         )
     return dict(
@@ -140,3 +146,15 @@ def fanova_importances(done: pd.DataFrame, search: Any, seed: int) -> dict[str, 
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
         )
     )
+
+
+def _distribution(d: Any) -> Any:
+    """A ``search_space.Domain`` as Optuna's distribution."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    a = d.args
+    if d.values is not None:
+        return CategoricalDistribution(list(d.values))
+    if d.kind in ("randint", "qrandint"):
+        return IntDistribution(int(a[0]), int(a[1]), step=int(a[2]) if d.kind == "qrandint" else 1)
+    return FloatDistribution(float(a[0]), float(a[1]), log=d.kind == "loguniform")

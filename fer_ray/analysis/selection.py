@@ -17,8 +17,10 @@ from fer_ray.errors import StageError
 
 
 def cell_keys(frame: pd.DataFrame) -> list[str]:
-    """A grid cell: (lr, hidden), and the backbone when the grid searched backbones."""
-    return (["backbone"] if "backbone" in frame.columns else []) + ["lr", "hidden"]
+    """A grid cell: (lr, hidden), the backbone when the grid searched backbones, and the
+    searched config keys (``search.space``: the columns with dotted names)."""
+    searched = [c for c in frame.columns if "." in c]
+    return (["backbone"] if "backbone" in frame.columns else []) + ["lr", "hidden", *searched]
 
 
 def table2(trials: pd.DataFrame) -> pd.DataFrame:
@@ -77,23 +79,24 @@ def oof_table(trials: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
             [trials[k] for k in keys]).transform("any")  # fmt: skip
         trials = trials[~bad]
     parts = []
-    for t in trials.itertuples():
-        items = splits[splits["fold"] == t.fold]
-        preds = pred_text.decode(t.val_preds)
+    keys = cell_keys(trials)
+    for t in trials.to_dict("records"):
+        items = splits[splits["fold"] == t["fold"]]
         part = pd.DataFrame(
-            {"lr": t.lr, "hidden": t.hidden, "fold": t.fold, "item": items["item"].to_numpy(),
+            {**{k: t[k] for k in keys}, "fold": t["fold"], "item": items["item"].to_numpy(),
              "group": items["group"].to_numpy(), "label": items["label"].to_numpy(),
-             "pred": preds}
+             "pred": pred_text.decode(t["val_preds"])}
         )  # fmt: skip
-        if "backbone" in trials.columns:
-            part.insert(0, "backbone", t.backbone)
         parts.append(part)
     out = pd.concat(parts, ignore_index=True)
     out["correct"] = out["pred"] == out["label"]
     return out
 
 
-def _cell(row: pd.Series) -> dict[str, Any]:
+def _cell(table: pd.DataFrame, i: int = 0) -> dict[str, Any]:
+    """Row ``i`` of a ranked table as the chosen-cell dict (each value of its column's type: a
+    row of a numeric frame as a Series would turn an integer searched key into a float)."""
+    row = table.iloc[[i]].to_dict("records")[0]
     out = {
         "lr": float(row["lr"]),
         "hidden": int(row["hidden"]),
@@ -105,6 +108,9 @@ def _cell(row: pd.Series) -> dict[str, Any]:
             out[k] = float(row[k])
     if "backbone" in row:
         out["backbone"] = str(row["backbone"])
+    for k, v in row.items():
+        if "." in k:  # a searched config key (search.space), as a plain YAML value
+            out[k] = v.item() if hasattr(v, "item") else v
     return out
 
 
@@ -121,14 +127,14 @@ def choose(
     returned dict is the chosen cell plus ``rule``, ``best`` and (when given) ``paper``; when the
     grid searched backbones, the paper's cell is taken on ``backbone``."""
     t = ranked(table)
-    best = _cell(t.iloc[0])
+    best = _cell(t)
     out: dict[str, Any] = {"best": best}
     if paper is not None:
         hit = table[(table["lr"] == paper[0]) & (table["hidden"] == paper[1])]
         if backbone is not None and "backbone" in table.columns:
             hit = hit[hit["backbone"] == backbone]
-        if len(hit) and hit["mean"].notna().iloc[0]:  # a diverged cell is never chosen
-            out["paper"] = _cell(hit.iloc[0])
+        if hit["mean"].notna().any():  # a diverged cell is never chosen; with searched
+            out["paper"] = _cell(ranked(hit))  # keys, the paper's best cell
     chosen = out["paper"] if rule == "paper" and "paper" in out else best
     return {**chosen, "rule": rule, **out}
 
@@ -162,8 +168,8 @@ def runner_up_pairing(table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0) -> 
     ca, cb = both["correct"].to_numpy(bool), both["correct_b"].to_numpy(bool)
     diff = paired_difference(ca, cb, both["group"].to_numpy(), seed=seed)
     return {
-        "best": _cell(best),
-        "runner_up": _cell(second),
+        "best": _cell(t, 0),
+        "runner_up": _cell(t, 1),
         "difference": diff.as_dict(),
         "mcnemar": mcnemar(ca, cb),
     }

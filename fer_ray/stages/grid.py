@@ -15,10 +15,10 @@ import pandas as pd
 import ray
 from ray import tune
 
-from fer_ray import files
+from fer_ray import files, search_space
 from fer_ray.analysis import pred_text
 from fer_ray.analysis.selection import choose, oof_table, ranked, table2, with_intervals
-from fer_ray.config import Config
+from fer_ray.config import Config, with_searched
 from fer_ray.layout import Grid, RunPaths
 from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
@@ -34,7 +34,8 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     lr, hidden, fold = float(config["lr"]), int(config["hidden"]), int(config["fold"])
-    seed = trial_seed(cfg.seed, lr, hidden, fold)
+    cfg = with_searched(cfg, config)  # the searched config keys (search.space)
+    seed = trial_seed(cfg.seed, lr, hidden, fold)  # the same for every value of the other keys
     device = common.trial_device(cfg.resources.gpus_per_trial)
     # grid.backbones: the grid searches architectures too
     model_cfg = common.model_config(cfg, backbone=config.get("backbone"))
@@ -102,10 +103,12 @@ def _record(r: tune.Result, _: Path | None) -> tuple[dict, dict, pd.DataFrame]:
     """A finished (lr, hidden, fold) trial → its row, its work entry and its curve."""
     c, h = r.config, r.metrics_dataframe
     h = h.drop_duplicates("step", keep="last").sort_values("step")
+    searched = search_space.config_values(c)
     row = {
         **({"backbone": c["backbone"]} if "backbone" in c else {}),
         "lr": c["lr"],
         "hidden": c["hidden"],
+        **searched,
         "fold": c["fold"],
         "val_acc": float(h["val_acc"].iloc[-1]),
         "best_val_acc": float(h["val_acc"].max()),
@@ -114,14 +117,15 @@ def _record(r: tune.Result, _: Path | None) -> tuple[dict, dict, pd.DataFrame]:
         "val_preds": h["val_preds"].dropna().iloc[-1],
         **({"diverged": True} if _diverged(h) else {}),  # a column only when one diverged
     }
+    more = "".join(f" {k}={v}" for k, v in searched.items())
     work = {
-        "unit": f"trial {c.get('backbone', '')} lr={c['lr']:g} hidden={c['hidden']}"
+        "unit": f"trial {c.get('backbone', '')} lr={c['lr']:g} hidden={c['hidden']}{more}"
         f" fold={c['fold']}".replace("trial  ", "trial "),
         **common.where(r.metrics),
         "resumed_from_epoch": int(h["resumed_from"].max()),
     }
     cols = ["step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
-    cell = {k: c[k] for k in ("backbone", "lr", "hidden", "fold") if k in c}
+    cell = {k: c[k] for k in ("backbone", "lr", "hidden", *searched, "fold") if k in c}
     return row, work, h[cols].assign(**cell)
 
 
@@ -135,8 +139,14 @@ def diverged_cells(t2: pd.DataFrame) -> str:
         return ""
     bad = t2[t2["diverged"] > 0]
     return ", ".join(
-        f"lr={r.lr:g} hidden={r.hidden} ({r.diverged} of {r.count} folds)" for r in bad.itertuples()
+        f"{cell_text(r)} ({r['diverged']} of {r['count']} folds)" for r in bad.to_dict("records")
     )
+
+
+def cell_text(cell: dict[str, Any]) -> str:
+    """``lr=0.005 hidden=100`` and any searched config keys: one cell, as the terminal says it."""
+    more = "".join(f" {k}={v}" for k, v in search_space.config_values(cell).items())
+    return f"lr={cell['lr']:g} hidden={cell['hidden']}{more}"
 
 
 def run(
@@ -144,26 +154,34 @@ def run(
 ) -> dict[str, Any]:
     out = paths.stage(Grid.DIR)
     out.mkdir(parents=True, exist_ok=True)
+    domains = search_space.resolve(cfg, grid=True)  # grid.lr x grid.hidden, searched keys
     space = {
-        "lr": tune.grid_search(list(cfg.grid.lr)),
-        "hidden": tune.grid_search(list(cfg.grid.hidden)),
+        "lr": tune.grid_search(domains["lr"].values),
+        "hidden": tune.grid_search(domains["hidden"].values),
         "fold": tune.grid_search(list(range(cfg.grid.folds))),
     }
     if cfg.grid.backbones:
         space["backbone"] = tune.grid_search(list(cfg.grid.backbones))
-    n_bb = len(cfg.grid.backbones or []) or 1
-    total = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds * n_bb
+    extra = [k for k in domains if k not in search_space.CELL]
+    space.update({k: tune.grid_search(domains[k].values) for k in extra})
+    total = cfg.grid.folds * (len(cfg.grid.backbones or []) or 1)
+    for d in domains.values():
+        total *= len(d.values)
+
+    def finished(r: tune.Result) -> bool:
+        epochs = r.config.get("train.epochs", cfg.train.epochs)  # searched or not
+        return r.metrics.get("epoch") == epochs or bool(r.metrics.get("diverged"))
+
     spec = TuneStage(
         "grid", grid_trainable, {"cfg": cfg, "data_ref": [data_ref]}, space, total, _record,
-        finished=lambda r: r.metrics.get("epoch") == cfg.train.epochs or r.metrics.get("diverged"),
-        open_checkpoint=False, need_final=False,
+        finished=finished, open_checkpoint=False, need_final=False,
     )  # fmt: skip
     tuned = run_tune_stage(cfg, spec, resume)
     rows = [row for row, _, _ in tuned.records]
     work = [w for _, w, _ in tuned.records]
     curves = [c for _, _, c in tuned.records]
-    order = (["backbone"] if cfg.grid.backbones else []) + ["lr", "hidden", "fold"]
-    up = [True] * (len(order) - 3) + [False, True, True]
+    order = (["backbone"] if cfg.grid.backbones else []) + ["lr", "hidden", *extra, "fold"]
+    up = [k != "lr" for k in order]  # lr largest first, as Table 2
     trials = pd.DataFrame(rows).sort_values(order, ascending=up)
     curves_table = pd.concat(curves).sort_values([*order, "step"], ascending=[*up, True])
     common.write_work(out, sorted(work, key=lambda w: w["unit"]))
@@ -183,7 +201,7 @@ def run(
         for ck in Path(tuned.path).glob("*/checkpoint_*"):
             shutil.rmtree(ck, ignore_errors=True)
     print(
-        f"[grid] {len(trials)} trials · chosen lr={chosen['lr']:g} hidden={chosen['hidden']}"
+        f"[grid] {len(trials)} trials · chosen {cell_text(chosen)}"
         f" · val acc {chosen['mean_val_acc']:.3f} ± {chosen['std_val_acc']:.3f}",
         flush=True,
     )

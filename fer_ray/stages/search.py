@@ -30,9 +30,9 @@ import ray
 import torch
 from ray import tune
 
-from fer_ray import files
+from fer_ray import files, search_space
 from fer_ray.analysis.search import importances, search_history, search_table
-from fer_ray.config import Config
+from fer_ray.config import Config, with_searched
 from fer_ray.layout import Grid, RunPaths
 from fer_ray.seeds import trial_seed
 from fer_ray.stages import common
@@ -57,6 +57,7 @@ def search_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
     data = ray.get(data_ref[0])
     lr, hidden = float(config["lr"]), int(config["hidden"])
+    cfg = with_searched(cfg, config)  # the searched config keys (search.space)
     device = common.trial_device(cfg.resources.gpus_per_trial)
     done = _folds_state()
     resumed = len(done)
@@ -93,14 +94,22 @@ def search_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
 
 
+def tune_domain(d: search_space.Domain) -> Any:
+    """A ``search.space`` domain as Ray Tune's (a searcher draws ``grid`` values as a choice;
+    ``randint``'s high end is inclusive, as fer_ray writes it)."""
+    a = d.args
+    if d.values is not None:
+        return tune.choice(d.values)
+    if d.kind == "randint":
+        return tune.randint(a[0], a[1] + 1)
+    if d.kind == "qrandint":
+        return tune.qrandint(a[0], a[1], a[2])
+    return getattr(tune, d.kind)(a[0], a[1])  # uniform, loguniform
+
+
 def space(cfg: Config) -> dict[str, Any]:
-    s = cfg.search
-    hidden = (
-        tune.choice(list(s.hidden_choices))
-        if s.hidden_choices
-        else tune.randint(s.hidden_range[0], s.hidden_range[1] + 1)
-    )
-    return {"lr": tune.loguniform(s.lr_range[0], s.lr_range[1]), "hidden": hidden}
+    """lr, hidden and every searched config key, as Tune domains."""
+    return {k: tune_domain(d) for k, d in search_space.resolve(cfg).items()}
 
 
 def budget(cfg: Config) -> int:
@@ -113,7 +122,8 @@ def _record(r: tune.Result, _: Path | None) -> dict[str, Any]:
     m = r.metrics
     return {
         "trial": r.path.rsplit("/", 1)[-1], "lr": float(r.config["lr"]),
-        "hidden": int(r.config["hidden"]), "folds_done": int(m.get("folds_done", 0)),
+        "hidden": int(r.config["hidden"]), **search_space.config_values(r.config),
+        "folds_done": int(m.get("folds_done", 0)),
         METRIC: float(m.get(METRIC, np.nan)), "fold_accs": m.get("fold_accs", ""),
         "fold_preds": m.get("fold_preds", ""),
     }  # fmt: skip
@@ -216,7 +226,7 @@ def run(
     table.drop(columns=["fold_preds"]).to_csv(out / Grid.SEARCH_TRIALS, index=False)
     search_history(table).to_csv(out / Grid.SEARCH_HISTORY, index=False)
     fanova = cfg.search.algorithm == "optuna"
-    importances(table, cfg.search, cfg.seed, fanova=fanova).to_csv(
+    importances(table, search_space.resolve(cfg), cfg.seed, fanova=fanova).to_csv(
         out / Grid.SEARCH_IMPORTANCE, index=False
     )
     summary = {
@@ -230,13 +240,13 @@ def run(
         "concurrent": cfg.resources.max_concurrent_trials,
         "reproducible": cfg.resources.max_concurrent_trials == 1,
         "best": best,
-        "space": {"lr": list(cfg.search.lr_range), "hidden": list(
-            cfg.search.hidden_choices or cfg.search.hidden_range)},
+        "space": {k: d.describe() for k, d in search_space.resolve(cfg).items()},
     }  # fmt: skip
     files.write_json(out / Grid.SEARCH_SUMMARY, summary)
+    more = "".join(f" {k}={v}" for k, v in search_space.config_values(best).items())
     print(
         f"[search] {len(table)} {cfg.search.algorithm} trials · best lr={best['lr']:.3g} "
-        f"hidden={best['hidden']} · fold-mean val acc {best['mean_val_acc']:.3f}",
+        f"hidden={best['hidden']}{more} · fold-mean val acc {best['mean_val_acc']:.3f}",
         flush=True,
     )
     return best

@@ -1,13 +1,18 @@
 """A search's table, history and importances (fANOVA and variance share), from constructed
 trials."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from fer_ray.analysis.search import importances, search_history, search_table
-from fer_ray.config import SearchConfig
+from fer_ray.config import Config
+from fer_ray.search_space import Domain, default_cell
 
+# a searcher's default space: lr log-uniform over search.lr_range, hidden an integer range
+SPACE = default_cell(Config(search=dataclasses.replace(Config().search, algorithm="random")))
 SPLITS = pd.DataFrame(
     {"item": range(6), "label": [0, 1, 0, 1, 0, 1], "group": list("aabbcc"),
      "fold": [0, 0, 1, 1, 2, 2]}
@@ -47,13 +52,13 @@ def test_history_keeps_the_best_complete_proposal_so_far():
 
 def test_importances_need_three_complete_proposals_and_sum_to_one():
     table, _ = search_table(_trials(), SPLITS, folds=3)
-    assert importances(table, SearchConfig()).empty
+    assert importances(table, SPACE).empty
     rng = np.random.default_rng(0)
     rows = []
     for _ in range(12):
         lr, h = float(10 ** rng.uniform(-3.3, -2.3)), int(rng.integers(100, 301))
         rows.append({"lr": lr, "hidden": h, "fold_mean_val_acc": h / 300, "complete": True})
-    imp = importances(pd.DataFrame(rows), SearchConfig(), seed=0).set_index("parameter")
+    imp = importances(pd.DataFrame(rows), SPACE, seed=0).set_index("parameter")
     assert imp["importance"].sum() == pytest.approx(1.0)
     assert imp.loc["hidden", "importance"] > imp.loc["lr", "importance"]  # only hidden matters
 
@@ -63,13 +68,36 @@ def test_variance_importances_give_the_parameter_that_moves_the_objective_its_sh
     for i, lr in enumerate([0.001, 0.002, 0.004] * 4):
         h = 100 + 50 * (i // 3)  # 100, 150, 200, 250: the objective follows hidden only
         rows.append({"lr": lr, "hidden": h, "fold_mean_val_acc": h / 1000, "complete": True})
-    imp = importances(pd.DataFrame(rows), SearchConfig(), fanova=False).set_index("parameter")
+    imp = importances(pd.DataFrame(rows), SPACE, fanova=False).set_index("parameter")
     assert (imp["method"] == "variance").all()
     # lr's three values each see every hidden once: no variance between them
     assert imp.loc["lr", "importance"] == pytest.approx(0.0)
     assert imp.loc["hidden", "importance"] == pytest.approx(1.0)
     few = pd.DataFrame(rows[:5])  # fewer than 6: each bin would hold one or two trials
-    assert importances(few, SearchConfig(), fanova=False).empty
+    assert importances(few, SPACE, fanova=False).empty
     flat = pd.DataFrame(rows).assign(fold_mean_val_acc=0.5)
-    imp = importances(flat, SearchConfig(), fanova=False).set_index("parameter")
+    imp = importances(flat, SPACE, fanova=False).set_index("parameter")
     assert imp["importance"].tolist() == pytest.approx([0.5, 0.5])  # nothing moves: equal
+
+
+def test_a_searched_config_key_gets_its_importance_and_reaches_the_best_trial():
+    """A categorical searched key (``train.optimizer``) that alone moves the objective takes the
+    whole variance share; the best trial carries its value."""
+    rows = []
+    for i in range(12):
+        opt = ("adam", "sgd")[i % 2]
+        rows.append({"trial": f"t{i}", "lr": 0.001 * (1 + i % 3), "hidden": 100 + 100 * (i // 6),
+                     "train.optimizer": opt, "folds_done": 2, "order": i,
+                     "fold_mean_val_acc": 0.5 if opt == "adam" else 0.6,
+                     "fold_accs": "0.5,0.5", "fold_preds": ""})  # fmt: skip
+    space = {**SPACE, "train.optimizer": Domain("choice", ("adam", "sgd"))}
+    table, best = search_table(pd.DataFrame(rows).assign(fold_preds="0|1"), SPLITS.iloc[:4]
+                               .assign(fold=[0, 0, 1, 1]), folds=2)  # fmt: skip
+    assert best["train.optimizer"] == "sgd"
+    assert "train.optimizer" in search_history(table).columns
+    imp = importances(table, space, fanova=False).set_index("parameter")
+    assert imp.loc["train.optimizer", "importance"] == pytest.approx(1.0)
+    assert imp.loc["lr", "importance"] == pytest.approx(0.0)
+    fan = importances(table, space, seed=0).set_index("parameter")
+    assert set(fan.index) == {"lr", "hidden", "train.optimizer"}
+    assert fan["importance"].idxmax() == "train.optimizer"

@@ -21,9 +21,15 @@ OPTUNA = [
     "search.options.n_startup_trials=2",
     "search.compare_grid=true",
 ]
-RANDOM = ["search.algorithm=random", "search.trials=4", "search.scheduler=async_hyperband"]
-HYPEROPT = ["search.algorithm=hyperopt", "search.trials=3", "search.options.n_initial_points=2"]
-RUNS = {"a": OPTUNA, "b": OPTUNA, "random": RANDOM, "hyperopt": HYPEROPT}
+RANDOM = ["search.algorithm=random", "search.trials=4", "search.scheduler=async_hyperband",
+          "search.space.train.optimizer={choice: [adam, sgd]}",
+          "search.space.model.head_dropout={uniform: [0.0, 0.5]}"]  # fmt: skip
+HYPEROPT = ["search.algorithm=hyperopt", "search.trials=3", "search.options.n_initial_points=2",
+            "search.space.train.weight_decay={loguniform: [1.0e-5, 1.0e-2]}"]  # fmt: skip
+# the grid over two more keys: 2 x 2 cells of lr 0.01 / hidden 16, each on 2 folds
+SPACE = ["search.space.train.epochs={grid: [1, 2]}",
+         "search.space.model.head_dropout={grid: [0.0, 0.5]}"]  # fmt: skip
+RUNS = {"a": OPTUNA, "b": OPTUNA, "random": RANDOM, "hyperopt": HYPEROPT, "space": SPACE}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +92,10 @@ def test_random_search_under_asha_stops_on_the_fold_count(runs):
     t = pd.read_csv(d / "search_trials.csv")
     assert len(t) == 4 and t["complete"].any()
     _check_trials(t)
+    assert set(t["train.optimizer"]) <= {"adam", "sgd"}
+    assert (
+        t["model.head_dropout"].between(0.0, 0.5).all() and t["model.head_dropout"].nunique() == 4
+    )
     assert not (d / "search_study.db").exists()  # only Optuna keeps a study
     summary = json.loads((d / "search.json").read_text())
     assert summary["algorithm"] == "random" and summary["scheduler"] == "async_hyperband"
@@ -103,6 +113,8 @@ def test_hyperopt_runs_its_proposals(runs):
     assert len(t) == 3 and t["complete"].all()
     _check_trials(t)
     assert t["lr"].between(0.001, 0.05).all() and t["hidden"].between(8, 32).all()
+    assert t["train.weight_decay"].between(1e-5, 1e-2).all()  # a searched config key
+    assert t["train.weight_decay"].nunique() == 3
     assert json.loads((d / "search.json").read_text())["options"] == {"n_initial_points": 2}
 
 
@@ -111,3 +123,29 @@ def test_report_shows_the_search_beside_the_grid(runs):
     assert "## Search: optuna" in report and "The grid on the same data" in report
     assert "grid/search_study.db (optuna-dashboard opens it)" in report
     assert (runs["a"] / "reports" / "smoke" / "search_history.png").stat().st_size > 5000
+
+
+def test_the_grid_searches_more_keys_and_the_ensemble_trains_with_the_whole_choice(runs):
+    """search.space crosses train.epochs and model.head_dropout with lr x hidden: each trial ran
+    with its values (its epoch count shows it), Table 2 has a cell per combination, and the
+    chosen values reach the members (their phase-1 epochs) and the report."""
+    run = runs["space"] / "runs" / "smoke"
+    trials = pd.read_csv(run / "grid" / "trials.csv")
+    assert len(trials) == 8
+    assert sorted(set(zip(trials["train.epochs"], trials["model.head_dropout"]))) == [
+        (1, 0.0), (1, 0.5), (2, 0.0), (2, 0.5)]  # fmt: skip
+    assert (trials["epochs"] == trials["train.epochs"]).all()  # the searched value took effect
+    params = [json.loads(p.read_text()) for p in run.glob("**/grid_trainable*/params.json")]
+    assert sorted(p["train.epochs"] for p in params) == [1, 1, 1, 1, 2, 2, 2, 2]
+    t2 = pd.read_csv(run / "grid" / "table2.csv")
+    assert len(t2) == 4 and {"train.epochs", "model.head_dropout"} <= set(t2.columns)
+    chosen = json.loads((run / "grid" / "chosen.json").read_text())
+    best = t2.sort_values(["mean", "hidden", "lr"], ascending=[False, True, False]).iloc[0]
+    assert chosen["train.epochs"] == best["train.epochs"]
+    assert chosen["model.head_dropout"] == best["model.head_dropout"]
+    curves = pd.read_csv(run / "ensemble" / "curves.csv")
+    phase1 = curves[curves["phase"] == 1].groupby("member")["epoch"].max()
+    assert (phase1 == chosen["train.epochs"]).all()
+    report = (runs["space"] / "reports" / "smoke" / "report.md").read_text()
+    assert (f"Chosen config: lr 0.01, hidden 16, train.epochs {chosen['train.epochs']}, "
+            f"model.head_dropout {chosen['model.head_dropout']}") in report  # fmt: skip

@@ -53,12 +53,21 @@ def rows_by_lr(t2: pd.DataFrame) -> pd.DataFrame:
     return t2.assign(lr=[f"{b} · {lr:g}" for b, lr in zip(t2["backbone"], t2["lr"])])
 
 
+def searched(t2: pd.DataFrame) -> list[str]:
+    """The config keys the search varied beside lr and hidden (``search.space``)."""
+    return [c for c in t2.columns if "." in c]
+
+
 def pivot(t2: pd.DataFrame) -> pd.DataFrame:
     """Table 2 as the paper prints it: lr rows (largest first), hidden columns, mean ± std in
-    percent, then the pooled accuracy with its interval where stored."""
+    percent, then the pooled accuracy with its interval where stored. When the search varied
+    more keys, one row per cell instead, best first."""
     intervals = has_intervals(t2)
     t2 = rows_by_lr(t2)
     cells = t2.assign(cell=[cell(r, intervals) for r in t2.to_dict("records")])
+    if keys := searched(t2):
+        flat = cells.sort_values("mean", ascending=False, na_position="last", kind="stable")
+        return flat[["lr", "hidden", *keys, "cell"]].rename(columns={"cell": "val accuracy"})
     piv = cells.pivot(index="lr", columns="hidden", values="cell").sort_index(ascending=False)
     piv.columns = [f"hidden {c}" for c in piv.columns]
     return piv.reset_index()
@@ -110,7 +119,8 @@ def runner_up_table(pair: dict[str, Any]) -> pd.DataFrame:
 
 def label(c: dict[str, Any]) -> str:
     bb = f"{c['backbone']} · " if "backbone" in c else ""
-    return f"{bb}lr {c['lr']:g}, hidden {c['hidden']}"
+    more = "".join(f", {k} {v}" for k, v in c.items() if "." in k)
+    return f"{bb}lr {c['lr']:g}, hidden {c['hidden']}{more}"
 
 
 def runner_up_text(pair: dict[str, Any], noun: str) -> str:
@@ -128,7 +138,10 @@ def runner_up_text(pair: dict[str, Any], noun: str) -> str:
 
 def plots(part: Part, out: Path) -> None:
     t2 = rows_by_lr(part.tables["table2"])
-    intervals = has_intervals(t2)
+    keys = searched(t2)
+    intervals = has_intervals(t2) and not keys
+    if keys:  # each lr x hidden square shows its best cell over the other searched keys
+        t2 = t2.groupby(["lr", "hidden"], as_index=False)["mean"].max()
     idx = t2.set_index(["lr", "hidden"])
     piv = t2.pivot(index="lr", columns="hidden", values="mean").sort_index(ascending=False)
     fig, ax = subplots(figsize=(max(5.0, 1.6 * piv.shape[1] + 2.0), 4))
@@ -147,6 +160,7 @@ def plots(part: Part, out: Path) -> None:
     ax.set_title(
         "Grid search: mean over folds"
         + ("\n[pooled accuracy's 95 % interval]" if intervals else "")
+        + (f"\n(best over {', '.join(keys)})" if keys else "")
     )
     save(fig, out / HEATMAP)
 
@@ -164,10 +178,13 @@ def sample_line(t2: pd.DataFrame, noun: str) -> str:
 
 def chosen_line(chosen: dict[str, Any], t2: pd.DataFrame, intervals: bool) -> str:
     line = (
-        f"Chosen config: lr {chosen['lr']:g}, hidden {chosen['hidden']} "
+        f"Chosen config: {label(chosen)} "
         f"(best mean {pct(chosen['mean_val_acc'])} ± {pct(chosen['std_val_acc'])}"
     )
-    row = t2[np.isclose(t2["lr"], chosen["lr"]) & (t2["hidden"] == chosen["hidden"])]
+    hit = np.isclose(t2["lr"], chosen["lr"]) & (t2["hidden"] == chosen["hidden"])
+    for k in searched(t2):
+        hit &= t2[k] == chosen.get(k)
+    row = t2[hit]
     if intervals and len(row):
         r = row.iloc[0]
         line += f"; pooled {u.accuracy(r['pooled'], r['low'], r['high'])}"
@@ -186,7 +203,8 @@ def blocks(part: Part) -> list[Block]:
     text = (
         "Validation accuracy (%) at the last epoch, mean ± std over "
         f"{part.facts['folds']} grouped folds (the paper's Table 2), per learning rate × "
-        "hidden units."
+        "hidden units"
+        + (f", and {', '.join(searched(t2))} (search.space)." if searched(t2) else ".")
     )
     if intervals:
         noun = part.facts["noun"]
@@ -200,8 +218,9 @@ def blocks(part: Part) -> list[Block]:
     b = [h2("Grid search (seed 000, Table 2)"), p(text), table(part.tables["table2_pivot"])]
     if "diverged" in t2 and (bad := t2[t2["diverged"] > 0]).size:
         cells = ", ".join(
-            f"lr {r.lr:g} / hidden {r.hidden} ({r.diverged:.0f} of {r.count:.0f} folds)"
-            for r in bad.itertuples()
+            f"{label(r).replace(', hidden', ' / hidden')} ({r['diverged']:.0f} of"
+            f" {r['count']:.0f} folds)"
+            for r in bad.to_dict("records")
         )
         b.append(p(f"**Diverged** (non-finite training loss: no score, never chosen): {cells}."))
     if chosen:

@@ -5,6 +5,7 @@ both ran on the same data."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fer_ray.layout import Grid
 from fer_ray.report import uncertainty as u
@@ -68,6 +69,15 @@ def _settings(name: str, options: dict | None) -> str:
     return f"{name} ({opts})" if opts else name
 
 
+def space_text(space: dict[str, Any]) -> str:
+    """``lr loguniform [0.0005, 0.005], hidden randint [100, 300], ...`` (a run stored before
+    ``search.space`` lists lr's log-uniform range and hidden's range or choices)."""
+    return ", ".join(
+        f"{k} {v}" if isinstance(v, str) else f"{k} {'log-uniform ' * (k == 'lr')}{v}"
+        for k, v in space.items()
+    )
+
+
 def blocks(part: Part) -> list[Block]:
     s, chosen = part.facts["summary"], part.facts["chosen"]
     best, algo = s["best"], s.get("algorithm", "optuna")
@@ -82,8 +92,7 @@ def blocks(part: Part) -> list[Block]:
         h2(f"Search: {algo}"),
         p(
             f"Ray Tune searcher {_settings(algo, s.get('options'))}, {stops}. "
-            f"{s['trials']} proposals over log-uniform lr {s['space']['lr']} and hidden "
-            f"{s['space']['hidden']}, each scored as the grid scores a cell (mean over the "
+            f"{s['trials']} proposals over {space_text(s['space'])}, each scored as the grid scores a cell (mean over the "
             "grouped folds of the last epoch's validation accuracy, the folds run inside one "
             "trial). "
             + (
@@ -100,7 +109,13 @@ def blocks(part: Part) -> list[Block]:
             )
         ),
         p(
-            f"Best proposal: lr {best['lr']:.3g}, hidden {best['hidden']}: fold mean "
+            f"Best proposal: lr {best['lr']:.3g}, hidden {best['hidden']}"
+            + "".join(
+                f", {k} {v:.3g}" if isinstance(v, float) else f", {k} {v}"
+                for k, v in best.items()
+                if "." in k
+            )  # fmt: skip
+            + f": fold mean "
             f"{100 * best['mean_val_acc']:.2f} ± {100 * best['std_val_acc']:.2f} %; pooled "
             f"out-of-fold {u.accuracy(best['pooled'], best['low'], best['high'])} (95 % "
             f"bootstrap over {part.facts['noun']})."
