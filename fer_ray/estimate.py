@@ -91,7 +91,13 @@ def probe(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
                 if gpu:
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - t)
-            return float(np.median(times[1:])) / batch  # the median: as busy as the machine is
+            # the fastest step: what this machine does when the run has it to itself. A step
+            # timed while other work competes for the cores says more about that moment than
+            # about the minutes of the run, worst with several threads (torch's threads wait
+            # on each other): on 2 shared cores the median of a 2-thread step was 3-6x its
+            # fastest, that of a 1-thread step 1.05-1.2x. What runs here usually add, the
+            # calibration by earlier runs on this machine carries (fer_ray.timing).
+            return float(np.min(times[1:])) / batch
 
         train_s = step_time(module, x)
         t0 = time.perf_counter()
