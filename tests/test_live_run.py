@@ -1,7 +1,9 @@
-"""A smoke run as a user starts it (``python -m fer_ray.tune``, dashboard on), watched from
+"""A smoke run as a user starts it (``python -m fer_ray.tune``, dashboard on), looked at from
 outside while it runs: the dry run before it, the dashboard's API during it (with the token
 the terminal points to), the report rewritten as partial during it and final after it, the
 TensorBoard event files and Parquet results it leaves, and a comparison with two more runs.
+The run is met during it at named points (``fer_ray.testhooks``) and held there while the
+test looks, never by sleeping and polling.
 
 Set ``FER_RAY_DASHBOARD_SCREENSHOT=docs/dashboard.png`` to also save a screenshot of the
 dashboard's job page (headless Chromium, the token typed into its dialog).
@@ -29,6 +31,7 @@ from fer_ray import tune as tune_cli
 from fer_ray.pipeline import run_pipeline
 from fer_ray.report.compare import compare_runs
 from tests.conftest import ROOT, SMOKE, smoke_config
+from tests.hookpipe import Meeting
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -56,7 +59,9 @@ def _task_names(url: str, token: str | None) -> set[str]:
 
 
 def _screenshot(url: str, token: str | None, path: Path) -> None:
-    """The dashboard's page of the run's driver job, the token typed into its dialog."""
+    """The dashboard's page of the run's driver job, the token typed into its dialog. Taken
+    while the run is held at a hook: the page waits for what it shows (WebDriverWait), never
+    for the run."""
     from selenium.webdriver.common.by import By
 
     from tests.report import browser
@@ -67,25 +72,43 @@ def _screenshot(url: str, token: str | None, path: Path) -> None:
     job = next((j.get("job_id") for j in (body or []) if j.get("job_id")), "01000000")
     import tempfile
 
+    password = (By.CSS_SELECTOR, "input[type=password]")
     with tempfile.TemporaryDirectory() as profile, browser.chromium(Path(profile)) as d:
         d.set_window_size(1200, 760)
         d.get(url + "/")
-        time.sleep(3)
-        if token:
-            for field in d.find_elements(By.CSS_SELECTOR, "input[type=password]"):
+        if token and _until(d, lambda d: d.find_elements(*password)):  # the token dialog
+            for field in d.find_elements(*password):
                 field.send_keys(token)
             for b in d.find_elements(By.TAG_NAME, "button"):
                 if b.text.strip().upper() == "SUBMIT":
                     b.click()
-            time.sleep(2)
+            _until(d, lambda d: not d.find_elements(*password))  # the dialog has closed
         d.get(f"{url}/#/jobs/{job}")
-        time.sleep(6)
+        _until(d, lambda d: d.execute_script(RAY_CORE_SHOWN))
+        height = "return document.body.scrollHeight"
+        before = d.execute_script(height)
         d.execute_script(EXPAND_TASKS)  # one row per task function, with its count
-        time.sleep(2)
+        _until(d, lambda d: d.execute_script(height) > before)  # the list has opened
         path.parent.mkdir(parents=True, exist_ok=True)
         d.save_screenshot(str(path))
 
 
+def _until(driver: Any, shown: Any, seconds: float = 30) -> bool:
+    """Selenium's explicit wait for what the page shows; a page that never shows it still
+    gets its screenshot (a picture for the docs, not a check)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, seconds).until(shown)
+        return True
+    except TimeoutException:
+        return False
+
+
+RAY_CORE_SHOWN = (
+    "return [...document.querySelectorAll('h4')].some(e => e.textContent.includes('Ray Core'))"
+)
 #: The job page's "Ray Core Overview": scroll to it and open its list of task functions (the
 #: chevron left of the progress bar, found by position: the page has no ids for it).
 EXPAND_TASKS = """
@@ -102,9 +125,15 @@ if (h) {
 """
 
 
+#: Where the fixture meets the run, held there while it looks (fer_ray.testhooks): a live
+#: rewrite of the report during the grid (the first one, on disk, none other written while
+#: held), then the first stored analysis task (the dashboard lists the run's tasks by then).
+POINTS = ["live_report:grid", "task_stored:analyse"]
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> dict[str, Any]:
-    """The dry run, then the real run in a subprocess, watched once a second."""
+    """The dry run, then the real run in a subprocess, held at ``POINTS`` to be looked at."""
     tmp = tmp_path_factory.mktemp("live")
     sets = [f"output.runs_dir={tmp / 'runs'}", f"output.reports_dir={tmp / 'reports'}",
             f"faces.cache_dir={shared_cache / 'crops'}", "resources.dashboard=true",
@@ -118,35 +147,47 @@ def smoke(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> dict[
     plan = dry_run(load(SMOKE, sets), out=lines.append)
     dry_s = time.time() - t0
     wrote_nothing = not (tmp / "runs").exists()
+    meeting = Meeting(tmp / "hook", POINTS)
+    # Ray's processes send the dashboard their task events every 100 ms (1 s by default), so
+    # a task that ran before the hook is listed when the test asks, held there
+    env = {**os.environ, **meeting.env, "RAY_task_events_report_interval_ms": "100"}
+    started = time.time()
     proc = subprocess.Popen(
         [sys.executable, "-m", "fer_ray.tune", *argv],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    meeting.watch(proc)
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
     reader.start()
-    seen: dict[str, Any] = {"tasks": set(), "partial": [], "unauthenticated": None}
+    seen: dict[str, Any] = {"tasks": set(), "partial": [], "unauthenticated": None, "met": []}
     report = tmp / "reports" / "smoke" / "report.md"
     shot = os.environ.get("FER_RAY_DASHBOARD_SCREENSHOT")
-    started = time.time()
-    while proc.poll() is None and time.time() - started < 1200:
-        text = "".join(out)
-        m = re.search(r"dashboard (http://\S+)", text)
-        token = TOKEN_FILE.read_text().strip() if "get-auth-token" in text else None
-        if m:
-            url = m.group(1)
-            if seen["unauthenticated"] is None and token:
-                seen["unauthenticated"] = _get(f"{url}/api/v0/tasks?limit=1", None)[0]
-            seen["tasks"] |= _task_names(url, token)
-            if shot and "[grid] 6 trials" in text:
-                _screenshot(url, token, ROOT / shot)
-                shot = None
-        if report.is_file():
-            md = report.read_text()
-            if "(partial" in md:
-                seen["partial"].append(md)
-        time.sleep(1)
-    proc.wait(timeout=60)
+    try:
+        for _ in POINTS:
+            point = meeting.wait()  # the run stands still at it until released
+            if point is None:  # it ended first (the test below says so)
+                break
+            seen["met"].append(point)
+            text = "".join(out)
+            m = re.search(r"dashboard (http://\S+)", text)
+            token = TOKEN_FILE.read_text().strip() if "get-auth-token" in text else None
+            if m:
+                url = m.group(1)
+                if seen["unauthenticated"] is None and token:
+                    seen["unauthenticated"] = _get(f"{url}/api/v0/tasks?limit=1", None)[0]
+                seen["tasks"] |= _task_names(url, token)
+                if shot and point == POINTS[0]:  # the grid runs
+                    _screenshot(url, token, ROOT / shot)
+            if report.is_file():
+                md = report.read_text()
+                if "(partial" in md:
+                    seen["partial"].append(md)
+            meeting.release()
+        proc.wait(timeout=1200)  # a guard against a hung run, not a wait for a moment
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     reader.join(timeout=10)
     return {"tmp": tmp, "argv": argv, "rc": proc.returncode, "out": "".join(out),
             "wall_s": time.time() - started, "plan": plan, "dry_lines": lines, "dry_s": dry_s,
@@ -155,6 +196,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> dict[
 
 def test_the_run_finished_and_the_dry_run_before_it_wrote_nothing(smoke: dict[str, Any]):
     assert smoke["rc"] == 0, smoke["out"][-3000:]
+    assert smoke["met"] == POINTS, smoke["out"][-3000:]  # held where it was looked at
     assert smoke["dry_wrote_nothing"]
     assert [(p.stage, p.action) for p in smoke["plan"].stages][:4] == [
         ("prepare", "run"), ("grid", "run"), ("ensemble", "run"), ("analyse", "run"),

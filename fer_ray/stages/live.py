@@ -48,13 +48,14 @@ def _build(cfg: Config) -> Path | None:
         return None
 
 
-def write_report(cfg: Config, force: bool) -> Path | None:
+def write_report(cfg: Config, force: bool, point: str = "live_report") -> Path | None:
     """Rebuild the run's report from its stored files.
 
     ``force`` (after a stage): now, in this thread, once any rewrite still running is done.
     Otherwise (a trial finished): only when the last rewrite is ``output.live_report_s`` old and
     none is running, in a background thread, so that Tune's loop goes on starting trials
-    while the page is drawn (seconds on a busy machine). Returns the folder when written here.
+    while the page is drawn (seconds on a busy machine), which then reaches the test hook
+    ``point``. Returns the folder when written here.
     """
     global _building
     key = str(report_dir(cfg).resolve())
@@ -68,10 +69,15 @@ def write_report(cfg: Config, force: bool) -> Path | None:
     if busy or now - _last_write.get(key, -every) < every:
         return None
     _last_write[key] = now
-    _building = threading.Thread(target=_build, args=(cfg,), name="fer_ray-live-report")
+    _building = threading.Thread(target=_build_live, args=(cfg, point), name="fer_ray-live-report")
     _building.daemon = True  # never keeps a finished or failed driver alive
     _building.start()
     return None
+
+
+def _build_live(cfg: Config, point: str) -> None:
+    if _build(cfg) is not None:
+        testhooks.reached(point)  # the rewrite is on disk; a forced one waits while held here
 
 
 def wait_for_report() -> None:
@@ -137,7 +143,7 @@ class LiveReport(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
         self._write(trials)
-        write_report(self.cfg, force=False)
+        write_report(self.cfg, force=False, point=f"live_report:{self.experiment}")
         testhooks.reached(f"trial_complete:{self.experiment}")  # its results are stored
 
     def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
