@@ -30,6 +30,10 @@ from fer_ray import files, layout
 TIMING = layout.TIMING  # run root: per invocation, the estimate and the measured seconds
 KEEP = 20  # invocations kept per run (the oldest go first)
 NEAREST = 3  # earlier measurements a stage's factor is the median of (closest in size)
+SPAN = 4.0  # ... among those whose probe figure is within this factor of the one asked
+#: How the probe times (fer_ray.estimate.probe): ratios measured against another way of
+#: probing do not apply, so an earlier run calibrates only when it was probed the same way.
+METHOD = "fastest-step-1"
 RAY_START = "(ray start)"  # rows that are no stage: what the run pays around its stages
 REPORT = "(report)"
 
@@ -48,11 +52,12 @@ class Row:
 
 def machine(where: str) -> dict[str, Any]:
     """What an earlier run must share with this one for its ratios to apply."""
-    return {"host": platform.node(), "cpus": os.cpu_count() or 1, "where": where}
+    return {"host": platform.node(), "cpus": os.cpu_count() or 1, "where": where,
+            "method": METHOD}  # fmt: skip
 
 
 def _same_machine(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(a.get(k) == b.get(k) for k in ("host", "cpus", "where"))
+    return all(a.get(k) == b.get(k) for k in ("host", "cpus", "where", "method"))
 
 
 def read(root: Path) -> list[dict[str, Any]]:
@@ -110,16 +115,21 @@ def _median(values: list[float]) -> float:
 
 def calibrate(rows: list[Row], invocations: list[dict[str, Any]]) -> list[Row]:
     """Each row's estimate: its probe figure times the median measured/probe ratio of the
-    ``NEAREST`` earlier runs of that stage closest to it in size (log seconds), or the probe's
-    figure when no earlier run measured it; a stage without an estimate hook takes the median
-    of its earlier measured seconds. Rows that do not run keep 0."""
+    ``NEAREST`` earlier runs of that stage closest to it in size (log seconds; only those
+    within ``SPAN`` times its size: a smoke run's ratio says little about a long run), or the
+    probe's figure when no earlier run measured one like it; a stage without an estimate hook
+    takes the median of its earlier measured seconds. Rows that do not run keep 0."""
     by_stage, plain = ratios(invocations), measured_only(invocations)
     out = []
     for r in rows:
         if r.action == "skip":
             out.append(Row(r.stage, r.action, 0.0, 0.0, "done: skipped", {}))
             continue
-        seen = by_stage.get(r.stage, [])
+        seen = [
+            (p, f)
+            for p, f in by_stage.get(r.stage, [])
+            if r.probe_s and abs(math.log(p / r.probe_s)) <= math.log(SPAN)
+        ]
         if r.probe_s is None:
             s = plain.get(r.stage)
             out.append(

@@ -44,7 +44,7 @@ def test_earlier_runs_scale_each_stage_by_its_own_measured_to_probe_ratio():
     earlier = [
         _invocation({"grid": (100.0, 50.0), "ensemble": (10.0, 30.0), "rules": (0.0, 9.0)}),
         _invocation({"grid": (200.0, 100.0), "ensemble": (20.0, 60.0)}),
-        _invocation({"grid": (100_000.0, 10.0)}),  # far from the size asked: not among the 2
+        _invocation({"grid": (1_000.0, 1.0), "analyse": (400.0, 1.0)}),  # far: beyond SPAN
     ]
     earlier[0]["stages"][2]["probe_s"] = None  # a stage with no estimate hook: measured 9 s
     rows = [Row("grid", "run", 150.0, None, "", {"features": 50.0, "grid": 100.0}),
@@ -62,17 +62,22 @@ def test_earlier_runs_scale_each_stage_by_its_own_measured_to_probe_ratio():
     assert out["ensemble"].seconds == pytest.approx(30.0)  # x 3
     assert "2 earlier run(s)" in out["grid"].basis and "x 3.00" in out["ensemble"].basis
     assert out["rules"].seconds == 9.0 and "measured in 1 earlier run" in out["rules"].basis
-    assert out["analyse"].seconds == 4.0 and out["analyse"].basis == "probe"  # never measured
+    # measured only at 100x its size: a smoke run says nothing about a long run, nor back
+    assert out["analyse"].seconds == 4.0 and out["analyse"].basis == "probe"
 
 
-def test_a_resumed_stage_or_another_machine_does_not_calibrate(tmp_path: Path):
+def test_a_resumed_stage_another_machine_or_another_probe_does_not_calibrate(tmp_path: Path):
     resumed = _invocation({"grid": (100.0, 10.0)})
     resumed["stages"][0]["action"] = "resume"  # its seconds are only the remainder
     assert timing.ratios([resumed]) == {}
     runs = tmp_path / "runs"
     for name, inv in (("a", _invocation({"grid": (1.0, 2.0)})),
-                      ("b", _invocation({"grid": (1.0, 2.0)}, where="elsewhere"))):  # fmt: skip
+                      ("b", _invocation({"grid": (1.0, 2.0)}, where="elsewhere")),
+                      ("d", _invocation({"grid": (1.0, 2.0)}))):  # fmt: skip
         files.write_json(runs / name / timing.TIMING, {"invocations": [inv]})
+    d = timing.read(runs / "d")[0]
+    d["machine"]["method"] = "median-step"  # probed another way: its ratios do not apply
+    files.write_json(runs / "d" / timing.TIMING, {"invocations": [d]})
     (runs / "c").mkdir()
     (runs / "c" / timing.TIMING).write_text("{torn")  # damaged: ignored, never fatal
     assert len(timing.earlier(runs, timing.machine("here"))) == 1
