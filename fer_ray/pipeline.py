@@ -198,14 +198,16 @@ def start_run(cfg: Config, paths: RunPaths, actions: dict[str, str]) -> dict[str
 
 
 def run_stage(ctx: Any, stage: str, action: str, fingerprint: str, keys: dict) -> None:
-    """One stage: marked started, run, marked done (last, so a torn run is never "done")."""
+    """One stage: marked started, run, marked done (last, so a torn run is never "done"). A
+    stage after a search runs with the searched keys it chose (``protocol.choices``)."""
     paths = ctx.paths
     files.write_json(
         paths.stage(stage) / layout.STARTED, {"fingerprint": fingerprint, "keys": keys}
     )
     t0 = time.time()
     testhooks.reached(f"stage:{stage}")
-    resolve(STAGES.get(stage).run)(ctx.for_stage(action == "resume"))
+    choice = protocol.choices({n: STAGES.get(n) for n in protocol.stages()}).get(stage)
+    resolve(STAGES.get(stage).run)(ctx.for_stage(action == "resume", choice))
     seconds = round(time.time() - t0, 2)
     files.write_json(
         paths.stage(stage) / layout.DONE, {"fingerprint": fingerprint, "seconds": seconds}

@@ -68,6 +68,8 @@ class Stage:
     preflight: str | None = None  # "module:function"(cfg, inputs) -> None, raises FerRayError
     estimate: str | None = None  # "module:function"(cfg, facts) -> (seconds, [lines])
     identity: str | None = None  # "module:function"(cfg) -> JSON-able file identity
+    choice: str | None = None  # a search's stage: the JSON file (in its folder) of the chosen
+    # cell, whose searched config keys (search.space) every stage after it runs with
 
 
 STAGES: Registry[Stage] = Registry("stage", "pipeline stage")
@@ -148,6 +150,25 @@ def order(specs: dict[str, Stage]) -> list[str]:
         done.append(ready[0])
         todo.remove(ready[0])
     return done
+
+
+def downstream(specs: dict[str, Stage], stage: str) -> set[str]:
+    """The stages that read ``stage``'s artifacts, directly or through other stages."""
+    ups = parents(specs)
+    out: set[str] = set()
+    for name in order(specs):
+        if any(p == stage or p in out for p in ups[name]):
+            out.add(name)
+    return out
+
+
+def choices(specs: dict[str, Stage]) -> dict[str, tuple[str, str]]:
+    """Stage -> (the upstream search stage, its choice file) whose chosen config it runs with."""
+    out: dict[str, tuple[str, str]] = {}
+    for name, spec in specs.items():
+        if spec.choice:
+            out.update({s: (name, spec.choice) for s in downstream(specs, name)})
+    return out
 
 
 def active(cfg: Config, specs: dict[str, Stage]) -> dict[str, bool]:

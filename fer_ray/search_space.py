@@ -17,6 +17,11 @@ inclusive. Every value (every bound of a range) passes the same checks as a ``--
 or, for a searcher, from ``search.lr_range`` / ``search.hidden_range`` / ``search.hidden_choices``;
 so seed 000's lr x hidden grid is the default space and the default run does not change.
 
+``model.train_last_convs`` and ``train.recipe`` change what the frozen trunk computes: the
+search stage builds one trial data bundle per listed value (``trunk_settings``), and each trial
+reads the one of its own value (``trunk_id``). Keys that would change the crops or the trunk's
+pretrained weights (``TRUNK``) are refused.
+
 Pure: no Ray here (the Tune stage turns a ``Domain`` into Tune's objects).
 """
 
@@ -41,9 +46,11 @@ SEARCHABLE = (
     "train.optimizer", "train.batch_size", "train.epochs", "train.weight_decay",
     "train.momentum", "model.activation", "model.head_dropout",
 )  # fmt: skip
-# Keys that change what the frozen trunk computes: each value would need its own features
-TRUNK = ("faces.size", "model.backbone", "model.weights", "model.train_last_convs",
-         "train.recipe")  # fmt: skip
+# Keys that change what the frozen trunk computes: a trial data bundle (trunk features, or
+# crops for a random recipe) is built per distinct value, and each trial reads its own
+TRUNK_SEARCHABLE = ("model.train_last_convs", "train.recipe")
+# ... and keys that would change the crops or the stand-in's pretraining as well: not searched
+TRUNK = ("faces.size", "model.backbone", "model.weights")
 WHY_NOT = {
     "train.lr": "the ensemble's phase-1 lr; search the cell's 'lr' instead",
     "grid.backbones": "grid.backbones already crosses architectures with the grid",
@@ -152,6 +159,22 @@ def searched_keys(cfg: Config) -> list[str]:
     return [k for k in flat(cfg.search.space) if k not in CELL]
 
 
+def trunk_settings(domains: dict[str, Domain]) -> list[dict[str, Any]]:
+    """Every combination of the searched trunk keys' values (``[{}]`` when none is searched):
+    one trial data bundle each."""
+    import itertools
+
+    keys = [k for k in domains if k in TRUNK_SEARCHABLE]
+    combos = itertools.product(*(domains[k].values or () for k in keys))
+    return [dict(zip(keys, c, strict=True)) for c in combos]
+
+
+def trunk_id(values: dict[str, Any]) -> str:
+    """The trunk setting of a trial's config (``model.train_last_convs=1``; ``""`` for the
+    config's own): which bundle the trial reads."""
+    return ",".join(f"{k}={values[k]}" for k in TRUNK_SEARCHABLE if k in values)
+
+
 def config_values(values: dict[str, Any]) -> dict[str, Any]:
     """Of a trial's config or a chosen cell, the searched config keys (dotted names) and values."""
     return {k: v for k, v in values.items() if "." in k}
@@ -166,19 +189,19 @@ FieldType = Callable[[str], Any]
 def _key_error(cfg: Config, key: str, field_type: FieldType) -> str | None:
     from fer_ray.config_diff import flatten
 
-    if key in CELL or key in SEARCHABLE:
+    if key in CELL or key in SEARCHABLE or key in TRUNK_SEARCHABLE:
         return None
     where = f"search.space.{key}"
     if key in TRUNK:
         return (
-            f"{where}: {key} changes what the frozen trunk computes, so each value needs its own"
-            f" trunk features; fer_ray searches only keys a trial reads ({', '.join(SEARCHABLE)})"
-            " — run one config per value instead"
+            f"{where}: {key} changes the crops or the pretrained trunk every trial starts from;"
+            f" searchable: {', '.join((*CELL, *SEARCHABLE, *TRUNK_SEARCHABLE))} — run one config"
+            " per value instead (grid.backbones crosses architectures with the grid)"
         )
     if field_type(key) is not None:
         why = WHY_NOT.get(key, "a grid trial does not read it")
         return f"{where}: {key} is not a trial hyperparameter ({why}); searchable: " + ", ".join(
-            (*CELL, *SEARCHABLE)
+            (*CELL, *SEARCHABLE, *TRUNK_SEARCHABLE)
         )
     names = [*CELL, *SEARCHABLE, *flatten(cfg.to_dict())]
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
@@ -195,6 +218,11 @@ def _value_error(
         return (
             f"{where}: search.compare_grid runs the grid beside the search, and a grid takes"
             " listed values ({grid: [...]} or {choice: [...]}), not a range"
+        )
+    if key in TRUNK_SEARCHABLE and domain.values is None:
+        return (
+            f"{where}: {key} changes the trunk's features, built once per value before the"
+            " search: list its values ({grid: [...]} or {choice: [...]})"
         )
     if cfg.search.algorithm == "grid" and domain.values is None:
         return (

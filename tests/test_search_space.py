@@ -56,7 +56,10 @@ def test_dotted_and_nested_keys_are_the_same_space():
         ("search.space.train.weight_decay={uniform: [0.0, 0.1]}",
          "search.space.train.weight_decay: uniform needs a searcher"),
         ("search.space.faces.size={grid: [48, 64]}",
-         "search.space.faces.size: faces.size changes what the frozen trunk computes"),
+         "search.space.faces.size: faces.size changes the crops or the pretrained trunk"),
+        ("search.space.model.train_last_convs={randint: [1, 3]}",
+         "search.space.model.train_last_convs: model.train_last_convs changes the trunk's"
+         " features, built once per value before the search: list its values"),
         ("search.space.ensemble.members={grid: [3, 5]}",
          "search.space.ensemble.members: ensemble.members is not a trial hyperparameter"),
         ("search.space.lr={grid: [0.1, -0.1]}", "search.space.lr: lr must be > 0"),
@@ -95,6 +98,25 @@ def test_a_trials_values_apply_through_the_same_checks_as_set():
     assert {"train.epochs", "model.head_dropout"} <= trial.explicit
     with pytest.raises(ConfigError, match="train.epochs must be >= 1"):
         config.with_searched(cfg, {"train.epochs": 0})
+
+
+def test_trunk_keys_get_one_bundle_per_combination_of_their_values():
+    cfg = _load(
+        "search.space.model.train_last_convs={grid: [1, 2]}",
+        "search.space.train.recipe={grid: [none, seed001]}",
+        "search.space.train.epochs={grid: [1, 2]}",  # not a trunk key: no bundle of its own
+    )
+    settings = search_space.trunk_settings(search_space.resolve(cfg))
+    assert [search_space.trunk_id(t) for t in settings] == [
+        "model.train_last_convs=1,train.recipe=none",
+        "model.train_last_convs=1,train.recipe=seed001",
+        "model.train_last_convs=2,train.recipe=none",
+        "model.train_last_convs=2,train.recipe=seed001",
+    ]
+    trial = {"lr": 0.1, "train.epochs": 2, "train.recipe": "seed001", "model.train_last_convs": 2}
+    assert search_space.trunk_id(trial) == "model.train_last_convs=2,train.recipe=seed001"
+    assert search_space.trunk_settings(search_space.resolve(_load())) == [{}]
+    assert search_space.trunk_id({"lr": 0.1, "hidden": 8, "fold": 0}) == ""
 
 
 def test_field_types_come_from_the_schema():

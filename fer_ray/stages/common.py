@@ -385,3 +385,32 @@ def trial_model(model_cfg: Any, data: Any, hidden: int, seed: int, device: Any) 
         model_cfg, data.n_classes, hidden, head_seed=seed, backbone_state=data.backbone_state
     ).to(device)
     return model, trained_module(model, data.kind)
+
+
+TRUNK_FACTS = ("inputs", "trainable_params")  # a trial's, when the search varies the trunk
+
+
+def trunk_facts(config: dict[str, Any], data: Any, module: Any) -> dict[str, Any]:
+    """What a trial trains on when the search varies trunk keys (``search_space.trunk_id``):
+    its bundle's inputs (trunk ``features`` or ``pixels``) and the trainable parameters;
+    nothing otherwise, so a run without such keys stores exactly what it did before."""
+    from fer_ray import search_space
+
+    if not search_space.trunk_id(config):
+        return {}
+    n = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return {"inputs": data.kind, "trainable_params": int(n)}
+
+
+def trunk_bundles(ctx: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A search stage's trial data: one bundle per trunk setting the space lists (``{"": ref}``
+    when it lists none), and the facts of the first (with every setting's when several)."""
+    from fer_ray import search_space
+
+    settings = search_space.trunk_settings(search_space.resolve(ctx.cfg))
+    built = {search_space.trunk_id(t): ctx.trial_data(t) for t in settings}
+    refs = {k: ref for k, (ref, _) in built.items()}
+    info = dict(next(iter(built.values()))[1])
+    if len(built) > 1:
+        info["trunk_settings"] = {k: facts for k, (_, facts) in built.items()}
+    return refs, info

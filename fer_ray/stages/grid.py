@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     """One (lr, hidden, fold) trial; resumes from its checkpoint when Tune restarts it."""
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
-    data = ray.get(data_ref[0])
+    data = ray.get(data_ref[0][search_space.trunk_id(config)])  # its trunk setting's bundle
     lr, hidden, fold = float(config["lr"]), int(config["hidden"]), int(config["fold"])
     cfg = with_searched(cfg, config)  # the searched config keys (search.space)
     seed = trial_seed(cfg.seed, lr, hidden, fold)  # the same for every value of the other keys
@@ -46,8 +46,10 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     state = common.restore_state()
     resumed = len(state["history"]) if state else 0  # epochs done before a restart
 
+    trunk = common.trunk_facts(config, data, module)
+
     def on_epoch(row: dict[str, Any], snapshot: Any) -> None:
-        row = {**row, "resumed_from": resumed}
+        row = {**row, "resumed_from": resumed, **trunk}
         if row.get("diverged"):  # the trial's last report: no score, no predictions
             row["val_preds"] = ""
         elif row["epoch"] == epochs:  # the cell's score: keep its per-image predictions
@@ -76,10 +78,10 @@ def grid_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
 
 
 def stage(ctx: StageContext) -> None:
-    data_ref, info = ctx.trial_data()
+    data_ref, info = common.trunk_bundles(ctx)
     out = ctx.paths.stage(Grid.DIR)
     files.write_json(out / Grid.FEATURES, info)
-    data = ray.get(data_ref)
+    data = ray.get(next(iter(data_ref.values())))  # the splits: the same in every bundle
     splits = pd.DataFrame(
         {"item": np.arange(len(data.y)), "label": data.y, "group": data.groups,
          "fold": data.folds, "test": data.test}
@@ -110,6 +112,7 @@ def _record(r: tune.Result, _: Path | None) -> tuple[dict, dict, pd.DataFrame]:
         "hidden": c["hidden"],
         **searched,
         "fold": c["fold"],
+        **{k: h[k].iloc[-1] for k in common.TRUNK_FACTS if k in h},  # a searched trunk key
         "val_acc": float(h["val_acc"].iloc[-1]),
         "best_val_acc": float(h["val_acc"].max()),
         "train_acc": float(h["train_acc"].iloc[-1]),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import ray
 
-from fer_ray.config import Config, with_searched
+from fer_ray.config import Config
 from fer_ray.data.splits import member_split
 from fer_ray.errors import StageError
 from fer_ray.models import weights as weight_sources
@@ -68,9 +68,9 @@ def train_member(
     ``data``: a ``TrialData``; ``test_m``: the test holdout (default ``data.test``); ``drop``:
     items left out of training and validation (the clean stage's variants); ``backbone``: one
     of ``ensemble.backbones`` instead of the grid's choice; ``select_on``: default
-    ``ensemble.selection``. The search's chosen config keys (``chosen``'s dotted names, from
-    ``search.space``) apply here, so members train with the whole choice."""
-    cfg = with_searched(cfg, chosen)  # every searched key's chosen value (search.space)
+    ``ensemble.selection``. ``cfg`` is the stage's, which carries the search's chosen config
+    keys (``search.space``; ``StageContext.for_stage``), so members train with the whole
+    choice."""
     test_m = data.test if test_m is None else test_m
     device = common.trial_device(cfg.resources.gpus_per_trial)
     model_cfg = common.model_config(cfg, chosen, backbone)

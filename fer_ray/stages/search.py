@@ -55,7 +55,7 @@ def _folds_state() -> list[dict[str, Any]]:
 def search_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None:
     """One proposal: every fold in turn, reporting the running fold mean after each."""
     common.set_threads(cfg, cfg.resources.cpus_per_trial)
-    data = ray.get(data_ref[0])
+    data = ray.get(data_ref[0][search_space.trunk_id(config)])  # its trunk setting's bundle
     lr, hidden = float(config["lr"]), int(config["hidden"])
     cfg = with_searched(cfg, config)  # the searched config keys (search.space)
     device = common.trial_device(cfg.resources.gpus_per_trial)
@@ -85,7 +85,8 @@ def search_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None
         common.release_accelerator(model)
         accs = [f["val_acc"] for f in done]
         row = {METRIC: float(np.mean(accs)), "folds_done": len(done), "val_acc": accs[-1],
-               "resumed_from": resumed, **node_info()}  # fmt: skip
+               "resumed_from": resumed, **node_info(),
+               **common.trunk_facts(config, data, module)}  # fmt: skip
         if len(done) == cfg.grid.folds:
             row["fold_preds"] = "|".join(f["preds"] for f in done)
             row["fold_accs"] = ",".join(f"{a:.10f}" for a in accs)
@@ -123,6 +124,7 @@ def _record(r: tune.Result, _: Path | None) -> dict[str, Any]:
     return {
         "trial": r.path.rsplit("/", 1)[-1], "lr": float(r.config["lr"]),
         "hidden": int(r.config["hidden"]), **search_space.config_values(r.config),
+        **{k: m[k] for k in common.TRUNK_FACTS if k in m},
         "folds_done": int(m.get("folds_done", 0)),
         METRIC: float(m.get(METRIC, np.nan)), "fold_accs": m.get("fold_accs", ""),
         "fold_preds": m.get("fold_preds", ""),

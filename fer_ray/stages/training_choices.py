@@ -22,7 +22,7 @@ import ray
 import torch
 
 from fer_ray import files
-from fer_ray.config import Config, with_searched
+from fer_ray.config import Config
 from fer_ray.data.splits import member_split
 from fer_ray.layout import SUMMARY, Ensemble, Prepare, RunPaths
 from fer_ray.seeds import member_seed
@@ -158,7 +158,6 @@ def plan(
     """The shared choices for members trained on ``data`` (a ``TrialData``, ``data_ref`` its
     reference) with classes ``names``, or None when every training key is at its default.
     An LR range test is stored under ``out`` (file names prefixed by ``prefix``)."""
-    cfg = with_searched(cfg, chosen)  # the searched keys' chosen values (search.space)
     if choices.is_default(cfg.train):
         return None
     rule = cfg.train.class_weights

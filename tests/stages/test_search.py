@@ -29,7 +29,10 @@ HYPEROPT = ["search.algorithm=hyperopt", "search.trials=3", "search.options.n_in
 # the grid over two more keys: 2 x 2 cells of lr 0.01 / hidden 16, each on 2 folds
 SPACE = ["search.space.train.epochs={grid: [1, 2]}",
          "search.space.model.head_dropout={grid: [0.0, 0.5]}"]  # fmt: skip
-RUNS = {"a": OPTUNA, "b": OPTUNA, "random": RANDOM, "hyperopt": HYPEROPT, "space": SPACE}
+# a trunk key: the whole small CNN trained on pixels (-1) or its last conv on trunk features (1)
+TRUNK = ["search.space.model.train_last_convs={grid: [-1, 1]}"]
+RUNS = {"a": OPTUNA, "b": OPTUNA, "random": RANDOM, "hyperopt": HYPEROPT, "space": SPACE,
+        "trunk": TRUNK}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +152,45 @@ def test_the_grid_searches_more_keys_and_the_ensemble_trains_with_the_whole_choi
     report = (runs["space"] / "reports" / "smoke" / "report.md").read_text()
     assert (f"Chosen config: lr 0.01, hidden 16, train.epochs {chosen['train.epochs']}, "
             f"model.head_dropout {chosen['model.head_dropout']}") in report  # fmt: skip
+
+
+def _trainable(convs: int) -> tuple[int, str]:
+    """Independently: the parameters a trial of the TINY config trains with
+    ``model.train_last_convs=convs``, and what it reads (trunk features or pixels)."""
+    from fer_ray import config
+    from fer_ray.models.factory import create_model
+    from fer_ray.stages.common import trained_module
+    from fer_ray.train.features import cache_applicable
+
+    cfg = config.load(None, [*TINY, f"model.train_last_convs={convs}"])
+    kind = "features" if cache_applicable(cfg.model, cfg.train)[0] else "pixels"
+    module = trained_module(create_model(cfg.model, 7, 16, head_seed=0), kind)
+    return sum(p.numel() for p in module.parameters() if p.requires_grad), kind
+
+
+def test_each_trunk_setting_trains_on_its_own_bundle_and_the_members_on_the_chosen_one(runs):
+    """model.train_last_convs is searched: each value gets its own trial data (pixels for the
+    whole network, trunk features for the last conv), no trial reads another value's, and the
+    ensemble trains on the chosen value's."""
+    run = runs["trunk"] / "runs" / "smoke"
+    trials = pd.read_csv(run / "grid" / "trials.csv")
+    assert sorted(trials["model.train_last_convs"]) == [-1, -1, 1, 1]
+    for row in trials.to_dict("records"):
+        params, kind = _trainable(row["model.train_last_convs"])
+        assert (row["trainable_params"], row["inputs"]) == (params, kind)
+    assert trials.groupby("model.train_last_convs")["trainable_params"].nunique().eq(1).all()
+    assert trials["trainable_params"].nunique() == 2
+    facts = json.loads((run / "grid" / "features.json").read_text())
+    assert set(facts["trunk_settings"]) == {"model.train_last_convs=-1", "model.train_last_convs=1"}
+    chosen = json.loads((run / "grid" / "chosen.json").read_text())
+    members = pd.read_csv(run / "ensemble" / "members.csv")
+    assert len(members) == 1 and chosen["model.train_last_convs"] in (-1, 1)
+    import torch
+
+    # the member's trained part is the chosen setting's: the whole net on pixels, or the tail
+    convs = chosen["model.train_last_convs"]
+    state = torch.load(run / "ensemble" / "members" / "member_00" / "model.pt", weights_only=True)
+    trained = sum(
+        v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k
+    )
+    assert trained == _trainable(convs)[0]

@@ -58,6 +58,7 @@ register(
         "grid",
         "fer_ray.stages.grid:stage",
         keys=("seed", "model", "train", "grid", "search", "ensemble.test_fraction"),
+        choice=Grid.CHOSEN,
         reads=(CROPS,),
         writes=(CHOSEN,),
         files=GRID_FILES,

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fer_ray.analysis.search import METRIC, importances
 from fer_ray.analysis.selection import runner_up_pairing
 from fer_ray.layout import Grid
+from fer_ray.report import search_figures
 from fer_ray.report import uncertainty as u
 from fer_ray.report.figures import save, subplots
 from fer_ray.report.page import Block, h2, img, p, pct, table
@@ -28,6 +30,8 @@ from fer_ray.report.section import Part
 
 name = "grid"
 HEATMAP = "grid_heatmap.png"
+PARALLEL = "grid_parallel.png"  # with searched keys beside lr and hidden
+KEYS_HEATMAP = "grid_keys_heatmap.png"
 INTERVAL_COLUMNS = ("pooled", "low", "high", "n_items", "n_groups")
 
 
@@ -89,6 +93,11 @@ def load(run: Run) -> Part | None:
         df = run.csv(Grid.DIR, file)
         if df is not None:
             part.tables[key] = df
+    if searched(t2):  # which keys move the score: the model-free share over the cells
+        cells = t2.rename(columns={"mean": METRIC}).assign(complete=t2["mean"].notna())
+        imp = importances(cells, {}, fanova=False)
+        if len(imp):
+            part.tables["grid_importance"] = imp
     oof = run.csv(Grid.DIR, Grid.OOF)
     if oof is not None and t2["mean"].notna().sum() > 1 and has_intervals(t2):
         pair = runner_up_pairing(t2, oof, int(run.config.get("seed", 0)))
@@ -163,6 +172,13 @@ def plots(part: Part, out: Path) -> None:
         + (f"\n(best over {', '.join(keys)})" if keys else "")
     )
     save(fig, out / HEATMAP)
+    full = part.tables["table2"]
+    if keys and full["mean"].notna().sum() >= 2:
+        names = ["lr", "hidden", *keys]
+        cells = full.rename(columns={"mean": METRIC})
+        search_figures.parallel(cells, names, METRIC, out / PARALLEL)
+        a, b = search_figures.top_two(part.tables.get("grid_importance"), names)
+        search_figures.heat(cells, a, b, METRIC, out / KEYS_HEATMAP)
 
 
 def sample_line(t2: pd.DataFrame, noun: str) -> str:
@@ -231,4 +247,11 @@ def blocks(part: Part) -> list[Block]:
             table(part.tables["grid_runner_up"]),
         ]
     b.append(img(HEATMAP, "Grid: mean validation accuracy per cell"))
+    if searched(t2) and t2["mean"].notna().sum() >= 2:
+        if "grid_importance" in part.tables:
+            b.append(p("Importance of each searched key (share of the score's variance between"
+                       " its values, over the cells):"))  # fmt: skip
+            b.append(table(part.tables["grid_importance"][["parameter", "importance"]]))
+        b.append(img(PARALLEL, "Every cell across the searched keys"))
+        b.append(img(KEYS_HEATMAP, "The score over the two most important keys"))
     return b

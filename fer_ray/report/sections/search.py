@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fer_ray.analysis.search import METRIC, params
 from fer_ray.layout import Grid
+from fer_ray.report import search_figures
 from fer_ray.report import uncertainty as u
 from fer_ray.report.figures import save, subplots
 from fer_ray.report.page import Block, h2, img, p, table
@@ -16,6 +18,8 @@ from fer_ray.report.section import Part
 
 name = "search"
 HISTORY = "search_history.png"
+PARALLEL = "search_parallel.png"
+HEAT = "search_heatmap.png"
 
 
 def load(run: Run) -> Part | None:
@@ -55,6 +59,13 @@ def plots(part: Part, out: Path) -> None:
     ax.set_ylabel("fold-mean val accuracy (%)")
     ax.legend(fontsize=7)
     save(fig, out / HISTORY)
+    trials = part.tables["search_trials"]
+    done = trials[trials["complete"]] if "complete" in trials else trials
+    keys = params(trials)
+    if len(done) >= 2:
+        search_figures.parallel(done, keys, METRIC, out / PARALLEL)
+        a, b = search_figures.top_two(part.tables.get("search_importance"), keys)
+        search_figures.heat(done, a, b, METRIC, out / HEAT)
 
 
 IMPORTANCE = {
@@ -122,6 +133,13 @@ def blocks(part: Part) -> list[Block]:
         ),
         img(HISTORY, "Objective per proposal and the best so far"),
     ]
+    trials = part.tables["search_trials"]
+    if int(trials.get("complete", trials[METRIC].notna()).sum()) >= 2:
+        out.append(img(PARALLEL, "Every complete proposal across the searched keys"))
+        out.append(img(HEAT, "The objective over the two most important keys"))
+    shown = ["order", *params(trials), METRIC, "folds_done", "complete", "pooled", "low", "high"]
+    out.append(p("Every proposal (click a column heading to sort):"))
+    out.append(table(trials[[c for c in shown if c in trials.columns]]))
     if "search_importance" in part.tables:
         imp = part.tables["search_importance"]
         method = imp["method"].iloc[0] if "method" in imp else "fanova"
