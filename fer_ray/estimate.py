@@ -12,6 +12,7 @@ calibrated by the measured/estimated ratio of earlier runs on this machine, wher
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -39,6 +40,15 @@ class Probe:
     full_train_s: float  # one image through the whole backbone, trained (pretraining)
     build_s: float  # a trial's create_model
     checkpoint_s: float  # a trial's checkpoint (state + optimiser) to bytes
+    # the same two steps' median: what they cost while the machine stays as busy as now
+    busy_train_s: float = 0.0
+    busy_full_train_s: float = 0.0
+
+    def busy(self) -> Probe:
+        """The probe as if every step cost its median (the machine as busy as now)."""
+        return dataclasses.replace(
+            self, train_s=self.busy_train_s, full_train_s=self.busy_full_train_s
+        )
 
 
 def probe(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
@@ -78,7 +88,7 @@ def probe(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
         module, x = (model.tail, feats) if use_cache else (model, pixels.to(device))
         y = torch.randint(0, n_classes, (batch,), generator=g).to(device)
 
-        def step_time(mod: torch.nn.Module, inp: torch.Tensor) -> float:
+        def step_time(mod: torch.nn.Module, inp: torch.Tensor) -> tuple[float, float]:
             params = [p for p in mod.parameters() if p.requires_grad]
             opt = make_optimizer(params, cfg.train, 1e-3)
             mod.train()
@@ -97,9 +107,9 @@ def probe(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
             # on each other): on 2 shared cores the median of a 2-thread step was 3-6x its
             # fastest, that of a 1-thread step 1.05-1.2x. What runs here usually add, the
             # calibration by earlier runs on this machine carries (fer_ray.timing).
-            return float(np.min(times[1:])) / batch
+            return float(np.min(times[1:])) / batch, float(np.median(times[1:])) / batch
 
-        train_s = step_time(module, x)
+        train_s, busy_train_s = step_time(module, x)
         t0 = time.perf_counter()
         predict_proba(module, x)
         eval_s = (time.perf_counter() - t0) / batch
@@ -108,7 +118,7 @@ def probe(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
         backbone = create_backbone(cfg.model, random_only=True)
         whole = torch.nn.Sequential(backbone, torch.nn.Linear(backbone.num_features, n_classes))
         torch.set_num_threads(max(1, int(cfg.resources.features_cpus)))
-        full_train_s = step_time(whole.to(device), pixels.to(device))
+        full_train_s, busy_full_train_s = step_time(whole.to(device), pixels.to(device))
         torch.set_num_threads(threads)
         buf = _io.BytesIO()
         t0 = time.perf_counter()
@@ -117,7 +127,8 @@ def probe(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
     finally:
         torch.set_num_threads(before)
     return Probe("features" if use_cache else "pixels", device, threads, size, batch,
-                 train_s, eval_s, trunk_s, full_train_s, build_s, checkpoint_s)  # fmt: skip
+                 train_s, eval_s, trunk_s, full_train_s, build_s, checkpoint_s,
+                 busy_train_s, busy_full_train_s)  # fmt: skip
 
 
 def slots(nodes: list[Any], cpu: float, gpu: float) -> int:
@@ -140,6 +151,7 @@ class Estimate:
     work: list[str]
     facts: dict[str, Any]
     probe: Probe | None
+    busy_total: float | None = None  # uncalibrated, from the probe's median steps
 
     @property
     def parts(self) -> dict[str, float]:
@@ -179,6 +191,8 @@ def estimate(cfg: Config, actions: dict[str, str], inputs: dict[str, Any], cap: 
              "where": cap.where, "folds": [int((folds == f).sum()) for f in range(cfg.grid.folds)]}  # fmt: skip
     rows: list[timing.Row] = []
     work: list[str] = []
+    busy = 0.0  # the same work at the probe's median steps: the machine as busy as now
+    busy_facts = {**facts, "probe": pr.busy()} if pr is not None else facts
     if running:
         ov = OVERHEADS["ray_join" if "cluster at" in cap.where else "ray_start_local"]
         rows.append(timing.Row(timing.RAY_START, "", ov, ov, "fixed overhead", {"ray start": ov}))
@@ -195,13 +209,15 @@ def estimate(cfg: Config, actions: dict[str, str], inputs: dict[str, Any], cap: 
             continue
         seconds, notes = hook(cfg, facts)
         rows.append(timing.Row(stage, action, sum(seconds.values()), None, "", dict(seconds)))
+        busy += sum(hook(cfg, busy_facts)[0].values())
         work += notes
     if running:
         ov = OVERHEADS["report"]
         rows.append(timing.Row(timing.REPORT, "", ov, ov, "fixed overhead", {"report": ov}))
     here = timing.machine(cap.where)
     rows = timing.calibrate(rows, timing.earlier(Path(cfg.output.runs_dir), here))
-    return Estimate(rows, work, facts, pr)
+    fixed = sum(r.probe_s or 0.0 for r in rows if r.action == "")
+    return Estimate(rows, work, facts, pr, busy + fixed if running else None)
 
 
 def estimate_lines(e: Estimate) -> list[str]:
@@ -214,7 +230,13 @@ def estimate_lines(e: Estimate) -> list[str]:
         " calibrated by earlier runs' measured/estimated on this machine where there are any):",
         *timing.table(e.rows),
         f"estimate: {duration(total)} wall ({parts})" if est else "estimate: 0 s",
-    ]
+        *(
+            [f"  if the machine stays as busy as during the probe (its median steps, not its"
+              f" fastest): about {duration(e.busy_total)}, uncalibrated"]
+            if e.busy_total and e.busy_total > 1.25 * total
+            else []
+        ),
+    ]  # fmt: skip
 
 
 def record_estimate(cfg: Config, actions: dict[str, str], inputs: dict[str, Any],
@@ -233,7 +255,7 @@ def record_estimate(cfg: Config, actions: dict[str, str], inputs: dict[str, Any]
         print(f"[estimate] not made ({type(exc).__name__}: {exc})", flush=True)
         timing.start(root, [], "unknown", note=f"no estimate: {type(exc).__name__}")
         return
-    timing.start(root, e.rows, cap.where)
+    timing.start(root, e.rows, cap.where, busy_total_s=e.busy_total)
     for line in estimate_lines(e):
         print(f"[estimate] {line}", flush=True)
 

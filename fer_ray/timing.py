@@ -170,7 +170,9 @@ def table(rows: list[Row]) -> list[str]:
     return lines
 
 
-def start(root: Path, rows: list[Row], where: str, note: str = "") -> None:
+def start(
+    root: Path, rows: list[Row], where: str, note: str = "", busy_total_s: float | None = None
+) -> None:
     """Record this invocation's estimate (before its first stage)."""
     runs = read(root)[-(KEEP - 1) :]
     runs.append(
@@ -189,6 +191,7 @@ def start(root: Path, rows: list[Row], where: str, note: str = "") -> None:
                 for r in rows
             ],  # fmt: skip
             "estimate_total_s": total(rows),
+            "busy_estimate_total_s": busy_total_s,  # the probe's median steps, uncalibrated
             "measured": {},
         }
     )

@@ -21,9 +21,18 @@ def load(run: Run) -> Part:
     tables = {}
     invocations = timing.read(run.root)
     if invocations and invocations[-1].get("stages"):
-        rows = timing.comparison(invocations[-1])
-        df = pd.DataFrame(rows, columns=["stage", "estimated_s", "measured_s", "ratio"])
-        tables["timing"] = df.rename(columns={"ratio": "measured / estimated"}).round(2)
+
+        def fmt(v: float | None, spec: str) -> str:
+            return "–" if v is None else format(v, spec)
+
+        tables["timing"] = pd.DataFrame(
+            [
+                {"stage": r["stage"], "estimated s": fmt(r["estimated_s"], ".0f"),
+                 "measured s": fmt(r["measured_s"], ".0f"),
+                 "measured / estimated": fmt(r["ratio"], ".2f")}
+                for r in timing.comparison(invocations[-1])
+            ]
+        )  # fmt: skip
     return Part(tables=tables, facts={"run_dir": str(run.root), "info": run.info})
 
 
