@@ -127,6 +127,9 @@ class SearchConfig:
     # median_stopping_rule, hyperband, hb_bohb) on folds_done: stops poor proposals early
     scheduler_options: dict[str, Any] | None = None  # the scheduler's keywords
     compare_grid: bool = False  # with a searcher: also run the grid, same data, report both
+    metrics: dict[str, str] | None = None  # several objectives, e.g. {val_acc: max,
+    # trainable_params: min} (or ms_per_image: min): optuna's multi-objective TPE (or random)
+    # searches them, the report shows the Pareto front; None = {val_acc: max}
     space: dict[str, Any] | None = None  # fer_ray.search_space: {dotted key: {choice | grid |
     # uniform | loguniform | randint | qrandint: [...]}}; lr/hidden absent = the grid's values
     # (algorithm grid) or lr_range/hidden_range (a searcher)

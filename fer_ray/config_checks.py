@@ -32,6 +32,9 @@ SEARCHERS = ("grid", "random", "variant_generator", "optuna", "hyperopt", "bohb"
              "ax", "nevergrad", "hebo", "zoopt")  # fmt: skip
 SCHEDULERS = ("none", "fifo", "asha", "async_hyperband", "asynchyperband",
               "median_stopping_rule", "medianstopping", "hyperband", "hb_bohb")  # fmt: skip
+# search.metrics: the objectives a proposal reports, and the searchers that weigh several
+OBJECTIVES = ("val_acc", "trainable_params", "ms_per_image")
+MULTI_OBJECTIVE = ("optuna", "random", "variant_generator")
 # population-based schedulers change a trial's config mid-run: its folds would mix settings
 MUTATING_SCHEDULERS = ("pbt", "pbt_replay", "pb2", "resource_changing")
 # searcher → (modules it imports, pip command)
@@ -165,9 +168,31 @@ def search_error(search: Any) -> str | None:
             f"search.scheduler={search.scheduler} changes a trial's config mid-run, so one "
             f"proposal's folds would mix settings; use one of {', '.join(SCHEDULERS)}"
         )
-    return _choice_error("search.algorithm", search.algorithm, SEARCHERS) or _choice_error(
-        "search.scheduler", search.scheduler, SCHEDULERS
+    return (
+        _choice_error("search.algorithm", search.algorithm, SEARCHERS)
+        or _choice_error("search.scheduler", search.scheduler, SCHEDULERS)
+        or _metrics_error(search)
     )
+
+
+def _metrics_error(search: Any) -> str | None:
+    """``search.metrics``: known objectives, each max or min, the validation accuracy among
+    them, and several only where the searcher can weigh several."""
+    metrics = search.metrics or {}
+    for name, mode in metrics.items():
+        why = _choice_error("search.metrics", name, OBJECTIVES) or _choice_error(
+            f"search.metrics.{name}", mode, ("max", "min")
+        )
+        if why:
+            return why
+    if metrics and "val_acc" not in metrics:
+        return "search.metrics must include val_acc (the score every cell and proposal shares)"
+    if len(metrics) > 1 and search.algorithm not in MULTI_OBJECTIVE:
+        return (
+            f"search.metrics names {len(metrics)} objectives: search.algorithm must be one of"
+            f" {', '.join(MULTI_OBJECTIVE)} (got {search.algorithm})"
+        )
+    return None
 
 
 def search_dependency(algorithm: str) -> None:

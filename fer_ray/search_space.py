@@ -147,11 +147,20 @@ def default_cell(cfg: Config, grid: bool | None = None) -> dict[str, Domain]:
 def resolve(cfg: Config, grid: bool | None = None) -> dict[str, Domain]:
     """The whole space: ``lr`` and ``hidden`` first, then the searched config keys in the order
     the config gives them. ``grid=True`` with a searcher: the grid that ``search.compare_grid``
-    runs beside it (the paper's lr x hidden, the searched keys' listed values)."""
+    runs beside it, the paper's (``grid.lr`` x ``grid.hidden``, every other key the config's)."""
+    if grid and cfg.search.algorithm != "grid":
+        return default_cell(cfg, grid=True)
     user = {k: parse(k, v) for k, v in flat(cfg.search.space).items()}
-    beside = grid and cfg.search.algorithm != "grid"
-    cell = {k: d if beside else user.get(k, d) for k, d in default_cell(cfg, grid).items()}
+    cell = {k: user.get(k, d) for k, d in default_cell(cfg, grid).items()}
     return {**cell, **{k: d for k, d in user.items() if k not in CELL}}
+
+
+def grid_cells(cfg: Config) -> int:
+    """The grid's cells: lr x hidden x every searched key's values (x ``grid.backbones``)."""
+    n = len(cfg.grid.backbones or []) or 1
+    for d in resolve(cfg, grid=True).values():
+        n *= len(d.values or ())
+    return n
 
 
 def searched_keys(cfg: Config) -> list[str]:
@@ -214,11 +223,6 @@ def _value_error(
 ) -> str | None:
     """Every listed value, or both bounds of a range, through the key's ``--set`` checks."""
     where = f"search.space.{key}"
-    if domain.values is None and key not in CELL and cfg.search.compare_grid:
-        return (
-            f"{where}: search.compare_grid runs the grid beside the search, and a grid takes"
-            " listed values ({grid: [...]} or {choice: [...]}), not a range"
-        )
     if key in TRUNK_SEARCHABLE and domain.values is None:
         return (
             f"{where}: {key} changes the trunk's features, built once per value before the"

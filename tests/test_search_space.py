@@ -122,3 +122,24 @@ def test_trunk_keys_get_one_bundle_per_combination_of_their_values():
 def test_field_types_come_from_the_schema():
     assert config.field_type("train.weight_decay") is float
     assert config.field_type("train.nope") is None and config.field_type("nope.x") is None
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["search.metrics={val_acc: max, trainable_params: min}"],
+         "search.metrics names 2 objectives: search.algorithm must be one of optuna, random"),
+        (["search.algorithm=optuna", "search.metrics={val_acc: max, trainable_parms: min}"],
+         "did you mean 'trainable_params'?"),
+        (["search.algorithm=optuna", "search.metrics={ms_per_image: min}"],
+         "search.metrics must include val_acc"),
+        (["search.algorithm=optuna", "search.metrics={val_acc: up}"],
+         "'search.metrics.val_acc' must be one of max, min"),
+    ],
+)  # fmt: skip
+def test_objectives_are_checked_at_load(sets, message):
+    with pytest.raises(ConfigError, match="search.metrics") as e:
+        _load(*sets)
+    assert message in str(e.value)
+    ok = _load("search.algorithm=optuna", "search.metrics={val_acc: max, ms_per_image: min}")
+    assert ok.search.metrics == {"val_acc": "max", "ms_per_image": "min"}

@@ -18,10 +18,18 @@ METRIC = "fold_mean_val_acc"
 
 
 def search_table(
-    trials: pd.DataFrame, splits: pd.DataFrame, folds: int, seed: int = 0
+    trials: pd.DataFrame,
+    splits: pd.DataFrame,
+    folds: int,
+    seed: int = 0,
+    objectives: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per trial: lr, hidden, fold mean, complete or stopped early, and for complete ones the
-    pooled out-of-fold accuracy with its subject interval; and the best complete trial."""
+    pooled out-of-fold accuracy with its subject interval; and the best complete trial.
+
+    With several ``objectives`` ({column: max | min}, the first the primary), the complete
+    trials on the Pareto front are marked (``pareto``) and the best is the front's best on the
+    primary objective (ties: the next objectives)."""
     t = trials.sort_values("order").reset_index(drop=True)
     t["complete"] = t["folds_done"] == folds
     pooled, low, high = [], [], []
@@ -43,7 +51,13 @@ def search_table(
         from fer_ray.errors import StageError
 
         raise StageError("the search finished no proposal over every fold")
-    b = done.loc[[done[METRIC].idxmax()]].to_dict("records")[0]  # each value of its own type
+    pick = done[METRIC].idxmax()
+    if objectives and len(objectives) > 1:
+        t["pareto"] = pareto_front(t, objectives) & t["complete"]
+        front = t[t["pareto"]]
+        signs = [v == "max" for v in objectives.values()]
+        pick = front.sort_values(list(objectives), ascending=[not s for s in signs]).index[0]
+    b = t.loc[[pick]].to_dict("records")[0]  # each value of its own type
     accs = [float(a) for a in str(b["fold_accs"]).split(",") if a]
     best = {
         "lr": float(b["lr"]),
@@ -61,6 +75,19 @@ def search_table(
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def pareto_front(table: pd.DataFrame, objectives: dict[str, str]) -> pd.Series:
+    """Whether each complete row is on the Pareto front of ``objectives`` ({column: max | min}):
+    no other complete row is at least as good on every objective and better on one."""
+    done = table[table["complete"]] if "complete" in table else table
+    signs = np.array([1.0 if m == "max" else -1.0 for m in objectives.values()])
+    v = done[list(objectives)].to_numpy(float) * signs  # larger is better in every column
+    front = pd.Series(False, index=table.index)
+    for i, row in zip(done.index, v, strict=True):
+        dominated = ((v >= row).all(axis=1) & (v > row).any(axis=1)).any()
+        front[i] = not dominated
+    return front
 
 
 def search_history(table: pd.DataFrame) -> pd.DataFrame:

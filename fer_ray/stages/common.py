@@ -408,6 +408,8 @@ def trunk_bundles(ctx: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     from fer_ray import search_space
 
     settings = search_space.trunk_settings(search_space.resolve(ctx.cfg))
+    if ctx.cfg.search.compare_grid and {} not in settings:  # the paper's grid beside the search
+        settings.append({})  # runs on the config's own trunk
     built = {search_space.trunk_id(t): ctx.trial_data(t) for t in settings}
     refs = {k: ref for k, (ref, _) in built.items()}
     info = dict(next(iter(built.values()))[1])

@@ -167,9 +167,7 @@ def run(
         space["backbone"] = tune.grid_search(list(cfg.grid.backbones))
     extra = [k for k in domains if k not in search_space.CELL]
     space.update({k: tune.grid_search(domains[k].values) for k in extra})
-    total = cfg.grid.folds * (len(cfg.grid.backbones or []) or 1)
-    for d in domains.values():
-        total *= len(d.values)
+    total = search_space.grid_cells(cfg) * cfg.grid.folds
 
     def finished(r: tune.Result) -> bool:
         epochs = r.config.get("train.epochs", cfg.train.epochs)  # searched or not

@@ -21,6 +21,7 @@ in when it proposes, so a search is reproducible only with ``resources.max_concu
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ import torch
 from ray import tune
 
 from fer_ray import files, search_space
+from fer_ray.analysis import pred_text
 from fer_ray.analysis.search import importances, search_history, search_table
 from fer_ray.config import Config, with_searched
 from fer_ray.layout import Grid, RunPaths
@@ -41,6 +43,9 @@ from fer_ray.stages.tune_stage import TuneStage, run_tune_stage
 from fer_ray.train.loop import Phase, fit, predict_proba
 
 METRIC = "fold_mean_val_acc"
+# search.metrics' names -> the result column each trial reports
+OBJECTIVES = {"val_acc": METRIC, "trainable_params": "trainable_params",
+              "ms_per_image": "ms_per_image"}  # fmt: skip
 
 
 def _folds_state() -> list[dict[str, Any]]:
@@ -74,25 +79,46 @@ def search_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None
         ) -> None:  # fmt: skip
             if row["epoch"] == cfg.train.epochs:  # the cell's score is the last epoch's
                 last["acc"] = float(row["val_acc"])
+                t0 = time.perf_counter()
                 last["preds"] = predict_proba(module, val.x).argmax(1)
+                last["ms"] = 1000 * (time.perf_counter() - t0) / max(1, len(val.y))
 
         fit(module, train, val, [Phase(lr, cfg.train.epochs)], cfg.train, seed,
             on_epoch=at_last_epoch, transform=data.train_transform())  # fmt: skip
-        done.append(
-            {"fold": fold, "val_acc": last["acc"],
-             "preds": "".join(chr(48 + int(c)) for c in last["preds"])}
-        )  # fmt: skip
+        done.append({"fold": fold, "val_acc": last["acc"], "ms": last["ms"],
+                     "preds": pred_text.encode(last["preds"])})  # fmt: skip
         common.release_accelerator(model)
         accs = [f["val_acc"] for f in done]
         row = {METRIC: float(np.mean(accs)), "folds_done": len(done), "val_acc": accs[-1],
                "resumed_from": resumed, **node_info(),
-               **common.trunk_facts(config, data, module)}  # fmt: skip
+               **common.trunk_facts(config, data, module),
+               **_objective_values(cfg, module, done)}  # fmt: skip
         if len(done) == cfg.grid.folds:
             row["fold_preds"] = "|".join(f["preds"] for f in done)
             row["fold_accs"] = ",".join(f"{a:.10f}" for a in accs)
         with tempfile.TemporaryDirectory() as d:
             torch.save({"folds": done}, Path(d) / "folds.pt")
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _objective_values(cfg: Config, module: Any, done: list[dict[str, Any]]) -> dict[str, Any]:
+    """The other objectives of ``search.metrics`` (nothing when it names only val_acc):
+    trainable parameters, and inference milliseconds per validation image (the trained part
+    on this trial's device, mean over the folds done; a timing, so noisy)."""
+    wanted = set(objectives(cfg)) - {METRIC}
+    out: dict[str, Any] = {}
+    if "trainable_params" in wanted:
+        out["trainable_params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    if "ms_per_image" in wanted:
+        out["ms_per_image"] = float(np.mean([f.get("ms", np.nan) for f in done]))
+    return out
+
+
+def objectives(cfg: Config) -> dict[str, str]:
+    """``search.metrics`` as {result column: mode}, the first the primary; default: the fold
+    mean of the validation accuracy, maximised."""
+    metrics = cfg.search.metrics or {"val_acc": "max"}
+    return {OBJECTIVES[k]: mode for k, mode in metrics.items()}
 
 
 def tune_domain(d: search_space.Domain) -> Any:
@@ -128,6 +154,7 @@ def _record(r: tune.Result, _: Path | None) -> dict[str, Any]:
         "folds_done": int(m.get("folds_done", 0)),
         METRIC: float(m.get(METRIC, np.nan)), "fold_accs": m.get("fold_accs", ""),
         "fold_preds": m.get("fold_preds", ""),
+        **{k: m.get(k, np.nan) for k in ("trainable_params", "ms_per_image") if k in m},
     }  # fmt: skip
 
 
@@ -158,7 +185,8 @@ def _keywords(cls: type) -> set[str]:
 
 
 def searcher(cfg: Config, out: Path) -> Any:
-    """The configured searcher, seeded, its options checked against its constructor."""
+    """The configured searcher, seeded, its options checked against its constructor; with
+    several objectives (``search.metrics``) it gets them all (Optuna's multi-objective TPE)."""
     from ray.tune.search import SEARCH_ALG_IMPORT
 
     from fer_ray.config_checks import search_dependency
@@ -188,6 +216,9 @@ def searcher(cfg: Config, out: Path) -> Any:
         if key in allowed and key not in opts and name != "optuna":
             opts[key] = cfg.seed
             break
+    goals = objectives(cfg)
+    if len(goals) > 1 and "metric" in _keywords(cls):
+        opts.update(metric=list(goals), mode=list(goals.values()))
     return cls(**opts)
 
 
@@ -201,6 +232,9 @@ def scheduler(cfg: Config) -> Any:
     opts = {k: (cfg.grid.folds if v == "folds" else v)
             for k, v in SCHEDULER_DEFAULTS.get(name, {}).items()}  # fmt: skip
     opts = {"time_attr": "folds_done", **opts, **(cfg.search.scheduler_options or {})}
+    goals = objectives(cfg)
+    if len(goals) > 1:  # a scheduler stops on one metric: the primary objective
+        opts = {"metric": next(iter(goals)), "mode": next(iter(goals.values())), **opts}
     cls = SCHEDULER_IMPORT[name]
     return (cls() if not isinstance(cls, type) else cls)(**opts)
 
@@ -211,9 +245,11 @@ def run(
     """Run the search; store its trials, history and importances; return its choice."""
     out = paths.stage(Grid.DIR)
     n = budget(cfg)
+    goals = objectives(cfg)
+    multi = len(goals) > 1  # the searcher and the scheduler hold the objectives themselves
     search = {
-        "metric": METRIC,
-        "mode": "max",
+        "metric": None if multi else METRIC,
+        "mode": None if multi else "max",
         "search_alg": searcher(cfg, out),
         "scheduler": scheduler(cfg),
         "num_samples": n,
@@ -224,7 +260,7 @@ def run(
         search=search,
     )  # fmt: skip
     rows = [{**row, "order": i} for i, row in enumerate(run_tune_stage(cfg, spec, resume).records)]
-    table, best = search_table(pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed)
+    table, best = search_table(pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed, goals)
     table.drop(columns=["fold_preds"]).to_csv(out / Grid.SEARCH_TRIALS, index=False)
     search_history(table).to_csv(out / Grid.SEARCH_HISTORY, index=False)
     fanova = cfg.search.algorithm == "optuna"
@@ -243,6 +279,7 @@ def run(
         "reproducible": cfg.resources.max_concurrent_trials == 1,
         "best": best,
         "space": {k: d.describe() for k, d in search_space.resolve(cfg).items()},
+        **({"objectives": goals} if multi else {}),
     }  # fmt: skip
     files.write_json(out / Grid.SEARCH_SUMMARY, summary)
     more = "".join(f" {k}={v}" for k, v in search_space.config_values(best).items())

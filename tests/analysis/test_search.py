@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_ray.analysis.search import importances, search_history, search_table
+from fer_ray.analysis.search import importances, pareto_front, search_history, search_table
 from fer_ray.config import Config
 from fer_ray.search_space import Domain, default_cell
 
@@ -101,3 +101,13 @@ def test_a_searched_config_key_gets_its_importance_and_reaches_the_best_trial():
     fan = importances(table, space, seed=0).set_index("parameter")
     assert set(fan.index) == {"lr", "hidden", "train.optimizer"}
     assert fan["importance"].idxmax() == "train.optimizer"
+
+
+def test_the_pareto_front_keeps_exactly_the_undominated_complete_trials():
+    t = pd.DataFrame(
+        {"acc": [0.9, 0.8, 0.8, 0.7, 0.95, 0.6], "params": [300, 100, 200, 50, 400, 10],
+         "complete": [True, True, True, True, False, True]}
+    )  # fmt: skip
+    front = pareto_front(t, {"acc": "max", "params": "min"})
+    # (0.8, 200) is dominated by (0.8, 100); the incomplete 0.95 is never on the front
+    assert front.tolist() == [True, True, False, True, False, True]

@@ -1,7 +1,8 @@
-"""search.algorithm other than grid, end to end on the tiny config: Optuna's TPE with its study
-stored in the run (read back with optuna.load_study), scored as grid cells, the grid beside it,
-reproducible one proposal at a time; random search under ASHA on the fold count; hyperopt; and
-the report's section."""
+"""The search stage end to end on the tiny config: Optuna's TPE with its study stored in the
+run (read back with optuna.load_study), scored as grid cells, the grid beside it, reproducible
+one proposal at a time; random search under ASHA on the fold count; hyperopt; searched config
+keys (search.space) in a searcher and in the grid, a trunk key with a bundle per value; two
+objectives with their Pareto front; and the report's sections."""
 
 import json
 
@@ -26,13 +27,15 @@ RANDOM = ["search.algorithm=random", "search.trials=4", "search.scheduler=async_
           "search.space.model.head_dropout={uniform: [0.0, 0.5]}"]  # fmt: skip
 HYPEROPT = ["search.algorithm=hyperopt", "search.trials=3", "search.options.n_initial_points=2",
             "search.space.train.weight_decay={loguniform: [1.0e-5, 1.0e-2]}"]  # fmt: skip
-# the grid over two more keys: 2 x 2 cells of lr 0.01 / hidden 16, each on 2 folds
+# the grid over two more keys, 2 x 2 cells of lr 0.01 / hidden 16, each on 2 folds; one is a
+# trunk key: the whole small CNN trained on pixels (-1) or its last conv on trunk features (1)
 SPACE = ["search.space.train.epochs={grid: [1, 2]}",
-         "search.space.model.head_dropout={grid: [0.0, 0.5]}"]  # fmt: skip
-# a trunk key: the whole small CNN trained on pixels (-1) or its last conv on trunk features (1)
-TRUNK = ["search.space.model.train_last_convs={grid: [-1, 1]}"]
+         "search.space.model.train_last_convs={grid: [-1, 1]}"]  # fmt: skip
+# two objectives: Optuna's multi-objective TPE trades accuracy against the head's size
+PARETO = ["search.algorithm=optuna", "search.trials=4", "search.options.n_startup_trials=2",
+          "search.metrics={val_acc: max, trainable_params: min}"]  # fmt: skip
 RUNS = {"a": OPTUNA, "b": OPTUNA, "random": RANDOM, "hyperopt": HYPEROPT, "space": SPACE,
-        "trunk": TRUNK}  # fmt: skip
+        "pareto": PARETO}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -129,29 +132,29 @@ def test_report_shows_the_search_beside_the_grid(runs):
 
 
 def test_the_grid_searches_more_keys_and_the_ensemble_trains_with_the_whole_choice(runs):
-    """search.space crosses train.epochs and model.head_dropout with lr x hidden: each trial ran
-    with its values (its epoch count shows it), Table 2 has a cell per combination, and the
+    """search.space crosses train.epochs and model.train_last_convs with lr x hidden: each trial
+    ran with its values (its epoch count shows it), Table 2 has a cell per combination, and the
     chosen values reach the members (their phase-1 epochs) and the report."""
     run = runs["space"] / "runs" / "smoke"
     trials = pd.read_csv(run / "grid" / "trials.csv")
     assert len(trials) == 8
-    assert sorted(set(zip(trials["train.epochs"], trials["model.head_dropout"]))) == [
-        (1, 0.0), (1, 0.5), (2, 0.0), (2, 0.5)]  # fmt: skip
+    assert sorted(set(zip(trials["train.epochs"], trials["model.train_last_convs"]))) == [
+        (1, -1), (1, 1), (2, -1), (2, 1)]  # fmt: skip
     assert (trials["epochs"] == trials["train.epochs"]).all()  # the searched value took effect
     params = [json.loads(p.read_text()) for p in run.glob("**/grid_trainable*/params.json")]
     assert sorted(p["train.epochs"] for p in params) == [1, 1, 1, 1, 2, 2, 2, 2]
     t2 = pd.read_csv(run / "grid" / "table2.csv")
-    assert len(t2) == 4 and {"train.epochs", "model.head_dropout"} <= set(t2.columns)
+    assert len(t2) == 4 and {"train.epochs", "model.train_last_convs"} <= set(t2.columns)
     chosen = json.loads((run / "grid" / "chosen.json").read_text())
     best = t2.sort_values(["mean", "hidden", "lr"], ascending=[False, True, False]).iloc[0]
     assert chosen["train.epochs"] == best["train.epochs"]
-    assert chosen["model.head_dropout"] == best["model.head_dropout"]
+    assert chosen["model.train_last_convs"] == best["model.train_last_convs"]
     curves = pd.read_csv(run / "ensemble" / "curves.csv")
     phase1 = curves[curves["phase"] == 1].groupby("member")["epoch"].max()
     assert (phase1 == chosen["train.epochs"]).all()
     report = (runs["space"] / "reports" / "smoke" / "report.md").read_text()
     assert (f"Chosen config: lr 0.01, hidden 16, train.epochs {chosen['train.epochs']}, "
-            f"model.head_dropout {chosen['model.head_dropout']}") in report  # fmt: skip
+            f"model.train_last_convs {chosen['model.train_last_convs']}") in report  # fmt: skip
 
 
 def _trainable(convs: int) -> tuple[int, str]:
@@ -172,9 +175,9 @@ def test_each_trunk_setting_trains_on_its_own_bundle_and_the_members_on_the_chos
     """model.train_last_convs is searched: each value gets its own trial data (pixels for the
     whole network, trunk features for the last conv), no trial reads another value's, and the
     ensemble trains on the chosen value's."""
-    run = runs["trunk"] / "runs" / "smoke"
+    run = runs["space"] / "runs" / "smoke"
     trials = pd.read_csv(run / "grid" / "trials.csv")
-    assert sorted(trials["model.train_last_convs"]) == [-1, -1, 1, 1]
+    assert sorted(trials["model.train_last_convs"]) == [-1] * 4 + [1] * 4
     for row in trials.to_dict("records"):
         params, kind = _trainable(row["model.train_last_convs"])
         assert (row["trainable_params"], row["inputs"]) == (params, kind)
@@ -194,3 +197,37 @@ def test_each_trunk_setting_trains_on_its_own_bundle_and_the_members_on_the_chos
         v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k
     )
     assert trained == _trainable(convs)[0]
+
+
+def test_two_objectives_give_a_pareto_front_and_the_ensemble_trains_its_most_accurate(runs):
+    import optuna
+
+    d = _grid(runs["pareto"])
+    t = pd.read_csv(d / "search_trials.csv")
+    assert len(t) == 4 and t["complete"].all()
+    # the trainable parameters follow the proposal's hidden width (a 16-unit-wide input head)
+    assert t.sort_values("hidden")["trainable_params"].is_monotonic_increasing
+    for row in t.itertuples():  # independently: a front point is dominated by no other
+        others = t.drop(row.Index)
+        dominated = (
+            (others["fold_mean_val_acc"] >= row.fold_mean_val_acc)
+            & (others["trainable_params"] <= row.trainable_params)
+            & ((others["fold_mean_val_acc"] > row.fold_mean_val_acc)
+               | (others["trainable_params"] < row.trainable_params))
+        ).any()  # fmt: skip
+        assert row.pareto == (not dominated)
+    chosen = json.loads((d / "chosen.json").read_text())
+    front = t[t["pareto"]]
+    assert chosen["lr"] == pytest.approx(
+        front.sort_values(["fold_mean_val_acc", "trainable_params"], ascending=[False, True])
+        .iloc[0]["lr"])  # fmt: skip
+    study = optuna.load_study(
+        storage=optuna.storages.RDBStorage(f"sqlite:///{d / 'search_study.db'}"),
+        study_name="smoke",
+    )
+    up, down = optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE
+    assert study.directions == [up, down]
+    assert len(study.trials) == 4 and all(len(t.values) == 2 for t in study.trials)
+    report = (runs["pareto"] / "reports" / "smoke" / "report.md").read_text()
+    assert "Several objectives: fold_mean_val_acc (max), trainable_params (min)" in report
+    assert (runs["pareto"] / "reports" / "smoke" / "search_pareto.png").stat().st_size > 5000

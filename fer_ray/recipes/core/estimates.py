@@ -61,6 +61,7 @@ def prepare(cfg: Config, facts: dict[str, Any]) -> Estimate:
 
 def grid(cfg: Config, facts: dict[str, Any]) -> Estimate:
     """The features (stand-in pretraining, trunk pass), the grid and, where asked, the search."""
+    from fer_ray import search_space
     from fer_ray.stages.search import budget
 
     pr, t, slots = facts["probe"], cfg.train, facts["trial_slots"]
@@ -71,7 +72,7 @@ def grid(cfg: Config, facts: dict[str, Any]) -> Estimate:
     per_epoch = _epoch_s(facts, fold_train, fold_val)
     ckpt_every = max(1, cfg.output.checkpoint_every)
     if cfg.search.algorithm == "grid" or cfg.search.compare_grid:
-        n = len(cfg.grid.lr) * len(cfg.grid.hidden) * cfg.grid.folds
+        n = search_space.grid_cells(cfg) * cfg.grid.folds
         per = pr.build_s + t.epochs * per_epoch + (t.epochs / ckpt_every) * pr.checkpoint_s
         est["grid"], k = tune_stage(n, per, slots, t.epochs)
         lines.append(f"grid: {n} trials x {t.epochs} epochs on ~{fold_train:.0f} training "

@@ -20,6 +20,7 @@ name = "search"
 HISTORY = "search_history.png"
 PARALLEL = "search_parallel.png"
 HEAT = "search_heatmap.png"
+PARETO = "search_pareto.png"
 
 
 def load(run: Run) -> Part | None:
@@ -66,6 +67,26 @@ def plots(part: Part, out: Path) -> None:
         search_figures.parallel(done, keys, METRIC, out / PARALLEL)
         a, b = search_figures.top_two(part.tables.get("search_importance"), keys)
         search_figures.heat(done, a, b, METRIC, out / HEAT)
+    goals = part.facts["summary"].get("objectives")
+    if goals and "pareto" in trials:
+        pareto_plot(trials, goals, part.facts["summary"]["best"], out / PARETO)
+
+
+def pareto_plot(trials: Any, goals: dict[str, str], best: dict[str, Any], path: Path) -> None:
+    """The complete proposals on the primary objective against the second, the front joined,
+    the one the ensemble trains starred."""
+    (y, _), (x, x_mode) = list(goals.items())[:2]
+    done = trials[trials["complete"]]
+    front = done[done["pareto"].astype(bool)].sort_values(x)
+    fig, ax = subplots(figsize=(6, 3.8))
+    ax.plot(done[x], 100 * done[y], "o", color="0.6", label="proposal")
+    ax.plot(front[x], 100 * front[y], "o-", color="tab:blue", label="Pareto front")
+    hit = done[done["trial"] == best.get("trial")]
+    ax.plot(hit[x], 100 * hit[y], "*", ms=16, color="tab:red", label="the ensemble trains")
+    ax.set_xlabel(f"{x} ({'higher' if x_mode == 'max' else 'lower'} is better)")
+    ax.set_ylabel("fold-mean val accuracy (%)")
+    ax.legend(fontsize=7)
+    save(fig, path)
 
 
 IMPORTANCE = {
@@ -134,10 +155,21 @@ def blocks(part: Part) -> list[Block]:
         img(HISTORY, "Objective per proposal and the best so far"),
     ]
     trials = part.tables["search_trials"]
+    goals = s.get("objectives")
+    if goals and "pareto" in trials:
+        names = ", ".join(f"{k} ({m})" for k, m in goals.items())
+        out.append(p(
+            f"Several objectives: {names}. {int(trials['pareto'].sum())} of "
+            f"{int(trials['complete'].sum())} complete proposals are on the Pareto front (no "
+            "other is as good on every objective and better on one); the ensemble trains the "
+            "front's most accurate."
+        ))  # fmt: skip
+        out.append(img(PARETO, "The Pareto front of the objectives"))
     if int(trials.get("complete", trials[METRIC].notna()).sum()) >= 2:
         out.append(img(PARALLEL, "Every complete proposal across the searched keys"))
         out.append(img(HEAT, "The objective over the two most important keys"))
-    shown = ["order", *params(trials), METRIC, "folds_done", "complete", "pooled", "low", "high"]
+    shown = ["order", *params(trials), METRIC, "trainable_params", "ms_per_image", "pareto",
+             "folds_done", "complete", "pooled", "low", "high"]  # fmt: skip
     out.append(p("Every proposal (click a column heading to sort):"))
     out.append(table(trials[[c for c in shown if c in trials.columns]]))
     if "search_importance" in part.tables:
