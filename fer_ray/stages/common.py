@@ -259,11 +259,7 @@ def report_epoch(row: dict[str, Any], snapshot: Any, every: int = 1, last: bool 
 
 
 def _maybe_inject_fault(step: int) -> None:
-    """Test hooks: crash one trial once after ``FER_RAY_FAULT_AT_STEP`` to prove resumption;
-    ``FER_RAY_TEST_EPOCH_SLEEP_S`` slows every epoch so a test can kill a node mid-trial."""
-    delay = os.environ.get("FER_RAY_TEST_EPOCH_SLEEP_S")
-    if delay:
-        time.sleep(float(delay))
+    """Test hook: crash one trial once after ``FER_RAY_FAULT_AT_STEP`` to prove resumption."""
     at, marker = os.environ.get("FER_RAY_FAULT_AT_STEP"), os.environ.get("FER_RAY_FAULT_MARKER")
     if at and marker and step == int(at):
         try:
