@@ -14,17 +14,46 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from fer_ray import search_space
-from fer_ray.config_checks import CHOICES, RENAMED, check_registered, registries, validate
+from fer_ray.config_checks import (
+    RENAMED,
+    check_registered,
+    registries,
+    training_errors,
+    validate,
+)
 from fer_ray.config_diff import flatten
 from fer_ray.errors import ConfigError
+from fer_ray.recipes.core.sections import AnalyseConfig, EnsembleConfig, GridConfig, SearchConfig
 from fer_ray.tracking import Tracking
 
-__all__ = ["Config", "ConfigError", "from_dict", "load", "registries", "save"]
+__all__ = [
+    "AnalyseConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EnsembleConfig",
+    "FacesConfig",
+    "GridConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "ResourcesConfig",
+    "SearchConfig",
+    "TrainConfig",
+    "from_dict",
+    "load",
+    "registries",
+    "save",
+]
+
+# Each section is a frozen dataclass: typed choices (``typing.Literal``) or registry-backed
+# names (``config_checks.registries``), and an ``errors(cfg)`` method with the section's own
+# ranges and rules (those across sections too, with the section they are about); the grid,
+# search, ensemble and analyse sections live with the core recipe (fer_ray.recipes.core).
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,25 @@ class DataConfig:
     # clean_label_name/flipped); the set then holds out its own clean test subjects, so it needs
     # data.test_split: test (seed 004's top-loss cleaning is scored against these flips)
 
+    def errors(self, cfg: Config) -> list[str]:
+        checks = [
+            (self.n_subjects >= 1, "data.n_subjects must be >= 1"),
+            (self.per_class >= 1, "data.per_class must be >= 1"),
+            (self.image_size >= 16, "data.image_size must be >= 16"),
+            (0 <= self.label_noise < 1, "data.label_noise must be in [0, 1)"),
+            (
+                self.label_noise == 0 or self.name == "synthetic",
+                "data.label_noise applies to data.name=synthetic only (a real data set's noise"
+                " is unknown, so flips could not be scored)",
+            ),
+            (
+                self.label_noise == 0 or self.test_split == "test",
+                "data.label_noise > 0 needs data.test_split=test: the synthetic set then holds"
+                " out its own test subjects, whose labels are never flipped",
+            ),
+        ]
+        return [msg for ok, msg in checks if not ok]
+
 
 @dataclass(frozen=True)
 class FacesConfig:
@@ -57,11 +105,20 @@ class FacesConfig:
     # haar | mtcnn | dlib
     size: int = 64  # side of the square crop fed to the network
     margin: float | None = None  # enlarge the box by this fraction (None: detector default)
-    fallback: str = "square"  # a failed detection: the central square of side min(h, w),
-    # resized (square) | the central `size` x `size` pixels at native resolution (native: seed
-    # 000's "central 224x224 area"; images smaller than that fall back to square)
+    fallback: Literal["square", "native"] = "square"  # a failed detection: the central
+    # square of side min(h, w), resized (square) | the central `size` x `size` pixels at native
+    # resolution (native: seed 000's "central 224x224 area"; images smaller than that fall back
+    # to square)
     cache_dir: str | None = None  # crop cache; default <runs_dir>/.cache/crops
     chunk_size: int = 128  # images per preprocessing Ray task
+
+    def errors(self, cfg: Config) -> list[str]:
+        checks = [
+            (self.chunk_size >= 1, "faces.chunk_size must be >= 1"),
+            (self.size >= 16, "faces.size must be >= 16"),
+            (self.margin is None or self.margin >= 0, "faces.margin must be >= 0"),
+        ]
+        return [msg for ok, msg in checks if not ok]
 
 
 @dataclass(frozen=True)
@@ -74,14 +131,24 @@ class ModelConfig:
     pretrain_subjects: int = 150  # weights=synthetic: identities of that set (x 14 images each)
     init_seed: int = 0  # with weights=none: seeds the shared (stand-in) trunk
     train_last_convs: int = 2  # seed 000: the last two conv layers + head are trained
-    feature_cache: str = "auto"  # auto: cache frozen-trunk activations when possible | off
+    feature_cache: Literal["auto", "off"] = "auto"  # auto: cache frozen-trunk activations
+    # when possible | off
     activation: str = "relu"  # head hidden activation (fer_ray.models.head): relu | sigmoid | tanh
     head_dropout: float = 0.0  # dropout on the head's hidden layer, before fc2 (seed 003: 0.5)
+
+    def errors(self, cfg: Config) -> list[str]:
+        checks = [
+            (self.pretrain_epochs >= 1, "model.pretrain_epochs must be >= 1"),
+            (self.pretrain_subjects >= 2, "model.pretrain_subjects must be >= 2"),
+            (self.train_last_convs >= -1, "model.train_last_convs must be >= 0, or -1 (all)"),
+            (0 <= self.head_dropout < 1, "model.head_dropout must be in [0, 1)"),
+        ]
+        return [msg for ok, msg in checks if not ok]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    optimizer: str = "adam"  # adam | sgd (seed 000 does not say; adam is our default)
+    optimizer: Literal["adam", "sgd"] = "adam"  # seed 000 does not say; adam is our default
     batch_size: int = 64
     epochs: int = 6  # grid trials and ensemble phase 1
     weight_decay: float = 0.0
@@ -90,73 +157,26 @@ class TrainConfig:
     # config gives the same numbers; false lets cuDNN pick the fastest kernels (GPU speed)
     recipe: str = "none"  # augmentation recipe (fer_ray.data.recipes.RECIPES): none (= seed000)
     # | seed001 | seed002 | seed003; random recipes bypass the feature cache
-    amp: str = "none"  # none | bf16: bf16 autocast in training and scoring (GPU speed)
+    amp: Literal["none", "bf16"] = "none"  # bf16: bf16 autocast in training and scoring
+    # (GPU speed)
     channels_last: bool = False  # channels-last memory layout for convs (GPU speed)
     class_weights: str | list[float] = "none"  # none | balanced | seed004 | one per class
     lr: float | str | None = None  # ensemble phase 1: None = the grid's lr | number | auto
-    lr_rule: str = "min_div10"  # lr=auto: min_div10 (min loss / 10) | steepest
+    lr_rule: Literal["min_div10", "steepest"] = "min_div10"  # lr=auto: min_div10 (min loss
+    # / 10) | steepest
     phases: list[dict[str, int | float | str]] | None = None  # seed 004 (README), replaces
     # the ensemble's phases: [{epochs, lr: number | x<f>, train: head | tail, lr_low}]
 
-
-@dataclass(frozen=True)
-class GridConfig:
-    folds: int = 5
-    lr: list[float] = field(default_factory=lambda: [0.005, 0.001, 0.0005])
-    hidden: list[int] = field(default_factory=lambda: [100, 200, 300])
-    backbones: list[str] | None = None  # search these architectures too (seed 002): the grid
-    # crosses them with lr, hidden and folds; the choice then includes the backbone
-    choose: str = "best"  # best: the best mean over folds (ties: simpler) | paper: the paper's
-    # own pick below (seed 000 took lr 0.005 / hidden 100 from a flat Table 2); both reported
-    paper_lr: float = 0.005
-    paper_hidden: int = 100
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """How the ensemble's (lr, hidden) is found: the paper's grid, or any Ray Tune searcher."""
-
-    algorithm: str = "grid"  # grid (seed 000's protocol) | a Ray Tune searcher: random, optuna,
-    # hyperopt, bohb, bayesopt, ax, nevergrad, hebo, zoopt (ray.tune.search.create_searcher)
-    options: dict[str, Any] | None = None  # searcher keywords (optuna: also TPESampler's)
-    trials: int | None = None  # searcher proposals; None = as many as the grid has cells
-    lr_range: list[float] = field(default_factory=lambda: [0.0005, 0.005])  # log-uniform
-    hidden_range: list[int] = field(default_factory=lambda: [100, 300])  # integer, inclusive
-    hidden_choices: list[int] | None = None  # categorical instead of hidden_range
-    scheduler: str = "none"  # none | fifo | a Ray Tune scheduler (async_hyperband alias asha,
-    # median_stopping_rule, hyperband, hb_bohb) on folds_done: stops poor proposals early
-    scheduler_options: dict[str, Any] | None = None  # the scheduler's keywords
-    compare_grid: bool = False  # with a searcher: also run the grid, same data, report both
-    metrics: dict[str, str] | None = None  # several objectives, e.g. {val_acc: max,
-    # trainable_params: min} (or ms_per_image: min): optuna's multi-objective TPE (or random)
-    # searches them, the report shows the Pareto front; None = {val_acc: max}
-    space: dict[str, Any] | None = None  # fer_ray.search_space: {dotted key: {choice | grid |
-    # uniform | loguniform | randint | qrandint: [...]}}; lr/hidden absent = the grid's values
-    # (algorithm grid) or lr_range/hidden_range (a searcher)
-
-
-@dataclass(frozen=True)
-class EnsembleConfig:
-    members: int = 15
-    phase2_lr: float | str = "x0.2"  # a number, or "x<f>": f times the chosen lr (seed 000:
-    # "a much smaller learning rate, being 0.001" after 0.005, i.e. x0.2)
-    phase2_epochs: int = 6
-    test_fraction: float = (
-        0.15  # grouped holdout, shared by every member (and excluded from the grid)
-    )
-    val_fraction: float = 0.2  # of the rest, grouped, drawn per member seed
-    selection: str = "val"  # val (honest) | test (seed 000's protocol; labelled in the report)
-    backbones: list[str] | None = None  # seed 002: train the members with each of these
-    # backbones on the same splits and compare them on the test set (one Tune run)
-    holdout_repeats: int = 1  # > 1: repeat the ensemble on other grouped test holdouts, to
-    # separate holdout-to-holdout spread from member-to-member spread (repeat 0 is analysed)
-
-
-@dataclass(frozen=True)
-class AnalyseConfig:
-    enabled: bool = True
-    absolute_angles: bool = True  # seed 000's 40-51 degree angles need absolute weights
-    sweep_draws: int = 5  # random draws per pruning ratio
+    def errors(self, cfg: Config) -> list[str]:
+        """The ranges, then seed 004's choices (``config_checks.training_errors``: class
+        weights, lr, phases)."""
+        checks = [
+            (self.weight_decay >= 0, "train.weight_decay must be >= 0"),
+            (0 <= self.momentum < 1, "train.momentum must be in [0, 1)"),
+            (self.epochs >= 1, "train.epochs must be >= 1"),
+            (self.batch_size >= 1, "train.batch_size must be >= 1"),
+        ]
+        return [msg for ok, msg in checks if not ok] + training_errors(self)
 
 
 @dataclass(frozen=True)
@@ -181,6 +201,21 @@ class ResourcesConfig:
     dashboard: bool = True  # local Ray starts its dashboard
     dashboard_host: str = "127.0.0.1"  # where it binds (0.0.0.0 exposes it to the network)
 
+    def errors(self, cfg: Config) -> list[str]:
+        checks = [
+            (self.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
+            (self.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
+            (self.cpus_per_task > 0, "resources.cpus_per_task must be > 0"),
+            (self.features_cpus >= 1, "resources.features_cpus must be >= 1"),
+            (
+                self.features_gpus is None or self.features_gpus >= 0,
+                "resources.features_gpus must be >= 0",
+            ),
+            (self.wait_s > 0, "resources.wait_s must be > 0"),
+            (self.connect_timeout_s > 0, "resources.connect_timeout_s must be > 0"),
+        ]
+        return [msg for ok, msg in checks if not ok]
+
 
 @dataclass(frozen=True)
 class OutputConfig:
@@ -192,6 +227,14 @@ class OutputConfig:
     # comes first; a restarted trial loses at most that much plus the epoch under way
     keep_grid_checkpoints: bool = False  # grid checkpoints are deleted once the stage is done
     live_report_s: float = 30.0  # during a Tune stage the report is rewritten at most this often
+
+    def errors(self, cfg: Config) -> list[str]:
+        checks = [
+            (self.checkpoint_every >= 0, "output.checkpoint_every must be >= 0"),
+            (self.checkpoint_every_s >= 0, "output.checkpoint_every_s must be >= 0"),
+            (self.live_report_s >= 0, "output.live_report_s must be >= 0"),
+        ]
+        return [msg for ok, msg in checks if not ok]
 
 
 @dataclass(frozen=True)
@@ -244,10 +287,7 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         return value
     origin = typing.get_origin(tp)
     if origin is typing.Literal:  # typed choices: the allowed values are the type
-        allowed = typing.get_args(tp)
-        if value in allowed and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"'{path}' must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        return _choice(value, typing.get_args(tp), path)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -297,6 +337,19 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     raise ConfigError(f"'{path}' must be {expected}, got {value!r} ({type(value).__name__})")
 
 
+def _choice(value: Any, allowed: tuple[Any, ...], path: str) -> Any:
+    """A ``Literal`` field's value: one of ``allowed``, else one line naming them (and the
+    closest, for a typo)."""
+    if isinstance(value, bool) and all(isinstance(a, str) for a in allowed):
+        value = "on" if value else "off"  # YAML 1.1 reads a bare on/off as a boolean
+    if value in allowed and not isinstance(value, bool):
+        return value
+    names = [str(a) for a in allowed]
+    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"'{path}' must be one of {', '.join(names)}, got {value!r}{hint}")
+
+
 def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
@@ -313,15 +366,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
                 f"unknown config key '{prefix}{key}'{hint} (valid keys: {', '.join(names)})"
             )
         kwargs[key] = _convert(value, hints[key], f"{prefix}{key}")
-    obj = cls(**kwargs)
-    for f in dataclasses.fields(cls):
-        choices = CHOICES.get(f"{prefix}{f.name}")
-        if choices and getattr(obj, f.name) not in choices:
-            raise ConfigError(
-                f"'{prefix}{f.name}' must be one of {', '.join(choices)}, "
-                f"got {getattr(obj, f.name)!r}"
-            )
-    return obj
+    return cls(**kwargs)
 
 
 def _build_config(raw: dict[str, Any]) -> Config:

@@ -1,10 +1,14 @@
-"""The config's value checks: ranges and rules across keys, one clear line each.
+"""The config's value checks: what each section's ``errors(cfg)`` method shares (searchers,
+schedulers, objectives, seed 004's training choices, run names), ``validate`` that calls every
+section's, and the registry-backed names (``check_registered``). One clear line each.
 
-Kept apart from ``fer_ray.config`` (the schema and the loader) so each stays readable.
+Kept apart from ``fer_ray.config`` (the schema and the loader) so each stays readable; fixed
+choices are ``typing.Literal`` annotations on the sections' fields, checked by the loader.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from typing import TYPE_CHECKING, Any
@@ -15,17 +19,8 @@ if TYPE_CHECKING:
     from fer_ray.config import Config
 
 
-# Fixed choices; pluggable kinds (data sets, detectors, recipes, backbones, weights, head
-# activations) are checked against their registries by ``check_registered``.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "model.feature_cache": ("auto", "off"),
-    "train.optimizer": ("adam", "sgd"),
-    "train.amp": ("none", "bf16"),
-    "train.lr_rule": ("min_div10", "steepest"),
-    "ensemble.selection": ("val", "test"),
-    "grid.choose": ("best", "paper"),
-    "faces.fallback": ("square", "native"),
-}
+# Pluggable kinds (data sets, detectors, recipes, backbones, weights, head activations) are
+# checked against their registries by ``check_registered``.
 # search.algorithm / search.scheduler: the grid, or the names Ray Tune's create_searcher /
 # create_scheduler know (tests/test_search_config.py keeps them equal to the installed Ray's).
 SEARCHERS = ("grid", "random", "variant_generator", "optuna", "hyperopt", "bohb", "bayesopt",
@@ -207,94 +202,25 @@ def search_dependency(algorithm: str) -> None:
         raise DependencyError(f"search.algorithm={algorithm} needs the {missing[0]} package: {pip}")
 
 
+DEPARTURE_KEYS = ("what", "paper", "ours", "why")
+
+
+def top_level_errors(cfg: Config) -> list[str]:
+    """The keys outside every section: ``name`` and ``departures``."""
+    errs = [why] if (why := name_error(cfg.name)) is not None else []
+    if not all(set(d) <= set(DEPARTURE_KEYS) and "what" in d for d in cfg.departures):
+        errs.append("departures: each entry needs 'what' and may have 'paper', 'ours', 'why'")
+    return errs
+
+
 def validate(cfg: Config) -> None:
-    """Ranges and cross-key rules that types alone cannot say; the first broken one fails."""
-    if (why := name_error(cfg.name)) is not None:
-        raise ConfigError(why)
-    if (why := search_error(cfg.search)) is not None:
-        raise ConfigError(why)
-    checks = [
-        (cfg.grid.folds >= 2, "grid.folds must be >= 2"),
-        (cfg.data.n_subjects >= 1, "data.n_subjects must be >= 1"),
-        (cfg.data.per_class >= 1, "data.per_class must be >= 1"),
-        (cfg.data.image_size >= 16, "data.image_size must be >= 16"),
-        (cfg.faces.chunk_size >= 1, "faces.chunk_size must be >= 1"),
-        (cfg.model.pretrain_epochs >= 1, "model.pretrain_epochs must be >= 1"),
-        (cfg.model.pretrain_subjects >= 2, "model.pretrain_subjects must be >= 2"),
-        (cfg.model.train_last_convs >= -1, "model.train_last_convs must be >= 0, or -1 (all)"),
-        (0 <= cfg.model.head_dropout < 1, "model.head_dropout must be in [0, 1)"),
-        (cfg.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
-        (0 <= cfg.train.momentum < 1, "train.momentum must be in [0, 1)"),
-        (relative_lr_ok(cfg.ensemble.phase2_lr), "ensemble.phase2_lr must be > 0 or 'x<f>'"),
-        (cfg.ensemble.holdout_repeats >= 1, "ensemble.holdout_repeats must be >= 1"),
-        (
-            len(cfg.search.lr_range) == 2 and 0 < cfg.search.lr_range[0] < cfg.search.lr_range[1],
-            "search.lr_range must be [low, high] with 0 < low < high",
-        ),
-        (
-            len(cfg.search.hidden_range) == 2
-            and 1 <= cfg.search.hidden_range[0] <= cfg.search.hidden_range[1],
-            "search.hidden_range must be [low, high] with 1 <= low <= high",
-        ),
-        (cfg.search.trials is None or cfg.search.trials >= 1, "search.trials must be >= 1"),
-        (
-            cfg.ensemble.holdout_repeats == 1 or cfg.data.test_split is None,
-            "ensemble.holdout_repeats > 1 needs grouped holdouts; data.test_split fixes one",
-        ),
-        (
-            cfg.grid.choose != "paper"
-            or (cfg.grid.paper_lr in cfg.grid.lr and cfg.grid.paper_hidden in cfg.grid.hidden),
-            "grid.choose=paper: grid.paper_lr and grid.paper_hidden must be in the grid",
-        ),
-        (
-            all(set(d) <= {"what", "paper", "ours", "why"} and "what" in d for d in cfg.departures),
-            "departures: each entry needs 'what' and may have 'paper', 'ours', 'why'",
-        ),
-        (cfg.analyse.sweep_draws >= 1, "analyse.sweep_draws must be >= 1"),
-        (len(cfg.grid.lr) >= 1, "grid.lr is empty: the search space needs at least one value"),
-        (all(x > 0 for x in cfg.grid.lr), "grid.lr must be > 0"),
-        (len(cfg.grid.hidden) >= 1, "grid.hidden is empty: the search space needs one value"),
-        (all(h > 0 for h in cfg.grid.hidden), "grid.hidden must be > 0"),
-        (cfg.ensemble.members >= 1, "ensemble.members must be >= 1"),
-        (0 < cfg.ensemble.test_fraction < 0.5, "ensemble.test_fraction must be in (0, 0.5)"),
-        (0 < cfg.ensemble.val_fraction < 0.5, "ensemble.val_fraction must be in (0, 0.5)"),
-        (cfg.train.epochs >= 1, "train.epochs must be >= 1"),
-        (cfg.ensemble.phase2_epochs >= 0, "ensemble.phase2_epochs must be >= 0"),
-        (cfg.faces.size >= 16, "faces.size must be >= 16"),
-        (cfg.faces.margin is None or cfg.faces.margin >= 0, "faces.margin must be >= 0"),
-        (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
-        (cfg.output.checkpoint_every >= 0, "output.checkpoint_every must be >= 0"),
-        (cfg.output.checkpoint_every_s >= 0, "output.checkpoint_every_s must be >= 0"),
-        (cfg.output.live_report_s >= 0, "output.live_report_s must be >= 0"),
-        (cfg.resources.cpus_per_trial > 0, "resources.cpus_per_trial must be > 0"),
-        (cfg.resources.gpus_per_trial >= 0, "resources.gpus_per_trial must be >= 0"),
-        (cfg.resources.cpus_per_task > 0, "resources.cpus_per_task must be > 0"),
-        (cfg.resources.features_cpus >= 1, "resources.features_cpus must be >= 1"),
-        (
-            cfg.resources.features_gpus is None or cfg.resources.features_gpus >= 0,
-            "resources.features_gpus must be >= 0",
-        ),
-        (cfg.resources.wait_s > 0, "resources.wait_s must be > 0"),
-        (cfg.resources.connect_timeout_s > 0, "resources.connect_timeout_s must be > 0"),
-        (0 <= cfg.data.label_noise < 1, "data.label_noise must be in [0, 1)"),
-        (
-            cfg.data.label_noise == 0 or cfg.data.name == "synthetic",
-            "data.label_noise applies to data.name=synthetic only (a real data set's noise is"
-            " unknown, so flips could not be scored)",
-        ),
-        (
-            cfg.data.label_noise == 0 or cfg.data.test_split == "test",
-            "data.label_noise > 0 needs data.test_split=test: the synthetic set then holds out"
-            " its own test subjects, whose labels are never flipped",
-        ),
-    ]
-    for ok, msg in checks:
-        if not ok:
-            raise ConfigError(msg)
-    for msg in training_errors(cfg.train):
-        raise ConfigError(msg)
-    for section in cfg.sections.values():  # each recipe's section checks itself
-        for msg in section.errors(cfg):
+    """Ranges and rules that types alone cannot say, each section's in its ``errors(cfg)``:
+    the top-level keys, the core sections in their order, then the recipes' sections; the
+    first broken one fails."""
+    core = [getattr(cfg, f.name) for f in dataclasses.fields(cfg)]
+    sections = [s for s in (*core, *cfg.sections.values()) if hasattr(s, "errors")]
+    for errors in (top_level_errors(cfg), *(s.errors(cfg) for s in sections)):
+        for msg in errors:
             raise ConfigError(msg)
 
 
