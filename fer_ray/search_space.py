@@ -258,6 +258,10 @@ def _scalar_types(tp: Any) -> set[type]:
 
 
 def _name(tp: Any) -> str:
+    import typing
+
+    if typing.get_origin(tp) is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
     return " | ".join(t.__name__ for t in _scalar_types(tp)) or str(tp)
 
 

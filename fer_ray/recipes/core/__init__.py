@@ -1,7 +1,7 @@
 """The core pipeline every run shares (the protocol of Dai, "Facial Expression Analysis based
 on Transfer Learning and Feature Analysis"): prepare the faces, search the grid, train
-the ensemble, analyse its members. Their config sections are the core ones in
-``fer_ray.config``."""
+the ensemble, analyse its members. Their config sections (grid, search, ensemble, analyse)
+are in ``fer_ray.recipes.core.sections``, re-exported by ``fer_ray.config``."""
 
 from __future__ import annotations
 

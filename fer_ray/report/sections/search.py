@@ -110,52 +110,53 @@ def space_text(space: dict[str, Any]) -> str:
     )
 
 
-def blocks(part: Part) -> list[Block]:
-    s, chosen = part.facts["summary"], part.facts["chosen"]
-    best, algo = s["best"], s.get("algorithm", "optuna")
-    sched = s["scheduler"]
+def _intro(s: dict[str, Any]) -> str:
+    """Which searcher and scheduler, over what, and whether it is reproducible."""
+    algo, sched = s.get("algorithm", "optuna"), s["scheduler"]
     stops = (
         "no scheduler (every proposal runs every fold)"
         if sched in ("none", "fifo")
         else f"scheduler {_settings(sched, s.get('scheduler_options'))} on the fold count, "
         "which may stop a poor proposal after its first folds"
     )
-    out = [
-        h2(f"Search: {algo}"),
-        p(
-            f"Ray Tune searcher {_settings(algo, s.get('options'))}, {stops}. "
-            f"{s['trials']} proposals over {space_text(s['space'])}, each scored as the grid scores a cell (mean over the "
-            "grouped folds of the last epoch's validation accuracy, the folds run inside one "
-            "trial). "
-            + (
-                "One proposal at a time, so the search is reproducible."
-                if s["reproducible"]
-                else "Several proposals ran at once, so a model-based searcher's choices depend "
-                "on timing: rerun with resources.max_concurrent_trials=1 for a reproducible "
-                "search."
-            )
-            + (
-                f" The Optuna study is stored in grid/{s['study']} (optuna-dashboard opens it)."
-                if s.get("study")
-                else ""
-            )
-        ),
-        p(
-            f"Best proposal: lr {best['lr']:.3g}, hidden {best['hidden']}"
-            + "".join(
-                f", {k} {v:.3g}" if isinstance(v, float) else f", {k} {v}"
-                for k, v in best.items()
-                if "." in k
-            )  # fmt: skip
-            + f": fold mean "
-            f"{100 * best['mean_val_acc']:.2f} ± {100 * best['std_val_acc']:.2f} %; pooled "
-            f"out-of-fold {u.accuracy(best['pooled'], best['low'], best['high'])} (95 % "
-            f"bootstrap over {part.facts['noun']})."
-        ),
-        img(HISTORY, "Objective per proposal and the best so far"),
-    ]
-    trials = part.tables["search_trials"]
-    goals = s.get("objectives")
+    return (
+        f"Ray Tune searcher {_settings(algo, s.get('options'))}, {stops}. "
+        f"{s['trials']} proposals over {space_text(s['space'])}, each scored as the grid scores"
+        " a cell (mean over the grouped folds of the last epoch's validation accuracy, the"
+        " folds run inside one trial). "
+        + (
+            "One proposal at a time, so the search is reproducible."
+            if s["reproducible"]
+            else "Several proposals ran at once, so a model-based searcher's choices depend "
+            "on timing: rerun with resources.max_concurrent_trials=1 for a reproducible "
+            "search."
+        )
+        + (
+            f" The Optuna study is stored in grid/{s['study']} (optuna-dashboard opens it)."
+            if s.get("study")
+            else ""
+        )
+    )
+
+
+def _best(best: dict[str, Any], noun: str) -> str:
+    more = "".join(
+        f", {k} {v:.3g}" if isinstance(v, float) else f", {k} {v}"
+        for k, v in best.items()
+        if "." in k
+    )
+    return (
+        f"Best proposal: lr {best['lr']:.3g}, hidden {best['hidden']}{more}: fold mean "
+        f"{100 * best['mean_val_acc']:.2f} ± {100 * best['std_val_acc']:.2f} %; pooled "
+        f"out-of-fold {u.accuracy(best['pooled'], best['low'], best['high'])} (95 % "
+        f"bootstrap over {noun})."
+    )
+
+
+def _trials(part: Part) -> list[Block]:
+    """The Pareto front (several objectives), the figures and every proposal's row."""
+    out: list[Block] = []
+    trials, goals = part.tables["search_trials"], part.facts["summary"].get("objectives")
     if goals and "pareto" in trials:
         names = ", ".join(f"{k} ({m})" for k, m in goals.items())
         out.append(p(
@@ -172,6 +173,19 @@ def blocks(part: Part) -> list[Block]:
              "folds_done", "complete", "pooled", "low", "high"]  # fmt: skip
     out.append(p("Every proposal (click a column heading to sort):"))
     out.append(table(trials[[c for c in shown if c in trials.columns]]))
+    return out
+
+
+def blocks(part: Part) -> list[Block]:
+    s, chosen = part.facts["summary"], part.facts["chosen"]
+    best, algo = s["best"], s.get("algorithm", "optuna")
+    out = [
+        h2(f"Search: {algo}"),
+        p(_intro(s)),
+        p(_best(best, part.facts["noun"])),
+        img(HISTORY, "Objective per proposal and the best so far"),
+        *_trials(part),
+    ]
     if "search_importance" in part.tables:
         imp = part.tables["search_importance"]
         method = imp["method"].iloc[0] if "method" in imp else "fanova"
