@@ -1,8 +1,9 @@
 """Same config, same machine, cold caches: the same tables. Killed anywhere: the same tables.
 
 Two cold smoke runs (fresh processes, empty run and cache folders) must give byte-identical
-CSVs: every table of the report except ``nodes.csv`` (where and how long work ran), and every
-stage table except ``work.csv`` (the same, per stage). Then a third cold run is killed (SIGKILL
+CSVs: every table of the report except ``nodes.csv`` (where and how long work ran) and
+``timing.csv`` (each stage's estimated and measured seconds), and every stage table except
+``work.csv`` (where and how long, per stage). Then a third cold run is killed (SIGKILL
 to its whole process group) at ten named points across every stage (it announces each through
 ``fer_ray.testhooks``), resumed each time, and must end with the same tables, without redoing
 any finished trial, task or cache entry.
@@ -26,7 +27,7 @@ from tests.conftest import ROOT, start_until, tune_terminated
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
-TIMING = {"nodes.csv", "work.csv"}  # where and how long: differs by design
+TIMING = {"nodes.csv", "work.csv", "timing.csv"}  # where and how long: differs by design
 
 
 def _cmd(tmp: Path, resume: bool) -> list[str]:
