@@ -17,10 +17,11 @@ inclusive. Every value (every bound of a range) passes the same checks as a ``--
 or, for a searcher, from ``search.lr_range`` / ``search.hidden_range`` / ``search.hidden_choices``;
 so seed 000's lr x hidden grid is the default space and the default run does not change.
 
-``model.train_last_convs`` and ``train.recipe`` change what the frozen trunk computes: the
-search stage builds one trial data bundle per listed value (``trunk_settings``), and each trial
-reads the one of its own value (``trunk_id``). Keys that would change the crops or the trunk's
-pretrained weights (``TRUNK``) are refused.
+``model.backbone``, ``model.weights``, ``model.train_last_convs`` and ``train.recipe`` change
+what the frozen trunk computes: the search stage builds one trial data bundle per combination
+of their listed values (``trunk_settings``; a stand-in backbone is pretrained once per
+backbone, cached), and each trial reads the one of its own values (``trunk_id``). A key that
+would change the crops (``TRUNK``: ``faces.size``) is refused.
 
 Pure: no Ray here (the Tune stage turns a ``Domain`` into Tune's objects).
 """
@@ -48,9 +49,9 @@ SEARCHABLE = (
 )  # fmt: skip
 # Keys that change what the frozen trunk computes: a trial data bundle (trunk features, or
 # crops for a random recipe) is built per distinct value, and each trial reads its own
-TRUNK_SEARCHABLE = ("model.train_last_convs", "train.recipe")
-# ... and keys that would change the crops or the stand-in's pretraining as well: not searched
-TRUNK = ("faces.size", "model.backbone", "model.weights")
+TRUNK_SEARCHABLE = ("model.backbone", "model.weights", "model.train_last_convs", "train.recipe")
+# ... and a key that would change the crops as well: not searched
+TRUNK = ("faces.size",)
 WHY_NOT = {
     "train.lr": "the ensemble's phase-1 lr; search the cell's 'lr' instead",
     "grid.backbones": "grid.backbones already crosses architectures with the grid",
@@ -203,7 +204,7 @@ def _key_error(cfg: Config, key: str, field_type: FieldType) -> str | None:
     where = f"search.space.{key}"
     if key in TRUNK:
         return (
-            f"{where}: {key} changes the crops or the pretrained trunk every trial starts from;"
+            f"{where}: {key} changes the crops every trial reads (prepared once per run);"
             f" searchable: {', '.join((*CELL, *SEARCHABLE, *TRUNK_SEARCHABLE))} — run one config"
             " per value instead (grid.backbones crosses architectures with the grid)"
         )
@@ -223,6 +224,8 @@ def _value_error(
 ) -> str | None:
     """Every listed value, or both bounds of a range, through the key's ``--set`` checks."""
     where = f"search.space.{key}"
+    if key == "model.backbone" and cfg.grid.backbones:
+        return f"{where}: grid.backbones already searches architectures; set one of the two"
     if key in TRUNK_SEARCHABLE and domain.values is None:
         return (
             f"{where}: {key} changes the trunk's features, built once per value before the"

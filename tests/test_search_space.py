@@ -56,7 +56,7 @@ def test_dotted_and_nested_keys_are_the_same_space():
         ("search.space.train.weight_decay={uniform: [0.0, 0.1]}",
          "search.space.train.weight_decay: uniform needs a searcher"),
         ("search.space.faces.size={grid: [48, 64]}",
-         "search.space.faces.size: faces.size changes the crops or the pretrained trunk"),
+         "search.space.faces.size: faces.size changes the crops every trial reads"),
         ("search.space.model.train_last_convs={randint: [1, 3]}",
          "search.space.model.train_last_convs: model.train_last_convs changes the trunk's"
          " features, built once per value before the search: list its values"),
@@ -143,3 +143,11 @@ def test_objectives_are_checked_at_load(sets, message):
     assert message in str(e.value)
     ok = _load("search.algorithm=optuna", "search.metrics={val_acc: max, ms_per_image: min}")
     assert ok.search.metrics == {"val_acc": "max", "ms_per_image": "min"}
+
+
+def test_backbones_are_searched_one_way_only():
+    ok = _load("search.space.model.backbone={grid: [small_cnn, resnet18]}")
+    ids = [search_space.trunk_id(t) for t in search_space.trunk_settings(search_space.resolve(ok))]
+    assert ids == ["model.backbone=small_cnn", "model.backbone=resnet18"]
+    with pytest.raises(ConfigError, match="grid.backbones already searches architectures"):
+        _load("search.space.model.backbone={grid: [resnet18]}", "grid.backbones=[resnet18, vgg19]")
