@@ -23,8 +23,16 @@ h2{font-size:1.25em;margin:2.2em 0 .6em;padding-bottom:.2em;border-bottom:1px so
 dl.glance{display:grid;grid-template-columns:max-content 1fr;gap:.4em 1.2em;margin:0}
 dl.glance dt{font-weight:600;color:var(--muted)}
 dl.glance dd{margin:0}
-dl.glance dd.lead{font-size:1.08em;font-weight:600}
+dl.glance dd.lead{font-size:1.02em}
 dl.glance ul{margin:0;padding-left:1.2em}
+.result{display:flex;flex-wrap:wrap;gap:.6em 3em;margin:0 0 1em}
+.stat{display:flex;flex-direction:column}
+.stat .label{color:var(--muted);font-weight:600}
+.stat .value{font-size:2.6em;font-weight:700;line-height:1.1;color:var(--fg)}
+.stat .detail{color:var(--muted);font-size:.9em}
+.keyfigs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start;margin:0 0 1em}
+.keyfigs figure{margin:0;flex:1 1 300px}
+.keyfigs img{max-height:340px;width:auto}
 nav.toc{background:var(--soft);border:1px solid var(--line);border-radius:6px;
  padding:.6em 1.2em;margin:1.2em 0 1em}
 nav.toc h2{font-size:1em;margin:.2em 0 .3em;border:0;padding:0}
@@ -47,6 +55,8 @@ figure{margin:1.2em 0}
 img{max-width:100%;height:auto}
 figcaption{color:var(--muted);font-size:.9em}
 pre{background:var(--soft);border:1px solid var(--line);padding:1em;overflow:auto;font-size:.85em}
+details{margin:1em 0}
+details summary{cursor:pointer;color:var(--accent)}
 code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.92em}
 @media print{nav.toc{display:none}th button::after{content:none}
  h2{break-after:avoid}figure,table{break-inside:avoid}}

@@ -3,7 +3,8 @@
 ``build_report(run_dir, out_dir)`` is what both the pipeline (at the end of a run) and
 ``python -m fer_ray.report`` (afterwards, no Ray) call. The page is every registered
 section with results, in registration order; nothing here knows a stage. A section's optional
-``glance`` and ``place`` (see ``fer_ray.report.section``) default to none and ``"body"``.
+``glance``, ``result`` and ``place`` (see ``fer_ray.report.section``) default to none,
+none and ``"body"``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fer_ray.report.render import to_markdown, to_page
 from fer_ray.report.run import Run, open_run
 from fer_ray.report.section import Part
 from fer_ray.report.sections import SECTIONS
+from fer_ray.report.sections import header as header_section
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -40,12 +42,14 @@ def shown(parts: dict[str, Part]) -> list[Shown]:
     for name, part in parts.items():
         section = SECTIONS.get(name)
         glance = getattr(section, "glance", None)
+        result = getattr(section, "result", None)
         out.append(
             Shown(
                 name,
                 section.blocks(part),
                 glance=glance(part) if glance else [],
                 in_header=getattr(section, "place", "body") == "header",
+                result=result(part) if result else [],
             )
         )
     return out
@@ -72,5 +76,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path) -> Path:
     header = parts.get("header")
     if header is not None and header.facts.get("partial"):  # the run goes on: say so first
         title += " (partial: run in progress or unfinished)"
-    (out / REPORT_HTML).write_text(to_page(page, title, out))
+    refresh = (
+        header_section.REFRESH_S if header is not None and header.facts.get("partial") else None
+    )
+    (out / REPORT_HTML).write_text(to_page(page, title, out, refresh=refresh))
     return out

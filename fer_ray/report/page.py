@@ -2,12 +2,15 @@
 
 A block is a plain tuple so that a section needs no renderer to build one and a test can
 match on ``block[0]``: ``("h1"|"h2"|"p"|"code", text)``, ``("ul", [text, ...])``,
-``("table", DataFrame)`` or ``("img", file name in the report folder, caption)``. Text may use
+``("table", DataFrame)``, ``("img", file name in the report folder, caption)`` or
+``("details", summary, text)`` (a code block the HTML folds away under its summary line). Text may use
 ``**bold**`` and ``code`` spans (the HTML shows them as bold and code).
 
 The HTML page also has a header that sums the run up "at a glance": each section may give
-``Glance`` entries (a label and a line, or a list of lines), and ``Shown`` is one section as
-the page shows it: its blocks, its glance entries, and whether it lives in that header.
+``Glance`` entries (a label and a line, or a list of lines) and ``Stat`` numbers (the result,
+shown large at the top of the header, with the ``FIRST_SCREEN`` figures beside); ``Shown`` is
+one section as the page shows it: its blocks, glance entries, numbers, and whether it lives in
+that header.
 """
 
 from __future__ import annotations
@@ -20,10 +23,19 @@ import pandas as pd
 Block = tuple[Any, ...]
 #: ``(label, text)`` or ``(label, [text, ...])``: one line of the page header's summary.
 Glance = tuple[str, str | list[str]]
+#: ``(label, value, detail)``: one of the result's big numbers at the top of the HTML page,
+#: e.g. ``("Soft-vote ensemble, test accuracy", "50.00 %", "95 % interval [28.57, 71.43]")``.
+Stat = tuple[str, str, str]
 
 #: The page header's labels in the order the header lists them; other labels follow, in
 #: section order. The header reads: what the run found, where it leaves the paper, on what.
 GLANCE_ORDER = ("Headline", "Departures from the paper", "Data", "Weights", "Stages")
+
+#: The figures the HTML page also shows on its first screen, under the result's numbers, when
+#: the run drew them (file names: ``sections.grid.HEATMAP`` and ``sections.per_class.CONFUSION``,
+#: spelt out here so that rendering imports no section): which lr and hidden won, and where the
+#: vote's errors are.
+FIRST_SCREEN = ("grid_heatmap.png", "confusion_vote.png")
 
 
 @dataclass
@@ -40,6 +52,7 @@ class Shown:
     blocks: list[Block]
     glance: list[Glance] = field(default_factory=list)
     in_header: bool = False
+    result: list[Stat] = field(default_factory=list)
 
 
 def h1(text: str) -> Block:
@@ -56,6 +69,10 @@ def p(text: str) -> Block:
 
 def code(text: str) -> Block:
     return ("code", text)
+
+
+def details(summary: str, text: str) -> Block:
+    return ("details", summary, text)
 
 
 def ul(items: list[str]) -> Block:

@@ -4,9 +4,10 @@ The page is built once as blocks and written in both formats by these functions,
 Markdown and the HTML always say the same thing. ``to_markdown`` writes the blocks in section
 order. ``to_page`` writes ``report.html``: one self-contained file (figures as ``data:`` URIs,
 style and script inline, a Content-Security-Policy that lets nothing else load) with a header
-that sums the run up (the sections' glance entries), a table of contents, one ``<section>``
-per section in order (the provenance and config last), and tables sortable by a click on a
-column heading. ``to_html`` writes a bare page of some blocks (a section's, in a test).
+that leads with the result (the sections' ``Stat`` numbers, large, and the ``FIRST_SCREEN``
+figures) and then sums the run up (the sections' glance entries), a table of contents, one
+``<section>`` per section in order (the provenance and config last), and tables sortable by a
+click on a column heading. ``to_html`` writes a bare page of some blocks (a section's, in a test).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from fer_ray.report.assets import CSP, SCRIPT, STYLE
-from fer_ray.report.page import GLANCE_ORDER, Block, Glance, Shown
+from fer_ray.report.page import FIRST_SCREEN, GLANCE_ORDER, Block, Glance, Shown, Stat
 
 
 def cell(v: Any) -> str:
@@ -52,6 +53,8 @@ def to_markdown(blocks: list[Block]) -> str:
             out.append("\n".join(f"- {item}" for item in b[1]))
         elif kind == "code":
             out.append(f"```\n{b[1].rstrip()}\n```")
+        elif kind == "details":
+            out.append(f"{b[1]}:\n\n```\n{b[2].rstrip()}\n```")
         elif kind == "table":
             out.append(md_table(b[1]))
         elif kind == "img":
@@ -108,6 +111,11 @@ def html_blocks(blocks: list[Block], src: Callable[[str], str]) -> str:
             body.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in b[1]) + "</ul>")
         elif kind == "code":
             body.append(f"<pre><code>{html.escape(b[1])}</code></pre>")
+        elif kind == "details":
+            body.append(
+                f"<details><summary>{inline(b[1])}:</summary>"
+                f"<pre><code>{html.escape(b[2])}</code></pre></details>"
+            )
         elif kind == "table":
             body.append(html_table(b[1]))
         elif kind == "img":
@@ -119,9 +127,14 @@ def html_blocks(blocks: list[Block], src: Callable[[str], str]) -> str:
     return "".join(body)
 
 
-def _document(title: str, body: str, self_contained: bool = True) -> str:
-    """The HTML document; a self-contained one carries the policy that lets nothing load."""
+def _document(
+    title: str, body: str, self_contained: bool = True, refresh: int | None = None
+) -> str:
+    """The HTML document; a self-contained one carries the policy that lets nothing load; with
+    ``refresh`` (seconds) the browser reloads it that often (a partial report's)."""
     csp = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">' if self_contained else ""
+    if refresh:
+        csp += f'<meta http-equiv="refresh" content="{int(refresh)}">'
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{csp}"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -145,7 +158,32 @@ def glance_entries(shown: list[Shown]) -> list[Glance]:
     return sorted(entries, key=lambda g: rank.get(g[0], len(rank)))
 
 
-def html_header(title: str, entries: list[Glance]) -> str:
+def html_result(stats: list[Stat]) -> str:
+    """The result's numbers, large, each with its label above and its interval below; spaces
+    between the parts so that the page's text reads as the Markdown's line."""
+    if not stats:
+        return ""
+    cells = "".join(
+        f'<div class="stat"><span class="label">{inline(label)}</span> '
+        f'<span class="value">{html.escape(value)}</span> '
+        f'<span class="detail">({inline(detail)})</span></div>'
+        for label, value, detail in stats
+    )
+    return f'<div class="result" aria-label="Result">{cells}</div>'
+
+
+def html_first_screen(shown: list[Shown], src: Callable[[str], str]) -> str:
+    """The ``FIRST_SCREEN`` figures the body shows, side by side (again, at the top)."""
+    figures = {b[1]: b for s in shown if not s.in_header for b in s.blocks if b[0] == "img"}
+    picked = [figures[f] for f in FIRST_SCREEN if f in figures]
+    if not picked:
+        return ""
+    return '<div class="keyfigs">' + html_blocks(picked, src) + "</div>"
+
+
+def html_header(
+    title: str, entries: list[Glance], stats: list[Stat] | None = None, figures: str = ""
+) -> str:
     items = []
     for i, (label, value) in enumerate(entries):
         if isinstance(value, str):
@@ -155,7 +193,8 @@ def html_header(title: str, entries: list[Glance]) -> str:
         lead = ' class="lead"' if i == 0 else ""
         items.append(f"<dt>{html.escape(label)}</dt><dd{lead}>{dd}</dd>")
     glance = f'<dl class="glance">{"".join(items)}</dl>' if items else ""
-    return f"<header><h1>{html.escape(title)}</h1>{glance}</header>"
+    result = html_result(stats or [])
+    return f"<header><h1>{html.escape(title)}</h1>{result}{figures}{glance}</header>"
 
 
 def html_contents(body: list[Shown]) -> str:
@@ -171,14 +210,17 @@ def html_contents(body: list[Shown]) -> str:
     )
 
 
-def to_page(shown: list[Shown], title: str, folder: Path) -> str:
+def to_page(shown: list[Shown], title: str, folder: Path, refresh: int | None = None) -> str:
     """The report page: header (glance), contents, then each body section in order.
 
-    Figures are read from ``folder`` (where ``plots`` wrote them) and embedded."""
+    Figures are read from ``folder`` (where ``plots`` wrote them) and embedded. ``refresh``:
+    reload every that many seconds (a partial report, rewritten while the run goes on)."""
     body = [s for s in shown if not s.in_header]
     src = lambda f: data_uri(folder / f)  # noqa: E731
     sections = "".join(
         f'<section id="{html.escape(s.name)}">{html_blocks(s.blocks, src)}</section>' for s in body
     )
-    header = html_header(title, glance_entries(shown))
-    return _document(title, f"{header}{html_contents(body)}<main>{sections}</main>")
+    stats = [stat for s in shown for stat in s.result]
+    header = html_header(title, glance_entries(shown), stats, html_first_screen(shown, src))
+    page = f"{header}{html_contents(body)}<main>{sections}</main>"
+    return _document(title, page, refresh=refresh)

@@ -12,6 +12,9 @@ and, optionally (``build`` supplies the defaults):
 
 * ``glance(part) -> list[Glance]``: lines for the HTML page's header, which sums the run up
   (default: none);
+* ``result(part) -> list[Stat]``: the run's result as big numbers (label, value, detail) at
+  the top of the HTML page's header (default: none; the headline gives them, and its blocks
+  say the same numbers for the Markdown);
 * ``place``: ``"header"`` for a section whose whole content is its glance (title, headline,
   departures from the paper): the HTML shows it in the page header, not as a body section;
   default ``"body"``. Markdown shows every section's blocks in section order either way.

@@ -23,7 +23,9 @@ pytestmark = [
     pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing())),
     pytest.mark.timeout(180),
 ]
-FIGURES = 12  # every section of the fake run draws its figures
+# every section of the fake run draws its figures (14), and the first screen shows the grid's
+# heat map and the confusion matrix again (16, issue 24)
+FIGURES = 16
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +133,25 @@ def test_a_screenshot_of_the_whole_page(opened: Any, tmp_path: Path):
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and height > 3 * width, (width, height)
     print(f"screenshot of the fake run's report.html: {path}")
+
+
+def test_the_first_screen_shows_the_result_and_the_key_figures(driver: Any, page: Path):
+    """At 1400 x 900 (issue 24) the big numbers and both key figures are above the fold."""
+    driver.set_window_size(1400, 900)
+    try:
+        driver.get(page.as_uri())
+        fold = driver.execute_script("return window.innerHeight")
+        bottoms = driver.execute_script(
+            "return Array.from(document.querySelectorAll("
+            "'header .result .value, header .keyfigs img')).map(e => e.getBoundingClientRect().bottom)"
+        )
+        assert len(bottoms) == 4, bottoms  # two numbers, two figures
+        assert all(0 < b <= fold for b in bottoms), (bottoms, fold)
+        sizes = driver.execute_script(
+            "return Array.from(document.querySelectorAll('header .result .value'))"
+            ".map(e => parseFloat(getComputedStyle(e).fontSize))"
+        )
+        body = driver.execute_script("return parseFloat(getComputedStyle(document.body).fontSize)")
+        assert all(s >= 2 * body for s in sizes), (sizes, body)
+    finally:
+        driver.set_window_size(browser.WIDTH, browser.HEIGHT)

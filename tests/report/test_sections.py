@@ -251,8 +251,9 @@ def test_the_page_is_one_file(tmp_path: Path):
     links = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert links and all(u.startswith(("data:", "#")) for u in links), links
     assert "http" not in html.replace("http-equiv", "")
-    # 14: the search section adds its parallel-coordinates figure and two-key heat map
-    assert html.count("<img ") == 14 and html.count('class="sortable"') == html.count("<table")
+    # 14: the search section adds its parallel-coordinates figure and two-key heat map; 16:
+    # the first screen shows the grid's heat map and the confusion matrix again (issue 24)
+    assert html.count("<img ") == 16 and html.count('class="sortable"') == html.count("<table")
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
 
 

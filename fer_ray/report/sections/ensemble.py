@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from fer_ray.layout import SUMMARY, Ensemble, Grid
 from fer_ray.report import uncertainty as u
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import legend_outside, save, subplots
 from fer_ray.report.page import Block, h2, img, p, pct, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -91,8 +92,13 @@ def interval_table(iv: dict[str, Any], members: pd.DataFrame) -> pd.DataFrame:
 
 
 def member_accuracy(members: pd.DataFrame, ens: dict[str, Any], path: Path) -> None:
-    """Bars per member; mean and vote lines, shaded by their 95 % intervals where stored."""
-    fig, ax = subplots(figsize=(7, 3.5))
+    save(member_accuracy_figure(members, ens), path)
+
+
+def member_accuracy_figure(members: pd.DataFrame, ens: dict[str, Any]) -> Any:
+    """Bars per member; mean and vote lines, shaded by their 95 % intervals where stored; the
+    legend beside the bars, not over them."""
+    fig, ax = subplots(figsize=(8.5, 3.5))
     ax.bar(members["member"].astype(str), members["test_acc"], color="tab:blue", label="member")
     ax.axhline(ens["test_acc_mean"], color="k", ls="--", label="mean")
     ax.axhline(ens["vote_acc"], color="tab:green", label="soft vote")
@@ -106,8 +112,8 @@ def member_accuracy(members: pd.DataFrame, ens: dict[str, Any], path: Path) -> N
     ax.set_ylim(0, 1)
     suffix = " (selected on test)" if ens["selected_on_test"] else ""
     ax.set_title("Ensemble members" + suffix + (" (bands: 95 % intervals)" if iv else ""))
-    ax.legend(loc="lower right", fontsize=8)
-    save(fig, path)
+    legend_outside(ax)
+    return fig
 
 
 def size_curve(curve: pd.DataFrame, iv: dict[str, Any] | None, path: Path) -> None:
@@ -177,16 +183,43 @@ def holdout_text(h: pd.DataFrame, noun: str) -> str:
     )
 
 
+#: Line styles of the grid's curves, one per hidden size (colours: one per lr).
+HIDDEN_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def grid_styles(grid: pd.DataFrame) -> dict[tuple[Any, Any], tuple[Any, Any]]:
+    """``(lr, hidden) -> (colour, line style)``: a colour per lr, a line style per hidden, so
+    each grid cell's curve can be told apart and read back to its cell."""
+    lrs = sorted(grid["lr"].unique())
+    try:
+        hiddens = sorted(grid["hidden"].unique())
+    except TypeError:  # mixed kinds (a searched head): by text
+        hiddens = sorted(grid["hidden"].unique(), key=str)
+    return {
+        (lr, h): (f"C{i % 10}", HIDDEN_STYLES[j % len(HIDDEN_STYLES)])
+        for i, lr in enumerate(lrs)
+        for j, h in enumerate(hiddens)
+    }
+
+
 def learning_curves(grid: pd.DataFrame | None, ens: pd.DataFrame | None, path: Path) -> None:
-    """Left: grid cells (mean over folds); right: every member, both phases."""
-    fig, axes = subplots(1, 2, figsize=(10, 3.5))
+    save(learning_curves_figure(grid, ens), path)
+
+
+def learning_curves_figure(grid: pd.DataFrame | None, ens: pd.DataFrame | None) -> Any:
+    """Left: grid cells (mean over folds), colour by lr and line style by hidden; right: every
+    member, both phases. Each legend beside its panel."""
+    fig, axes = subplots(1, 2, figsize=(13, 4))
     if grid is not None:
+        styles = grid_styles(grid)
         for (lr, h), d in grid.groupby(["lr", "hidden"]):
             mean = d.groupby("epoch")["val_acc"].mean()
-            axes[0].plot(mean.index, mean.values, label=f"lr {lr:g} h {h}")
+            colour, style = styles[(lr, h)]
+            axes[0].plot(mean.index, mean.values, color=colour, ls=style, lw=1.5,
+                         label=f"lr {lr:g}, hidden {h}")  # fmt: skip
         axes[0].set_title("Grid: val accuracy (mean over folds)")
         axes[0].set_xlabel("epoch")
-        axes[0].legend(fontsize=6)
+        legend_outside(axes[0], title="cell", title_fontsize=8)
     if ens is not None:
         for _, d in ens.groupby("member"):
             axes[1].plot(d["step"], d["val_acc"], color="tab:blue", alpha=0.4)
@@ -198,10 +231,11 @@ def learning_curves(grid: pd.DataFrame | None, ens: pd.DataFrame | None, path: P
         axes[1].plot([], [], color="tab:orange", label="train")
         axes[1].set_title("Ensemble members")
         axes[1].set_xlabel("epoch (both phases)")
-        axes[1].legend(fontsize=7)
+        legend_outside(axes[1])
     for ax in axes:
         ax.set_ylabel("accuracy")
-    save(fig, path)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
 
 
 def plots(part: Part, out: Path) -> None:

@@ -8,20 +8,28 @@ A report written while the run goes on (or of a run that stopped unfinished) is 
 the title says so and a "Partial report" line says which stages are done, which one runs (its
 trials finished of total) and which are pending (``fer_ray.report.live`` reads that from the
 stored files). The final report has no such line.
+
+While a partial report has no result yet (no ensemble summary), the header keeps the
+headline's slot for the headline: a ``Headline`` line saying the run is still running (first
+in the page header, where the departures would otherwise move up) and ``running`` where the
+result's big numbers will be. The HTML of a partial report reloads itself every
+``REFRESH_S`` seconds (``build``); the final one does not.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fer_ray.layout import Grid
+from fer_ray.layout import SUMMARY, Ensemble, Grid
 from fer_ray.report import live
-from fer_ray.report.page import Block, Glance, h1, p
+from fer_ray.report.page import Block, Glance, Stat, h1, p
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
 name = "header"
 place = "header"
+#: How often a partial report's HTML page reloads itself, in seconds.
+REFRESH_S = 30
 
 
 def load(run: Run) -> Part:
@@ -37,6 +45,8 @@ def load(run: Run) -> Part:
             "backbone": cfg["model"]["backbone"],
             # what a stand-in was pretrained on, as the trunk-feature step stored it
             "pretrain": (run.json(Grid.DIR, Grid.FEATURES) or {}).get("pretrain"),
+            # the headline's numbers come from the ensemble's summary
+            "has_result": bool(run.json(Ensemble.DIR, SUMMARY)),
         }
     )
 
@@ -61,6 +71,24 @@ def partial(part: Part) -> str | None:
     return live.banner(part.facts["states"]) if part.facts.get("partial") else None
 
 
+def running(part: Part) -> str | None:
+    """What the headline says while a partial report has no result yet, else None."""
+    if not part.facts.get("partial") or part.facts.get("has_result"):
+        return None
+    going = [s.stage for s in part.facts["states"] if s.state in ("running", "pending")]
+    return (
+        "**running**: no result yet; the soft vote's and the members' test accuracy come when "
+        f"the ensemble stage finishes (still to finish: {', '.join(going) or 'none'})"
+    )
+
+
+def result(part: Part) -> list[Stat]:
+    """``running`` in the result's place while a partial report has none yet."""
+    if running(part) is None:
+        return []
+    return [("Test accuracy", "running", "no result yet: the run has not reached it")]
+
+
 def weights(part: Part) -> str:
     """The weights, and for a stand-in pretrained here what it learnt and what that reveals
     about the class (issue 12: the AU stand-in is supervised, and the report must say so)."""
@@ -76,6 +104,7 @@ def blocks(part: Part) -> list[Block]:
     banner = partial(part)
     return [
         h1(f"fer_ray report: {title(part)}"),
+        *([p(f"**Headline**: {running(part)}")] if running(part) else []),
         *([p(f"**Partial report**: {banner}")] if banner else []),
         p(f"Stages: {stages(part)}."),
         p(f"Model weights: {weights(part)}."),
@@ -84,5 +113,10 @@ def blocks(part: Part) -> list[Block]:
 
 def glance(part: Part) -> list[Glance]:
     banner = partial(part)
-    extra: list[Glance] = [("Partial report", banner)] if banner else []
-    return [("Weights", weights(part)), ("Stages", stages(part)), *extra]
+    extra: list[Glance] = []
+    if banner:
+        reload = f" This page reloads itself every {REFRESH_S} s until the run finishes."
+        extra.append(("Partial report", banner + reload))
+    head = running(part)
+    headline: list[Glance] = [("Headline", head)] if head else []
+    return [*headline, ("Weights", weights(part)), ("Stages", stages(part)), *extra]

@@ -2,7 +2,10 @@
 with the 95 % intervals the ensemble stage stored (``intervals`` in its summary).
 
 It opens the HTML page's header (``place = "header"``; its glance is the same ``sentence``)
-and is the ``## Headline`` section of the Markdown, so both say the same words. A run made
+and is the ``## Headline`` section of the Markdown, so both say the same words. Above that
+sentence come the two numbers a reader looks for first (``result``): the soft vote's and the
+members' mean test accuracy with their intervals, large at the top of the HTML page and one
+bold line each in the Markdown. A run made
 before the ensemble stored intervals gets the sentence without them.
 """
 
@@ -13,7 +16,7 @@ from typing import Any
 
 from fer_ray.layout import SUMMARY, Ensemble
 from fer_ray.report import uncertainty as u
-from fer_ray.report.page import Block, Glance, h2, p, pct
+from fer_ray.report.page import Block, Glance, Stat, h2, p, pct
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
 
@@ -63,8 +66,40 @@ def sentence(facts: dict[str, Any]) -> str:
     )
 
 
+def result(part: Part) -> list[Stat]:
+    """The soft vote's and the members' mean test accuracy, each with its 95 % interval (or,
+    for a run made before the intervals, the vote alone and the spread across members)."""
+    e = part.facts["ensemble"]
+    tag = " (selected on test)" if e["selected_on_test"] else ""
+    iv = e.get("intervals")
+    spread = f"± {pct(e['test_acc_std'])} across {e['members']} members"
+    if not iv:
+        return [
+            (f"Soft-vote ensemble, test accuracy{tag}", pct(e["vote_acc"]),
+             f"{e['n_test']} test images"),
+            (f"Members' mean test accuracy{tag}", pct(e["test_acc_mean"]), spread),
+        ]  # fmt: skip
+    vote, mean = iv["vote"], iv["member_mean"]
+    return [
+        (f"Soft-vote ensemble, test accuracy{tag}", pct(vote["estimate"]),
+         f"95 % interval {u.bracket(vote['low'], vote['high'])}"),
+        (f"Members' mean test accuracy{tag}", pct(mean["estimate"]),
+         f"95 % interval {u.bracket(mean['low'], mean['high'])}; {spread}"),
+    ]  # fmt: skip
+
+
+def result_line(stat: Stat) -> str:
+    """One number as the Markdown says it: ``**label value** (detail)``."""
+    label, value, detail = stat
+    return f"**{label} {value}** ({detail})"
+
+
 def blocks(part: Part) -> list[Block]:
-    return [h2("Headline"), p(sentence(part.facts))]
+    return [
+        h2("Headline"),
+        *(p(result_line(s)) for s in result(part)),
+        p(sentence(part.facts)),
+    ]
 
 
 def glance(part: Part) -> list[Glance]:

@@ -1,5 +1,8 @@
 """Where the errors are: precision/recall/F1 per class (members' mean and soft vote), the vote's
-recall with its stored 95 % interval (``vote_recall.csv``), and the vote's confusion matrix.
+recall with its stored 95 % interval (``vote_recall.csv``), and the vote's confusion matrix,
+row-normalised (each row: where that true class's test images went, in %, so the diagonal is
+the recall), each row's number of images on its label and each cell's number in the colour
+that contrasts with the cell. ``confusion_vote.csv`` keeps the counts.
 
 A run made before the analyse stage stored the recall intervals shows the table without them.
 """
@@ -13,7 +16,7 @@ import pandas as pd
 
 from fer_ray.layout import SUMMARY, Analyse
 from fer_ray.report import uncertainty as u
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import save, subplots, text_colour
 from fer_ray.report.page import Block, h2, img, p, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -62,17 +65,44 @@ def load(run: Run) -> Part | None:
     return Part(tables=tables, facts=facts)
 
 
+def row_shares(counts: pd.DataFrame) -> pd.DataFrame:
+    """Each row of a confusion matrix as fractions of its total (a row without images: NaN)."""
+    totals = counts.sum(axis=1)
+    return counts.div(totals.where(totals > 0), axis=0)
+
+
+CMAP = "Blues"
+
+
+def cell_labels(counts: pd.DataFrame) -> list[tuple[int, int, str, str]]:
+    """``(row, column, text, colour)`` of each cell's label on the row-normalised matrix:
+    the percentage, rounded, in black or white, whichever contrasts more with the cell."""
+    from matplotlib import colormaps
+
+    cmap = colormaps[CMAP]
+    shares = row_shares(counts).to_numpy(dtype=float)
+    out = []
+    for (i, j), v in np.ndenumerate(shares):
+        if np.isnan(v):
+            out.append((i, j, "–", "black"))
+        else:
+            out.append((i, j, f"{100 * v:.0f}", text_colour(cmap(float(v)))))
+    return out
+
+
 def plots(part: Part, out: Path) -> None:
     c = part.tables["confusion_vote"].set_index("true")
+    n = c.sum(axis=1).astype(int)
     fig, ax = subplots(figsize=(5.5, 4.5))
-    ax.imshow(c.to_numpy(), cmap="Blues")
+    im = ax.imshow(100 * row_shares(c).fillna(0).to_numpy(dtype=float), cmap=CMAP, vmin=0, vmax=100)
     ax.set_xticks(range(len(c.columns)), c.columns, rotation=45, ha="right")
-    ax.set_yticks(range(len(c.index)), c.index)
-    for (i, j), v in np.ndenumerate(c.to_numpy()):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+    ax.set_yticks(range(len(c.index)), [f"{k} ({v})" for k, v in n.items()])
+    for i, j, text, colour in cell_labels(c):
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
+    fig.colorbar(im, ax=ax, label="% of the true class's images", fraction=0.046, pad=0.04)
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("Confusion matrix (soft vote, test set)")
+    ax.set_ylabel("true (test images)")
+    ax.set_title("Confusion matrix (soft vote, test set, % per true class)")
     save(fig, out / CONFUSION)
 
 
@@ -108,5 +138,9 @@ def blocks(part: Part) -> list[Block]:
         b.append(p(recall_text(recall, part.facts.get("n_test_groups"), part.facts["noun"])))
     return b + [
         table(part.tables["per_class_summary"]),
-        img(CONFUSION, "Confusion matrix of the soft vote"),
+        img(
+            CONFUSION,
+            "Confusion matrix of the soft vote, row-normalised: % of each true class's test "
+            "images per predicted class (the diagonal is the recall)",
+        ),
     ]
