@@ -51,7 +51,22 @@ class Probe:
         )
 
 
+_PROBES: dict[str, Probe] = {}  # one probe per process and trial shape (see ``probe``)
+
+
 def probe(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
+    """``measure_step``'s timing, once per process for a given trial shape (network, trial
+    threads and device, crop size, batch, recipe): a later run from the same process (a
+    notebook, a test session, a sweep driver) reuses it instead of timing again."""
+    r = cfg.resources
+    key = repr((cfg.model, cfg.faces.size, cfg.train.batch_size, cfg.train.recipe,
+                cfg.train.optimizer, r.cpus_per_trial, r.gpus_per_trial, n_classes, steps))  # fmt: skip
+    if key not in _PROBES:
+        _PROBES[key] = measure_step(cfg, n_classes, steps)
+    return _PROBES[key]
+
+
+def measure_step(cfg: Config, n_classes: int, steps: int = 5) -> Probe:
     """Time the trials' training step here, in this process: the network the config builds
     (random weights: timing does not depend on them), the trial's threads, the crop size."""
     import io as _io
