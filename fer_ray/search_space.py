@@ -17,11 +17,11 @@ inclusive. Every value (every bound of a range) passes the same checks as a ``--
 or, for a searcher, from ``search.lr_range`` / ``search.hidden_range`` / ``search.hidden_choices``;
 so seed 000's lr x hidden grid is the default space and the default run does not change.
 
-``model.backbone``, ``model.weights``, ``model.train_last_convs`` and ``train.recipe`` change
-what the frozen trunk computes: the search stage builds one trial data bundle per combination
-of their listed values (``trunk_settings``; a stand-in backbone is pretrained once per
-backbone, cached), and each trial reads the one of its own values (``trunk_id``). A key that
-would change the crops (``TRUNK``: ``faces.size``) is refused.
+``faces.size``, ``model.backbone``, ``model.weights``, ``model.train_last_convs`` and
+``train.recipe`` change the crops or what the frozen trunk computes: the search stage builds one
+trial data bundle per combination of their listed values (``trunk_settings``; crops per size
+and a stand-in backbone per backbone, each cached), and each trial reads the one of its own
+values (``trunk_id``).
 
 Pure: no Ray here (the Tune stage turns a ``Domain`` into Tune's objects).
 """
@@ -49,9 +49,8 @@ SEARCHABLE = (
 )  # fmt: skip
 # Keys that change what the frozen trunk computes: a trial data bundle (trunk features, or
 # crops for a random recipe) is built per distinct value, and each trial reads its own
-TRUNK_SEARCHABLE = ("model.backbone", "model.weights", "model.train_last_convs", "train.recipe")
-# ... and a key that would change the crops as well: not searched
-TRUNK = ("faces.size",)
+TRUNK_SEARCHABLE = ("faces.size", "model.backbone", "model.weights", "model.train_last_convs",
+                    "train.recipe")  # fmt: skip
 WHY_NOT = {
     "train.lr": "the ensemble's phase-1 lr; search the cell's 'lr' instead",
     "grid.backbones": "grid.backbones already crosses architectures with the grid",
@@ -202,12 +201,6 @@ def _key_error(cfg: Config, key: str, field_type: FieldType) -> str | None:
     if key in CELL or key in SEARCHABLE or key in TRUNK_SEARCHABLE:
         return None
     where = f"search.space.{key}"
-    if key in TRUNK:
-        return (
-            f"{where}: {key} changes the crops every trial reads (prepared once per run);"
-            f" searchable: {', '.join((*CELL, *SEARCHABLE, *TRUNK_SEARCHABLE))} — run one config"
-            " per value instead (grid.backbones crosses architectures with the grid)"
-        )
     if field_type(key) is not None:
         why = WHY_NOT.get(key, "a grid trial does not read it")
         return f"{where}: {key} is not a trial hyperparameter ({why}); searchable: " + ", ".join(

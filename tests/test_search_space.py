@@ -55,8 +55,8 @@ def test_dotted_and_nested_keys_are_the_same_space():
          "search.space.model.head_dropout: 1.5 fails model.head_dropout must be in [0, 1)"),
         ("search.space.train.weight_decay={uniform: [0.0, 0.1]}",
          "search.space.train.weight_decay: uniform needs a searcher"),
-        ("search.space.faces.size={grid: [48, 64]}",
-         "search.space.faces.size: faces.size changes the crops every trial reads"),
+        ("search.space.data.n_subjects={grid: [8, 10]}",
+         "search.space.data.n_subjects: data.n_subjects is not a trial hyperparameter"),
         ("search.space.model.train_last_convs={randint: [1, 3]}",
          "search.space.model.train_last_convs: model.train_last_convs changes the trunk's"
          " features, built once per value before the search: list its values"),

@@ -383,19 +383,21 @@ def trial_model(model_cfg: Any, data: Any, hidden: int, seed: int, device: Any) 
     return model, trained_module(model, data.kind)
 
 
-TRUNK_FACTS = ("inputs", "trainable_params")  # a trial's, when the search varies the trunk
+TRUNK_FACTS = ("inputs", "input_shape", "trainable_params")  # when the search varies the trunk
 
 
 def trunk_facts(config: dict[str, Any], data: Any, module: Any) -> dict[str, Any]:
     """What a trial trains on when the search varies trunk keys (``search_space.trunk_id``):
-    its bundle's inputs (trunk ``features`` or ``pixels``) and the trainable parameters;
+    its bundle's inputs (trunk ``features`` or ``pixels``) and their shape per image, and the
+    trainable parameters;
     nothing otherwise, so a run without such keys stores exactly what it did before."""
     from fer_ray import search_space
 
     if not search_space.trunk_id(config):
         return {}
     n = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return {"inputs": data.kind, "trainable_params": int(n)}
+    shape = "x".join(str(d) for d in data.x.shape[1:])
+    return {"inputs": data.kind, "input_shape": shape, "trainable_params": int(n)}
 
 
 def trunk_bundles(ctx: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -21,27 +21,30 @@ class StageContext:
     resume: bool = False  # this stage continues an interrupted run of itself
     _shared: dict[str, Any] = field(default_factory=dict)
 
-    def prepared(self) -> Any:
-        """The manifest and crops (``stages.prepare.Prepared``), from the crop cache."""
-        if "prepared" not in self._shared:
+    def prepared(self, cfg: Config | None = None) -> Any:
+        """The manifest and crops (``stages.prepare.Prepared``) of ``cfg`` (default: the
+        stage's), from the crop cache: a searched ``faces.size`` has crops per size."""
+        cfg = cfg or self.cfg
+        key = ("prepared", repr((cfg.data, cfg.faces)))
+        if key not in self._shared:
             from fer_ray.stages import prepare
 
-            self._shared["prepared"] = prepare.load_prepared(self.cfg)
-        return self._shared["prepared"]
+            self._shared[key] = prepare.load_prepared(cfg)
+        return self._shared[key]
 
     def set_prepared(self, prepared: Any) -> None:
-        self._shared["prepared"] = prepared
+        self._shared[("prepared", repr((self.cfg.data, self.cfg.faces)))] = prepared
 
     def trial_data(self, trunk: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """(object ref to the trial data bundle, facts about it), built once per driver for each
         trunk setting: the config's, or with ``trunk``'s keys set (a search over keys that
-        change what the frozen trunk computes, ``search_space.TRUNK_SEARCHABLE``)."""
+        change the crops or what the frozen trunk computes, ``search_space.TRUNK_SEARCHABLE``)."""
         cfg = with_values(self.cfg, trunk) if trunk else self.cfg
-        key = ("trial_data", repr((cfg.model, cfg.train.recipe)))
+        key = ("trial_data", repr((cfg.faces, cfg.model, cfg.train.recipe)))
         if key not in self._shared:
             from fer_ray.stages import features
 
-            self._shared[key] = features.build(cfg, self.prepared())
+            self._shared[key] = features.build(cfg, self.prepared(cfg))
         return self._shared[key]
 
     def for_stage(self, resume: bool, choice: tuple[str, str] | None = None) -> StageContext:

@@ -39,7 +39,7 @@ RUNS = {"a": OPTUNA, "b": OPTUNA, "random": RANDOM, "hyperopt": HYPEROPT, "space
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, shared_cache):
+def runs(tmp_path_factory, shared_cache, ray_session):  # one Ray for the module's runs
     out = {}
     for name, keys in RUNS.items():
         tmp = tmp_path_factory.mktemp(name)
@@ -181,7 +181,11 @@ def test_each_trunk_setting_trains_on_its_own_bundle_and_the_members_on_the_chos
     for row in trials.to_dict("records"):
         params, kind = _trainable(row["model.train_last_convs"])
         assert (row["trainable_params"], row["inputs"]) == (params, kind)
-    assert trials.groupby("model.train_last_convs")["trainable_params"].nunique().eq(1).all()
+    by_setting = trials.groupby("model.train_last_convs")
+    assert by_setting["trainable_params"].nunique().eq(1).all()
+    # each setting read its own bundle: the whole net the 32 px crops, the tail trunk features
+    shapes = by_setting["input_shape"].unique()
+    assert list(shapes[-1]) == ["32x32x3"] and len(shapes[1]) == 1 and shapes[1][0] != "32x32x3"
     assert trials["trainable_params"].nunique() == 2
     facts = json.loads((run / "grid" / "features.json").read_text())
     assert set(facts["trunk_settings"]) == {"model.train_last_convs=-1", "model.train_last_convs=1"}
