@@ -77,11 +77,16 @@ def plain(text: str) -> str:
     return text.replace("**", "").replace("`", "")
 
 
+def heading(name: str) -> str:
+    """A column heading that may wrap after each ``_`` (``vote_recall_low``), so a table of
+    many columns fits the page instead of scrolling sideways."""
+    return html.escape(name).replace("_", "_<wbr>")
+
+
 def html_table(df: pd.DataFrame) -> str:
     """The table as the Markdown shows it, sortable: each heading is a button."""
     head = "".join(
-        f'<th scope="col"><button type="button">{html.escape(str(c))}</button></th>'
-        for c in df.columns
+        f'<th scope="col"><button type="button">{heading(str(c))}</button></th>' for c in df.columns
     )
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"

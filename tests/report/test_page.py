@@ -155,3 +155,20 @@ def test_the_first_screen_shows_the_result_and_the_key_figures(driver: Any, page
         assert all(s >= 2 * body for s in sizes), (sizes, body)
     finally:
         driver.set_window_size(browser.WIDTH, browser.HEIGHT)
+
+
+def test_wide_tables_fit_the_page_instead_of_scrolling_sideways(driver: Any, page: Path):
+    """The per-class table's eleven columns scrolled sideways (issue 24): headings now wrap
+    after ``_``, and no table of the fake run is wider than the page at 1200 or 1400 px."""
+    try:
+        for width in (1400, browser.WIDTH):
+            driver.set_window_size(width, 900)
+            driver.get(page.as_uri())
+            wide = driver.execute_script(
+                "return Array.from(document.querySelectorAll('div.scroll'))"
+                ".filter(e => e.scrollWidth > e.clientWidth)"
+                ".map(e => (e.closest('section') || {}).id)"
+            )
+            assert wide == [], (width, wide)
+    finally:
+        driver.set_window_size(browser.WIDTH, browser.HEIGHT)

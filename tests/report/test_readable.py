@@ -190,3 +190,13 @@ def test_the_member_chart_and_the_learning_curves_keep_their_legends_off_the_dat
         by_lr.setdefault(lr, set()).add(line.get_color())
     assert all(len(colours) == 1 for colours in by_lr.values()) and len(by_lr) == 2
     close(fig)
+
+
+def test_table_headings_may_wrap_after_underscores():
+    import pandas as pd
+
+    from fer_ray.report.render import html_table
+
+    out = html_table(pd.DataFrame({"vote_recall_low": [0.25], "class": ["angry"]}))
+    assert '<button type="button">vote_<wbr>recall_<wbr>low</button>' in out
+    assert re.sub(r"<[^>]+>", "", out).startswith("vote_recall_lowclass")
