@@ -192,6 +192,22 @@ def test_the_member_chart_and_the_learning_curves_keep_their_legends_off_the_dat
     close(fig)
 
 
+def test_the_size_curve_and_the_holdout_chart_keep_their_legends_off_the_data(run_root):
+    from fer_ray.report.figures import close
+    from fer_ray.report.sections import ensemble
+    from tests.report.fake_run import HOLDOUTS
+
+    part = ensemble.load(open_run(run_root))
+    fig = ensemble.size_curve_chart(part.tables["ensemble_size_curve"], ensemble.intervals(part))
+    assert _legends_clear_of_the_data(fig) == 1  # one legend for the three panels
+    labels = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert any("95 % test-set interval" in t for t in labels)
+    close(fig)
+    fig = ensemble.holdout_chart(HOLDOUTS)
+    assert _legends_clear_of_the_data(fig) == 1
+    close(fig)
+
+
 def test_table_headings_may_wrap_after_underscores():
     import pandas as pd
 

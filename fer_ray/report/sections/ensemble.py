@@ -117,9 +117,14 @@ def member_accuracy_figure(members: pd.DataFrame, ens: dict[str, Any]) -> Any:
 
 
 def size_curve(curve: pd.DataFrame, iv: dict[str, Any] | None, path: Path) -> None:
+    save(size_curve_chart(curve, iv), path)
+
+
+def size_curve_chart(curve: pd.DataFrame, iv: dict[str, Any] | None) -> Any:
     """Accuracy, NLL and ECE of the soft vote against k, ± std across k-member ensembles; on
-    the accuracy panel the test-set intervals of k = 1 (member mean) and k = M (the vote)."""
-    fig, axes = subplots(1, 3, figsize=(11, 3.4))
+    the accuracy panel the test-set intervals of k = 1 (member mean) and k = M (the vote).
+    One legend, beside the last panel."""
+    fig, axes = subplots(1, 3, figsize=(13, 3.4))
     k = curve["k"].to_numpy()
     for ax, col, label in zip(
         axes, ("accuracy", "nll", "ece"), ("accuracy", "NLL (nats)", "ECE (15 bins)")
@@ -135,18 +140,23 @@ def size_curve(curve: pd.DataFrame, iv: dict[str, Any] | None, path: Path) -> No
             d = iv[key]
             yerr = [[d["estimate"] - d["low"]], [d["high"] - d["estimate"]]]
             axes[0].errorbar([x], [d["estimate"]], yerr=yerr, fmt="none", color="k", capsize=4)
-        axes[0].plot([], [], color="k", label="95 % test-set interval")
-    axes[0].legend(fontsize=7)
+        axes[2].plot([], [], color="k", label="95 % test-set interval\n(accuracy, k = 1 and M)")
+    legend_outside(axes[2])
     axes[0].set_title("Soft-vote accuracy")
     axes[1].set_title("Negative log-likelihood")
     axes[2].set_title("Expected calibration error")
-    save(fig, path)
+    return fig
 
 
 def holdout_figure(h: pd.DataFrame, path: Path) -> None:
+    save(holdout_chart(h), path)
+
+
+def holdout_chart(h: pd.DataFrame) -> Any:
     """Per holdout repeat: member mean ± member std (member-to-member spread) and the vote;
-    dashed lines: their means over repeats (the holdout-to-holdout spread is their scatter)."""
-    fig, ax = subplots(figsize=(6, 3.4))
+    dashed lines: their means over repeats (the holdout-to-holdout spread is their scatter).
+    The legend beside the points."""
+    fig, ax = subplots(figsize=(8.5, 3.4))
     x = h["repeat"].to_numpy()
     ax.errorbar(x - 0.08, h["member_mean"], yerr=h["member_std"], fmt="o", color="k",
                 capsize=4, label="member mean ± std over members")  # fmt: skip
@@ -157,8 +167,8 @@ def holdout_figure(h: pd.DataFrame, path: Path) -> None:
     ax.set_xlabel("holdout repeat (0: the analysed one)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Other grouped test holdouts: spread across holdouts vs across members")
-    ax.legend(fontsize=7)
-    save(fig, path)
+    legend_outside(ax)
+    return fig
 
 
 def span(values: pd.Series) -> str:
