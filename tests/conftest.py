@@ -1,4 +1,5 @@
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,27 @@ TINY = [
 def shared_cache(tmp_path_factory) -> Path:
     """One crop/weights cache for the whole session: pretraining is paid once."""
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def ray_session(tmp_path_factory) -> Iterator[None]:
+    """One local Ray for a test module's in-process runs, started as a run of smoke.yaml
+    starts it (``cluster.connect``: 2 CPUs, no dashboard, no worker logs, the runtime env), so
+    the settings cannot drift; ``run_pipeline`` then joins it and leaves it running, and it
+    stops at the module's end. Each Ray start costs seconds, more on a busy machine.
+
+    Not for a test that needs a Ray of its own: one that sets an environment variable the
+    workers read (``FER_RAY_FAULT_*``: workers inherit Ray's start-up environment), sets
+    ``resources.address`` or other cluster settings (``connect`` returns at once when a Ray is
+    up), or tests Ray's start, nodes or shutdown."""
+    import ray
+
+    from fer_ray.stages import cluster, common  # noqa: F401 - common: its env defaults first
+
+    started = cluster.connect(smoke_config(tmp_path_factory.mktemp("ray_session")))
+    yield
+    if started:  # stop what we started, nothing else
+        ray.shutdown()
 
 
 def start_until(cmd: list[str], point: str, fifo: Path, env: dict | None = None):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, ray_session):  # one Ray for the module's runs
     tmp = tmp_path_factory.mktemp("e2e")
     cfg = smoke_config(tmp)
     report = run_pipeline(cfg)

@@ -9,7 +9,7 @@ import pytest
 from fer_ray.tune import main
 from tests.conftest import SMOKE
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]  # one Ray, both runs
 
 
 def _args(tmp, name, lr):

@@ -54,7 +54,7 @@ ASTRONAUT_FACE = (175, 70, 265, 170)  # by eye, as tests/faces/test_detectors.py
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, shared_cache):
+def run(tmp_path_factory, shared_cache, ray_session):  # one Ray for the module's runs
     tmp = tmp_path_factory.mktemp("seed_stages")
     cfg = smoke_config(tmp, *LEARN, f"faces.cache_dir={shared_cache / 'crops'}")
     report = run_pipeline(cfg)
