@@ -30,6 +30,7 @@ dl.glance ul{margin:0;padding-left:1.2em}
 .stat .label{color:var(--muted);font-weight:600}
 .stat .value{font-size:2.6em;font-weight:700;line-height:1.1;color:var(--fg)}
 .stat .detail{color:var(--muted);font-size:.9em}
+p.note{margin:-.4em 0 1em;color:var(--muted);font-size:.92em}
 .keyfigs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start;margin:0 0 1em}
 .keyfigs figure{margin:0;flex:1 1 300px}
 .keyfigs img{max-height:340px;width:auto}

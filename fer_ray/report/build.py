@@ -43,6 +43,7 @@ def shown(parts: dict[str, Part]) -> list[Shown]:
         section = SECTIONS.get(name)
         glance = getattr(section, "glance", None)
         result = getattr(section, "result", None)
+        notes = getattr(section, "notes", None)
         out.append(
             Shown(
                 name,
@@ -50,6 +51,7 @@ def shown(parts: dict[str, Part]) -> list[Shown]:
                 glance=glance(part) if glance else [],
                 in_header=getattr(section, "place", "body") == "header",
                 result=result(part) if result else [],
+                notes=notes(part) if notes else [],
             )
         )
     return out

@@ -9,8 +9,8 @@ match on ``block[0]``: ``("h1"|"h2"|"p"|"code", text)``, ``("ul", [text, ...])``
 The HTML page also has a header that sums the run up "at a glance": each section may give
 ``Glance`` entries (a label and a line, or a list of lines) and ``Stat`` numbers (the result,
 shown large at the top of the header, with the ``FIRST_SCREEN`` figures beside); ``Shown`` is
-one section as the page shows it: its blocks, glance entries, numbers, and whether it lives in
-that header.
+one section as the page shows it: its blocks, glance entries, numbers (with ``notes``, the lines that
+qualify them), and whether it lives in that header.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class Shown:
     glance: list[Glance] = field(default_factory=list)
     in_header: bool = False
     result: list[Stat] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def h1(text: str) -> Block:

@@ -163,9 +163,10 @@ def glance_entries(shown: list[Shown]) -> list[Glance]:
     return sorted(entries, key=lambda g: rank.get(g[0], len(rank)))
 
 
-def html_result(stats: list[Stat]) -> str:
+def html_result(stats: list[Stat], notes: list[str] | None = None) -> str:
     """The result's numbers, large, each with its label above and its interval below; spaces
-    between the parts so that the page's text reads as the Markdown's line."""
+    between the parts so that the page's text reads as the Markdown's line; then the lines
+    that qualify them (``notes``)."""
     if not stats:
         return ""
     cells = "".join(
@@ -174,7 +175,8 @@ def html_result(stats: list[Stat]) -> str:
         f'<span class="detail">({inline(detail)})</span></div>'
         for label, value, detail in stats
     )
-    return f'<div class="result" aria-label="Result">{cells}</div>'
+    said = "".join(f'<p class="note">{inline(n)}</p>' for n in notes or [])
+    return f'<div class="result" aria-label="Result">{cells}</div>{said}'
 
 
 def html_first_screen(shown: list[Shown], src: Callable[[str], str]) -> str:
@@ -187,7 +189,11 @@ def html_first_screen(shown: list[Shown], src: Callable[[str], str]) -> str:
 
 
 def html_header(
-    title: str, entries: list[Glance], stats: list[Stat] | None = None, figures: str = ""
+    title: str,
+    entries: list[Glance],
+    stats: list[Stat] | None = None,
+    figures: str = "",
+    notes: list[str] | None = None,
 ) -> str:
     items = []
     for i, (label, value) in enumerate(entries):
@@ -198,7 +204,7 @@ def html_header(
         lead = ' class="lead"' if i == 0 else ""
         items.append(f"<dt>{html.escape(label)}</dt><dd{lead}>{dd}</dd>")
     glance = f'<dl class="glance">{"".join(items)}</dl>' if items else ""
-    result = html_result(stats or [])
+    result = html_result(stats or [], notes)
     return f"<header><h1>{html.escape(title)}</h1>{result}{figures}{glance}</header>"
 
 
@@ -226,6 +232,8 @@ def to_page(shown: list[Shown], title: str, folder: Path, refresh: int | None = 
         f'<section id="{html.escape(s.name)}">{html_blocks(s.blocks, src)}</section>' for s in body
     )
     stats = [stat for s in shown for stat in s.result]
-    header = html_header(title, glance_entries(shown), stats, html_first_screen(shown, src))
+    notes = [n for s in shown for n in s.notes]
+    first = html_first_screen(shown, src)
+    header = html_header(title, glance_entries(shown), stats, first, notes)
     page = f"{header}{html_contents(body)}<main>{sections}</main>"
     return _document(title, page, refresh=refresh)

@@ -15,6 +15,8 @@ and, optionally (``build`` supplies the defaults):
 * ``result(part) -> list[Stat]``: the run's result as big numbers (label, value, detail) at
   the top of the HTML page's header (default: none; the headline gives them, and its blocks
   say the same numbers for the Markdown);
+* ``notes(part) -> list[str]``: lines under those numbers that qualify them (the header's:
+  what the weights were pretrained on); shown only beside numbers;
 * ``place``: ``"header"`` for a section whose whole content is its glance (title, headline,
   departures from the paper): the HTML shows it in the page header, not as a body section;
   default ``"body"``. Markdown shows every section's blocks in section order either way.

@@ -96,3 +96,24 @@ def test_a_run_selected_on_test_says_so_beside_the_numbers(tmp_path: Path):
     out = build_report(write_run(tmp_path / "run", selected_on_test=True), tmp_path / "rep")
     stats = _stats((out / "report.html").read_text())
     assert all(s[0].endswith("(selected on test)") for s in stats)
+
+
+def test_the_numbers_come_with_the_pretraining_caveat(tmp_path: Path):
+    import json
+
+    from fer_ray.layout import Grid
+
+    root = write_run(tmp_path / "run")
+    pre = {"targets": "the 13 Action Unit intensities", "reveals": "the expression class",
+           "label_free": False}  # fmt: skip
+    features = json.loads((root / Grid.DIR / Grid.FEATURES).read_text())
+    (root / Grid.DIR / Grid.FEATURES).write_text(json.dumps({**features, "pretrain": pre}))
+    html = (build_report(root, tmp_path / "rep") / "report.html").read_text()
+    header = _header(html)
+    note = re.search(r'</div><p class="note">(.*?)</p>', header)
+    assert note, "no note under the numbers"
+    text = unescape(re.sub(r"<[^>]+>", "", note.group(1)))
+    assert text.startswith("Model weights: synthetic (resnet18): pretrained here on the 13")
+    assert "(supervised, not label-free; reveals the expression class)" in text
+    assert header.index('class="result"') < header.index('class="note"')
+    assert header.index('class="note"') < header.index('class="keyfigs"')

@@ -100,6 +100,12 @@ def weights(part: Part) -> str:
     return out
 
 
+def notes(part: Part) -> list[str]:
+    """Under the result's numbers: the weights and what they were pretrained on (issue 24: the
+    headline numbers come with the pretraining caveat)."""
+    return [f"Model weights: {weights(part)}."]
+
+
 def blocks(part: Part) -> list[Block]:
     banner = partial(part)
     return [
