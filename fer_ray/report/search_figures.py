@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import save, subplots, text_colour
 
 BINS = 4  # a numeric key with more distinct values is binned by quantiles for the heat map
 
@@ -77,11 +77,10 @@ def heat(frame: pd.DataFrame, a: str, b: str, metric: str, path: Path) -> None:
     ax.set_yticks(range(piv.shape[0]), list(piv.index), fontsize=8)
     ax.set_xlabel(b)
     ax.set_ylabel(a)
-    mid = np.nanmean(piv.to_numpy(float))
     for (i, j), v in np.ndenumerate(piv.to_numpy(float)):
-        if v == v:  # dark digits on the light (high) cells, light on the dark ones
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
-                    color="k" if v > mid else "w")  # fmt: skip
+        if v == v:  # black or white, whichever contrasts more with the cell
+            colour = text_colour(im.cmap(im.norm(v))[:3])
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8, color=colour)
     fig.colorbar(im, ax=ax, label=f"mean {metric}")
     ax.set_title(f"The two most important keys: {a} x {b}")
     save(fig, path)

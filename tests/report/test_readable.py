@@ -216,3 +216,25 @@ def test_table_headings_may_wrap_after_underscores():
     out = html_table(pd.DataFrame({"vote_recall_low": [0.25], "class": ["angry"]}))
     assert '<button type="button">vote_<wbr>recall_<wbr>low</button>' in out
     assert re.sub(r"<[^>]+>", "", out).startswith("vote_recall_lowclass")
+
+
+def test_the_grid_heat_maps_labels_contrast_with_their_cells(run_root, tmp_path, monkeypatch):
+    """The best (yellow) cells get dark digits, the dark ones light digits."""
+    from fer_ray.report.figures import contrast
+    from fer_ray.report.sections import grid
+
+    figs = []
+    monkeypatch.setattr(grid, "save", lambda fig, path: figs.append(fig))
+    grid.plots(grid.load(open_run(run_root)), tmp_path)
+    ax = figs[0].axes[0]
+    im = ax.images[0]
+    values = im.get_array()
+    seen = set()
+    for text in ax.texts:
+        j, i = (round(v) for v in text.get_position())
+        cell = im.cmap(im.norm(values[i, j]))[:3]
+        colour = (0, 0, 0) if text.get_color() == "black" else (1, 1, 1)
+        other = (1, 1, 1) if colour == (0, 0, 0) else (0, 0, 0)
+        assert contrast(cell, colour) >= contrast(cell, other), text.get_text()
+        seen.add(text.get_color())
+    assert len(ax.texts) == values.size and seen <= {"black", "white"}

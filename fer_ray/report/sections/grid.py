@@ -23,7 +23,7 @@ from fer_ray.analysis.selection import runner_up_pairing
 from fer_ray.layout import Grid
 from fer_ray.report import search_figures
 from fer_ray.report import uncertainty as u
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import save, subplots, text_colour
 from fer_ray.report.page import Block, h2, img, p, pct, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -164,7 +164,8 @@ def plots(part: Part, out: Path) -> None:
         if intervals:
             r = idx.loc[(piv.index[i], piv.columns[j])]
             text += f"\n[{r['low']:.3f}, {r['high']:.3f}]"
-        ax.text(j, i, text, ha="center", va="center", color="w", fontsize=8)
+        cell = im.cmap(im.norm(v))[:3] if v == v else (1.0, 1.0, 1.0)  # NaN: a diverged cell
+        ax.text(j, i, text, ha="center", va="center", color=text_colour(cell), fontsize=8)
     fig.colorbar(im, ax=ax, label="mean val accuracy")
     ax.set_title(
         "Grid search: mean over folds"
