@@ -8,12 +8,10 @@ the real augmentation recipe, on CPU. ImageNet weights cannot be downloaded here
 """
 
 import json
-import logging
 
 import numpy as np
 import pandas as pd
 import pytest
-import ray
 
 from fer_ray import config
 from fer_ray.data import recipes
@@ -22,7 +20,7 @@ from tests.conftest import ROOT
 from tests.data import fixtures
 from tests.data.descriptor_fixture import write_sfew_sheet
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]  # one Ray, every run
 
 SHRINK = [
     "faces.size=48",
@@ -86,19 +84,6 @@ CASES = {
     "ckplus_seed003": lambda root: fixtures.write_ckplus(root, copies=3),
     "fer2013_seed004": lambda root: fixtures.write_fer2013(root, n=60),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}},
-    )
-    yield
-    ray.shutdown()
 
 
 @pytest.mark.parametrize("name", list(CASES))
