@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.analysis import pred_text
-from fer_ray.analysis.intervals import accuracy_interval
+from fer_ray.analysis.intervals import accuracy_interval, mcnemar, paired_difference
 
 METRIC = "fold_mean_val_acc"
 
@@ -37,13 +37,8 @@ def search_table(
         if not row.complete or not row.fold_preds:
             pooled.append(np.nan), low.append(np.nan), high.append(np.nan)
             continue
-        correct, groups = [], []
-        for f, text in enumerate(row.fold_preds.split("|")):
-            items = splits[splits["fold"] == f]
-            preds = pred_text.decode(text)
-            correct.append(preds == items["label"].to_numpy())
-            groups.append(items["group"].astype(str).to_numpy())
-        iv = accuracy_interval(np.concatenate(correct), np.concatenate(groups), seed=seed)
+        correct, groups = out_of_fold(row.fold_preds, splits)
+        iv = accuracy_interval(correct, groups, seed=seed)
         pooled.append(iv.estimate), low.append(iv.low), high.append(iv.high)
     t["pooled"], t["low"], t["high"] = pooled, low, high
     done = t[t["complete"]]
@@ -75,6 +70,35 @@ def search_table(
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def out_of_fold(fold_preds: str, splits: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A complete proposal's predictions (``"|"``-joined per fold) → whether each out-of-fold
+    image was right, and its group, in fold then item order."""
+    correct, groups = [], []
+    for f, text in enumerate(fold_preds.split("|")):
+        items = splits[splits["fold"] == f]
+        correct.append(pred_text.decode(text) == items["label"].to_numpy())
+        groups.append(items["group"].astype(str).to_numpy())
+    return np.concatenate(correct), np.concatenate(groups)
+
+
+def runner_up(table: pd.DataFrame, best: dict[str, Any], splits: pd.DataFrame,
+              seed: int = 0) -> dict[str, Any] | None:  # fmt: skip
+    """The best proposal against the next most accurate complete one, paired on the same
+    out-of-fold images (as the grid pairs its two top cells): the difference best - runner-up
+    with its interval over groups, and McNemar's discordant counts. None with one proposal."""
+    done = table[table["complete"] & (table["trial"] != best["trial"])]
+    if done.empty or "fold_preds" not in table:
+        return None
+    second = done.loc[done[METRIC].idxmax()]
+    a, groups = out_of_fold(str(table.loc[table["trial"] == best["trial"], "fold_preds"].iloc[0]),
+                            splits)  # fmt: skip
+    b, _ = out_of_fold(str(second["fold_preds"]), splits)
+    diff = paired_difference(a, b, groups, seed=seed)
+    return {"runner_up": {"trial": str(second["trial"]), "lr": float(second["lr"]),
+                          "hidden": int(second["hidden"]), METRIC: float(second[METRIC])},
+            "difference": diff.as_dict(), "mcnemar": mcnemar(a, b)}  # fmt: skip
 
 
 def pareto_front(table: pd.DataFrame, objectives: dict[str, str]) -> pd.Series:

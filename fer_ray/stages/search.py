@@ -33,7 +33,7 @@ from ray import tune
 
 from fer_ray import files, search_space
 from fer_ray.analysis import pred_text
-from fer_ray.analysis.search import importances, search_history, search_table
+from fer_ray.analysis.search import importances, runner_up, search_history, search_table
 from fer_ray.config import Config, with_searched
 from fer_ray.layout import Grid, RunPaths
 from fer_ray.seeds import trial_seed
@@ -278,6 +278,7 @@ def run(
         "concurrent": cfg.resources.max_concurrent_trials,
         "reproducible": cfg.resources.max_concurrent_trials == 1,
         "best": best,
+        "runner_up": runner_up(table, best, splits, cfg.seed),
         "space": {k: d.describe() for k, d in search_space.resolve(cfg).items()},
         **({"objectives": goals} if multi else {}),
     }  # fmt: skip

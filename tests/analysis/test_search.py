@@ -7,7 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_ray.analysis.search import importances, pareto_front, search_history, search_table
+from fer_ray.analysis.search import (
+    importances,
+    pareto_front,
+    runner_up,
+    search_history,
+    search_table,
+)
 from fer_ray.config import Config
 from fer_ray.search_space import Domain, default_cell
 
@@ -111,3 +117,13 @@ def test_the_pareto_front_keeps_exactly_the_undominated_complete_trials():
     front = pareto_front(t, {"acc": "max", "params": "min"})
     # (0.8, 200) is dominated by (0.8, 100); the incomplete 0.95 is never on the front
     assert front.tolist() == [True, True, False, True, False, True]
+
+
+def test_the_best_proposal_is_paired_with_the_runner_up_on_the_same_images():
+    table, best = search_table(_trials(), SPLITS, folds=3)
+    pair = runner_up(table, best, SPLITS, seed=0)
+    # t2 gets items 0-3 right, t0 items 0, 1, 2 (t1 stopped early: not a runner-up)
+    assert pair["runner_up"]["trial"] == "t0"
+    assert pair["difference"]["estimate"] == pytest.approx(1 / 6)
+    assert (pair["mcnemar"]["b"], pair["mcnemar"]["c"]) == (1, 0)
+    assert runner_up(table[table["trial"] != "t0"], best, SPLITS) is None  # nobody to pair

@@ -127,6 +127,7 @@ def test_hyperopt_runs_its_proposals(runs):
 def test_report_shows_the_search_beside_the_grid(runs):
     report = (runs["a"] / "reports" / "smoke" / "report.md").read_text()
     assert "## Search: optuna" in report and "The grid on the same data" in report
+    assert "Against the runner-up (lr " in report  # the best proposal paired with the next
     assert "grid/search_study.db (optuna-dashboard opens it)" in report
     assert (runs["a"] / "reports" / "smoke" / "search_history.png").stat().st_size > 5000
 

@@ -153,6 +153,20 @@ def _best(best: dict[str, Any], noun: str) -> str:
     )
 
 
+def _runner_up(pair: dict[str, Any] | None, noun: str) -> str:
+    """The best proposal against the next, paired on the same out-of-fold images."""
+    if not pair:
+        return ""
+    d, mc, r = pair["difference"], pair["mcnemar"], pair["runner_up"]
+    return (
+        f" Against the runner-up (lr {r['lr']:.3g}, hidden {r['hidden']}), paired on the same "
+        f"{u.sample(d['n_items'], d['n_groups'], noun, 'out-of-fold images')}: "
+        f"{u.difference(d['estimate'], d['low'], d['high'])}, {u.verdict(d['low'], d['high'])}"
+        f"; they disagree on {mc['n_discordant']} images. The best proposal's pooled interval is"
+        " computed after picking it on these images, so it is optimistic."
+    )
+
+
 def _trials(part: Part) -> list[Block]:
     """The Pareto front (several objectives), the figures and every proposal's row."""
     out: list[Block] = []
@@ -182,7 +196,7 @@ def blocks(part: Part) -> list[Block]:
     out = [
         h2(f"Search: {algo}"),
         p(_intro(s)),
-        p(_best(best, part.facts["noun"])),
+        p(_best(best, part.facts["noun"]) + _runner_up(s.get("runner_up"), part.facts["noun"])),
         img(HISTORY, "Objective per proposal and the best so far"),
         *_trials(part),
     ]
