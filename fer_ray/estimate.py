@@ -180,19 +180,11 @@ class Estimate:
 def estimate(cfg: Config, actions: dict[str, str], inputs: dict[str, Any], cap: Any) -> Estimate:
     """Each stage's estimate: its hook's seconds from the probe timed here, calibrated by the
     measured/estimated ratio of earlier runs on this machine (``fer_ray.timing``)."""
-    from fer_ray.data.splits import holdout_and_folds
+    from fer_ray.data.splits import run_splits
 
     m = inputs["manifest"]
     n_images, n_classes = len(m), int(m["label"].nunique())
-    test, folds = holdout_and_folds(
-        m["label"].to_numpy(),
-        m["group"].astype(str).to_numpy(),
-        folds=cfg.grid.folds,
-        seed=cfg.seed,
-        test_fraction=cfg.ensemble.test_fraction,
-        test_split=cfg.data.test_split,
-        own_split=m["split"].fillna("").to_numpy(),
-    )
+    test, folds = run_splits(m, cfg)
     pool, n_test = int((~test).sum()), int(test.sum())
     r = cfg.resources
     trial_slots = slots(cap.nodes, r.cpus_per_trial, r.gpus_per_trial)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -234,6 +235,21 @@ def holdout_and_folds(
     for f in range(folds):
         _disjoint(codes, uniques, ((fold_of >= 0) & (fold_of != f), fold_of == f, test))
     return test, fold_of
+
+
+def run_splits(manifest: pd.DataFrame, cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``holdout_and_folds`` of a prepared manifest under a run's config (``grid.folds``,
+    ``seed``, ``ensemble.test_fraction``, ``data.test_split``): the one call the preflight, the
+    dry run's estimate and the trial data bundle all make."""
+    return holdout_and_folds(
+        manifest["label"].to_numpy(),
+        manifest["group"].astype(str).to_numpy(),
+        folds=cfg.grid.folds,
+        seed=cfg.seed,
+        test_fraction=cfg.ensemble.test_fraction,
+        test_split=cfg.data.test_split,
+        own_split=manifest["split"].fillna("").to_numpy(),
+    )
 
 
 def member_split(

@@ -30,7 +30,7 @@ from ray.util.queue import Queue
 from fer_ray import layout
 from fer_ray.config import Config
 from fer_ray.data import recipes
-from fer_ray.data.splits import holdout_and_folds
+from fer_ray.data.splits import run_splits
 from fer_ray.models import weights as weight_sources
 from fer_ray.models.pretrain import (
     load_pretrained,
@@ -190,15 +190,7 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
     m = prepared.manifest
     y = m["label"].to_numpy(np.int64)
     groups = m["group"].astype(str).to_numpy()
-    test, folds = holdout_and_folds(
-        y,
-        groups,
-        folds=cfg.grid.folds,
-        seed=cfg.seed,
-        test_fraction=cfg.ensemble.test_fraction,
-        test_split=cfg.data.test_split,
-        own_split=m["split"].fillna("").to_numpy(),
-    )
+    test, folds = run_splits(m, cfg)
     use, why = cache_applicable(cfg.model, cfg.train)
     t0 = time.time()
     threads = cfg.resources.features_cpus

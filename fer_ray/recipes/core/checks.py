@@ -23,20 +23,11 @@ def faces(cfg: Config, inputs: dict[str, Any]) -> None:
 def training(cfg: Config, inputs: dict[str, Any]) -> None:
     """The splits (enough groups for the folds, a grouped holdout) and the model (backbone,
     input size, freeze policy, weights file)."""
-    from fer_ray.data.splits import holdout_and_folds
+    from fer_ray.data.splits import run_splits
     from fer_ray.models.backbones import check_input_size
     from fer_ray.models.factory import check_model
 
-    m = inputs["manifest"]
-    holdout_and_folds(
-        m["label"].to_numpy(),
-        m["group"].astype(str).to_numpy(),
-        folds=cfg.grid.folds,
-        seed=cfg.seed,
-        test_fraction=cfg.ensemble.test_fraction,
-        test_split=cfg.data.test_split,
-        own_split=m["split"].fillna("").to_numpy(),
-    )
+    run_splits(inputs["manifest"], cfg)
     check_input_size(cfg.model.backbone, cfg.faces.size)
     check_model(cfg.model)
     if cfg.ensemble.backbones or cfg.grid.backbones:
