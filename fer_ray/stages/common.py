@@ -254,11 +254,11 @@ def report_epoch(row: dict[str, Any], snapshot: Any, every: int = 1, last: bool 
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
     else:
         tune.report(row)
-    _maybe_inject_fault(row["step"])
+    inject_fault(row["step"])
     testhooks.reached(f"epoch:{tune.get_context().get_experiment_name()}:{row['step']}")
 
 
-def _maybe_inject_fault(step: int) -> None:
+def inject_fault(step: int) -> None:
     """Test hook: crash one trial once after ``FER_RAY_FAULT_AT_STEP`` to prove resumption."""
     at, marker = os.environ.get("FER_RAY_FAULT_AT_STEP"), os.environ.get("FER_RAY_FAULT_MARKER")
     if at and marker and step == int(at):

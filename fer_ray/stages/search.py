@@ -99,6 +99,7 @@ def search_trainable(config: dict[str, Any], cfg: Config, data_ref: Any) -> None
         with tempfile.TemporaryDirectory() as d:
             torch.save({"folds": done}, Path(d) / "folds.pt")
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
+        common.inject_fault(len(done))  # a test's crash after a fold (FER_RAY_FAULT_AT_STEP)
 
 
 def _objective_values(cfg: Config, module: Any, done: list[dict[str, Any]]) -> dict[str, Any]:
@@ -142,6 +143,13 @@ def space(cfg: Config) -> dict[str, Any]:
 def budget(cfg: Config) -> int:
     """Trials: ``search.trials``, or as many as the grid has cells (the same training budget)."""
     return cfg.search.trials or len(cfg.grid.lr) * len(cfg.grid.hidden)
+
+
+def proposal_number(trial_dir: str) -> int:
+    """Tune's trial counter in a trial folder's name, ``search_trainable_<id>_<n>_<config>_...``
+    (the last number before the first ``key=value``)."""
+    head = trial_dir.split("=", 1)[0].split("_")
+    return int([t for t in head if t.isdigit()][-1])
 
 
 def _record(r: tune.Result, _: Path | None) -> dict[str, Any]:
@@ -259,7 +267,11 @@ def run(
         _record, metric=METRIC, finished=None, open_checkpoint=False, need_final=False,
         search=search,
     )  # fmt: skip
-    rows = [{**row, "order": i} for i, row in enumerate(run_tune_stage(cfg, spec, resume).records)]
+    records = run_tune_stage(cfg, spec, resume).records
+    # in the order the searcher proposed them (Tune's trial counter), which a resumed search
+    # keeps: the order results arrive in changes when a trial restarts
+    records.sort(key=lambda row: proposal_number(row["trial"]))
+    rows = [{**row, "order": i} for i, row in enumerate(records)]
     table, best = search_table(pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed, goals)
     table.drop(columns=["fold_preds"]).to_csv(out / Grid.SEARCH_TRIALS, index=False)
     search_history(table).to_csv(out / Grid.SEARCH_HISTORY, index=False)
