@@ -184,6 +184,12 @@ def trunk_id(values: dict[str, Any]) -> str:
     return ",".join(f"{k}={values[k]}" for k in TRUNK_SEARCHABLE if k in values)
 
 
+def values_text(values: dict[str, Any]) -> str:
+    """`` train.epochs=2 model.head_dropout=0.5``: the searched config keys of a trial's config
+    or a chosen cell, as the terminal and the work log name them (empty when there are none)."""
+    return "".join(f" {k}={v}" for k, v in config_values(values).items())
+
+
 def config_values(values: dict[str, Any]) -> dict[str, Any]:
     """Of a trial's config or a chosen cell, the searched config keys (dotted names) and values."""
     return {k: v for k, v in values.items() if "." in k}

@@ -120,7 +120,7 @@ def _record(r: tune.Result, _: Path | None) -> tuple[dict, dict, pd.DataFrame]:
         "val_preds": h["val_preds"].dropna().iloc[-1],
         **({"diverged": True} if _diverged(h) else {}),  # a column only when one diverged
     }
-    more = "".join(f" {k}={v}" for k, v in searched.items())
+    more = search_space.values_text(c)
     work = {
         "unit": f"trial {c.get('backbone', '')} lr={c['lr']:g} hidden={c['hidden']}{more}"
         f" fold={c['fold']}".replace("trial  ", "trial "),
@@ -148,8 +148,7 @@ def diverged_cells(t2: pd.DataFrame) -> str:
 
 def cell_text(cell: dict[str, Any]) -> str:
     """``lr=0.005 hidden=100`` and any searched config keys: one cell, as the terminal says it."""
-    more = "".join(f" {k}={v}" for k, v in search_space.config_values(cell).items())
-    return f"lr={cell['lr']:g} hidden={cell['hidden']}{more}"
+    return f"lr={cell['lr']:g} hidden={cell['hidden']}{search_space.values_text(cell)}"
 
 
 def run(

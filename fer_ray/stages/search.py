@@ -295,7 +295,7 @@ def run(
         **({"objectives": goals} if multi else {}),
     }  # fmt: skip
     files.write_json(out / Grid.SEARCH_SUMMARY, summary)
-    more = "".join(f" {k}={v}" for k, v in search_space.config_values(best).items())
+    more = search_space.values_text(best)
     print(
         f"[search] {len(table)} {cfg.search.algorithm} trials · best lr={best['lr']:.3g} "
         f"hidden={best['hidden']}{more} · fold-mean val acc {best['mean_val_acc']:.3f}",
