@@ -38,6 +38,9 @@ CLASS_AU_RANGE: tuple[float, float] = (0.3, 1.0)
 #: Each non-class AU is active with this probability, at intensity uniform in [0, DISTRACTOR_MAX].
 DISTRACTOR_PROB: float = 0.3
 DISTRACTOR_MAX: float = 0.25
+#: ``independent_aus``: each AU is strong (in CLASS_AU_RANGE) with this probability, a fair coin
+#: per AU, borrowing nothing from the seven classes' AU sets.
+INDEPENDENT_AU_PROB: float = 0.5
 
 _IDENTITY_SALT = 1_000_003
 
@@ -175,6 +178,29 @@ def sample_aus(rng: np.random.Generator, label: int) -> np.ndarray:
     return out
 
 
+def sample_independent_aus(rng: np.random.Generator) -> np.ndarray:
+    """AUs drawn without a class (a stand-in's pretraining faces, like an AU-coded data set):
+    each AU independently strong with INDEPENDENT_AU_PROB, else a distractor as in
+    ``sample_aus``. Which AUs appear together says nothing about any of the seven classes."""
+    n = len(AU_LIST)
+    strong = rng.uniform(*CLASS_AU_RANGE, size=n)
+    weak = rng.uniform(0.0, DISTRACTOR_MAX, size=n)
+    on = rng.uniform(size=n) < INDEPENDENT_AU_PROB
+    weak_on = rng.uniform(size=n) < DISTRACTOR_PROB
+    return np.where(on, strong, np.where(weak_on, weak, 0.0)).astype(np.float32)
+
+
+def prototype_class(aus: np.ndarray) -> np.ndarray:
+    """Per row of AU intensities, the class whose AU set is exactly the strong AUs (above the
+    gap between DISTRACTOR_MAX and CLASS_AU_RANGE), or -1 when none is: the generator's own
+    rule, so it recovers the class of every face drawn by ``sample_aus``."""
+    cut = (DISTRACTOR_MAX + CLASS_AU_RANGE[0]) / 2
+    strong = np.asarray(aus) > cut
+    patterns = np.array([[au in CLASS_AUS[c] for au in AU_LIST] for c in CLASS_NAMES])
+    match = (strong[:, None, :] == patterns[None]).all(-1)
+    return np.where(match.any(1), match.argmax(1), -1).astype(np.int64)
+
+
 @cache
 def _curve_weights(n: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, n)[:, None]
@@ -266,11 +292,17 @@ class _Canvas:
 
 
 def _render_one(
-    rng: np.random.Generator, idn: Identity, label: int, s: int, style: Style = DEFAULT_STYLE
+    rng: np.random.Generator,
+    idn: Identity,
+    label: int,
+    s: int,
+    style: Style = DEFAULT_STYLE,
+    independent_aus: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw one face; all randomness comes from `rng` in a fixed order (AUs, pose, background,
-    then the photometric nuisance); the drawing in between draws nothing."""
-    aus = sample_aus(rng, label)
+    then the photometric nuisance); the drawing in between draws nothing. With
+    ``independent_aus`` the AUs ignore ``label`` (``sample_independent_aus``)."""
+    aus = sample_independent_aus(rng) if independent_aus else sample_aus(rng, label)
     a = dict(zip(AU_LIST, aus.tolist(), strict=True))
     # Pose: in-plane rotation, scale, position, yaw (horizontal squash + feature shift).
     theta = np.deg2rad(rng.uniform(-10, 10))
@@ -429,10 +461,13 @@ def render_items(
     image_size: int,
     seed: int,
     style: Style = DEFAULT_STYLE,
+    independent_aus: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render (images, aus, boxes) for some items; any chunking/order gives identical bytes.
 
-    ``style`` (default: the embedded set's own) changes only the nuisance ranges."""
+    ``style`` (default: the embedded set's own) changes only the nuisance ranges;
+    ``independent_aus`` draws each face's AUs without its class (``sample_independent_aus``):
+    the label is then a slot of the item table that the face does not show."""
     sizes = {"n_subjects": (n_subjects, 1), "per_class": (per_class, 1)}
     _check(**sizes, image_size=(image_size, 32), seed=(seed, 0))
     idx = np.asarray(list(indices), dtype=np.int64).reshape(-1)
@@ -451,7 +486,7 @@ def render_items(
             identities[subject] = identity(seed, subject, style)
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         images[k], aus[k], boxes[k] = _render_one(
-            rng, identities[subject], label, image_size, style
+            rng, identities[subject], label, image_size, style, independent_aus
         )
     return images, aus, boxes
 
@@ -462,8 +497,10 @@ def generate(
     image_size: int = 96,
     seed: int = 0,
     style: Style = DEFAULT_STYLE,
+    independent_aus: bool = False,
 ) -> SyntheticFaces:
-    """Render the whole data set in one process (small sets, tests); Ray code uses render_items."""
+    """Render the whole data set in one process (small sets, tests); Ray code uses render_items.
+    With ``independent_aus`` no face shows its ``labels`` entry (see ``render_items``)."""
     table = item_table(n_subjects, per_class)
     images, aus, boxes = render_items(
         table["index"].to_numpy(),
@@ -472,6 +509,7 @@ def generate(
         image_size=image_size,
         seed=seed,
         style=style,
+        independent_aus=independent_aus,
     )
     return SyntheticFaces(
         images=images,

@@ -5,7 +5,9 @@ chance), so the default run transfers from a backbone pretrained here, on a disj
 set (another generator seed, so other identities, never the run's images). What it learns to
 predict is the weight source's objective (``fer_ray.models.pretrain_tasks``): the 13 Action
 Unit intensities (``synthetic_au``, which determine the expression class, so that is supervised
-pretraining on the task) or label-free targets such as the subject's identity
+pretraining on the task), AU intensities of faces whose AUs were drawn independently of any
+class (``synthetic_free_au``, label-free: the AU-coded data set analogue) or other label-free
+targets such as the subject's identity
 (``synthetic_identity``, the VGG-Face analogue) or a random quarter turn (``synthetic_rotation``).
 """
 
@@ -87,7 +89,11 @@ def pretrain_key(cfg: Config, device: str = "cpu", threads: int = 1) -> str:
 def pretraining_faces(cfg: Config) -> tuple[np.ndarray, synthetic.SyntheticFaces]:
     """(face crops, the rendered set with its per-image facts) of the disjoint pretraining set."""
     faces = synthetic.generate(
-        cfg.model.pretrain_subjects, PER_CLASS, cfg.data.image_size, cfg.data.seed + SEED_OFFSET
+        cfg.model.pretrain_subjects,
+        PER_CLASS,
+        cfg.data.image_size,
+        cfg.data.seed + SEED_OFFSET,
+        independent_aus=objective(cfg).independent_aus,
     )
     crops = np.stack(
         [crop(im, tuple(b), 0.0, cfg.faces.size) for im, b in zip(faces.images, faces.boxes)]
@@ -96,7 +102,7 @@ def pretraining_faces(cfg: Config) -> tuple[np.ndarray, synthetic.SyntheticFaces
 
 
 def pretraining_set(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """(face crops, AU intensities) of the disjoint pretraining set."""
+    """(face crops, AU intensities) of the disjoint pretraining set (as the objective draws it)."""
     crops, faces = pretraining_faces(cfg)
     return crops, faces.aus.astype(np.float32)
 
@@ -144,7 +150,7 @@ def pretrain_backbone(
             )
         row = {"epoch": epoch + 1, "train_loss": loss, **obj.score(out, val.y)}
         testhooks.reached(f"pretrain_epoch:{epoch + 1}")
-        if name == "au":
+        if name in ("au", "free_au"):
             row["baseline_mse"] = float(((val.y - y_tr.mean(0)) ** 2).mean())
         history.append(row)
         if on_epoch is not None:

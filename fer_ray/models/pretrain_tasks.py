@@ -6,6 +6,10 @@ what those targets reveal about the expression class, so the report can state it
 - ``au``: the 13 Action Unit intensities. The generator *composes* each class from its AUs, so
   the targets determine the class (thresholding them recovers it): supervised pretraining on
   the run's task with other people, not an analogue of ImageNet.
+- ``free_au``: the 13 Action Unit intensities of faces whose AUs were drawn independently per
+  AU (``synthetic.sample_independent_aus``: each a fair coin, no class, no class's AU set), the
+  analogue of pretraining on an AU-coded data set: the trunk learns what each AU looks like,
+  never which AUs make an expression (only 7 of the 8,192 on/off patterns are a class's).
 - ``identity``: which of the pretraining set's subjects is shown (the VGG-Face analogue). Every
   subject is rendered with every class equally often, so the targets carry no class information.
 - ``rotation``: by how many quarter turns the image was rotated (self-supervised, RotNet); the
@@ -19,6 +23,7 @@ class from them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -84,6 +89,7 @@ class Objective:
     transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = random_flip
     head: Callable[[int, int], nn.Module] = nn.Linear  # (backbone features, n_outputs)
     val_split: Callable[[torch.Tensor, torch.Tensor, torch.Generator], Split] | None = None
+    independent_aus: bool = False  # its pretraining faces' AUs are drawn without a class
 
     def validation(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> Split:
         """The held-out images as scored after each epoch (default: as one epoch sees them)."""
@@ -114,6 +120,11 @@ AU = Objective(
     score=_au_score,
     as_vectors=lambda y, fixed: y.numpy().astype(np.float32),
 )
+
+
+# --- free_au: regress AU intensities drawn independently of any class ----------------------
+
+FREE_AU = dataclasses.replace(AU, independent_aus=True)
 
 
 # --- identity: classify the pretraining set's subjects --------------------------------------
@@ -324,6 +335,7 @@ CONTRASTIVE = Objective(
 
 OBJECTIVES: dict[str, Objective] = {
     "au": AU,
+    "free_au": FREE_AU,
     "identity": IDENTITY,
     "rotation": ROTATION,
     "identity_rotation": IDENTITY_ROTATION,

@@ -66,6 +66,21 @@ WEIGHTS.register(
     ),
 )
 WEIGHTS.register(
+    "synthetic_free_au",
+    WeightSource(
+        "synthetic_free_au stand-in: pretrained here on the Action Units of a disjoint synthetic"
+        " set whose AUs are drawn independently of any class (label-free, the analogue of an"
+        " AU-coded data set)",
+        stand_in=True,
+        objective="free_au",
+        targets="the 13 Action Unit intensities of a disjoint synthetic set whose faces' AUs are"
+        " each drawn by a fair coin, with no expression class",
+        reveals="nothing about the expression class: no face was drawn from a class, and about"
+        " 1 in 1,200 shows one of the seven classes' AU sets by chance; the trunk learns what"
+        " each AU looks like, not which AUs make an expression",
+    ),
+)
+WEIGHTS.register(
     "synthetic_identity",
     WeightSource(
         "synthetic_identity stand-in: pretrained here to tell apart the subjects of a disjoint"

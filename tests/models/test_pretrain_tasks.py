@@ -31,6 +31,13 @@ def faces() -> synthetic.SyntheticFaces:
     return synthetic.generate(40, 3, image_size=32, seed=SEED)
 
 
+@pytest.fixture(scope="module")
+def free_faces() -> synthetic.SyntheticFaces:
+    """The same item table rendered as ``free_au`` renders its pretraining set: every face's
+    AUs drawn independently of its class slot."""
+    return synthetic.generate(40, 3, image_size=32, seed=SEED, independent_aus=True)
+
+
 def class_accuracy_from_targets(targets: np.ndarray, faces: synthetic.SyntheticFaces) -> float:
     """Subject-grouped 5-fold accuracy of a logistic regression: targets -> expression class."""
     y, groups = faces.labels, faces.subjects
@@ -42,13 +49,14 @@ def class_accuracy_from_targets(targets: np.ndarray, faces: synthetic.SyntheticF
 
 
 @pytest.mark.parametrize("name", STAND_INS)
-def test_label_free_sources_targets_say_nothing_about_the_class(name, faces) -> None:
+def test_label_free_sources_targets_say_nothing_about_the_class(name, faces, free_faces) -> None:
     """What each stand-in trains on, fed to a classifier of the expression class: chance for
-    the label-free sources, far above it for the AU source (so the check can fail)."""
+    the label-free sources, far above it for the AU source (so the check can fail). Each
+    source's targets come from a set rendered as its own pretraining set is."""
     src = WEIGHTS.get(name)
-    targets = OBJECTIVES[src.objective].training_targets(
-        faces, SEED, torch.Generator().manual_seed(0)
-    )
+    obj = OBJECTIVES[src.objective]
+    faces = free_faces if obj.independent_aus else faces
+    targets = obj.training_targets(faces, SEED, torch.Generator().manual_seed(0))
     assert len(targets) == len(faces.labels)
     acc = class_accuracy_from_targets(targets, faces)
     if src.label_free:
@@ -64,6 +72,22 @@ def test_the_au_contrast_is_real(faces) -> None:
     assert class_accuracy_from_targets(faces.aus, faces) >= 0.95
     one_hot = np.eye(faces.subjects.max() + 1, dtype=np.float32)[faces.subjects]
     assert abs(class_accuracy_from_targets(one_hot, faces) - CHANCE) <= TOLERANCE
+
+
+def test_free_au_targets_are_not_the_classes_au_sets(faces, free_faces) -> None:
+    """The generator's own rule (strong AUs = a class's AU set) recovers the class from every
+    AU stand-in target and from almost no ``free_au`` target: 7 of the 2^13 equally likely
+    on/off patterns are a class's, so about 0.7 of these 840 faces by chance (0 here); the
+    free faces' class slots are at chance in ``test_label_free_sources_...`` above."""
+    au = OBJECTIVES["au"].training_targets(faces, SEED, torch.Generator().manual_seed(0))
+    assert (synthetic.prototype_class(au) == faces.labels).mean() == 1.0
+    free = OBJECTIVES["free_au"].training_targets(free_faces, SEED, torch.Generator())
+    assert int((synthetic.prototype_class(free) >= 0).sum()) == 0
+    strong = free > 0.275
+    assert abs(strong.mean() - 0.5) < 0.02  # each AU a fair coin ...
+    corr = np.corrcoef(strong.T)[np.triu_indices(strong.shape[1], 1)]
+    assert np.abs(corr).max() < 0.12  # ... independent of the others (|r| ~ 1/sqrt(840))
+    assert WEIGHTS.get("synthetic_free_au").label_free
 
 
 def test_every_source_says_what_its_targets_reveal() -> None:
@@ -113,7 +137,9 @@ def test_cache_key_names_the_objective() -> None:
     assert len(set(keys.values())) == len(objectives)
 
 
-@pytest.mark.parametrize("name", ["synthetic_identity", "synthetic_identity_rotation"])
+@pytest.mark.parametrize(
+    "name", ["synthetic_identity", "synthetic_identity_rotation", "synthetic_free_au"]
+)
 def test_pretraining_is_deterministic_and_seeded(name) -> None:
     torch.set_num_threads(1)
     a, facts = pretrain.pretrain_backbone(_tiny(name))
@@ -124,4 +150,5 @@ def test_pretraining_is_deterministic_and_seeded(name) -> None:
     src = WEIGHTS.get(name)
     assert facts["objective"] == src.objective and facts["label_free"]
     assert facts["targets"] == src.targets and facts["reveals"] == src.reveals
-    assert len(facts["history"]) == 1 and "val_acc" in facts["history"][0]
+    score = "val_mse" if src.objective == "free_au" else "val_acc"
+    assert len(facts["history"]) == 1 and score in facts["history"][0]
