@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fer_ray.layout import SUMMARY, Ensemble
+from fer_ray.layout import SUMMARY, Ensemble, Grid
 from fer_ray.report import uncertainty as u
 from fer_ray.report.page import Block, Glance, Stat, h2, p, pct
 from fer_ray.report.run import Run
@@ -28,7 +28,10 @@ def load(run: Run) -> Part | None:
     summary = run.json(Ensemble.DIR, SUMMARY)
     if not summary:
         return None
-    return Part(facts={"ensemble": summary, "noun": u.group_noun(run)})
+    pre = (run.json(Grid.DIR, Grid.FEATURES) or {}).get("pretrain")  # the stand-in's facts
+    weights = (run.config.get("model") or {}).get("weights")
+    return Part(facts={"ensemble": summary, "noun": u.group_noun(run), "pretrain": pre,
+                       "weights": weights})  # fmt: skip
 
 
 def plots(part: Part, out: Path) -> None:
@@ -54,15 +57,37 @@ def _with_intervals(e: dict[str, Any], iv: dict[str, Any], tag: str, noun: str) 
 
 
 def sentence(facts: dict[str, Any]) -> str:
+    """The numbers, then how the backbone was pretrained and what that means for them (a
+    stand-in trained on targets that determine the class is supervised pretraining on the
+    task, and the sentence itself says so)."""
     e = facts["ensemble"]
     tag = " **(selected on test, seed 000's protocol)**" if e["selected_on_test"] else ""
+    pre, weights = facts.get("pretrain"), facts.get("weights")
+    pre = pre if isinstance(pre, dict) and pre.get("targets") else None
+    if pre and not pre.get("label_free", pre.get("objective") != "au"):
+        backbone = (
+            f" Backbone pretrained here on {pre['targets']}, which determine the expression"
+            " class: **supervised pretraining on this task with other people**, so these"
+            " numbers do not measure transfer from a label-free source."
+        )
+    elif pre:
+        backbone = (
+            f" Backbone pretrained here, label-free, on {pre['targets']}: it never saw an"
+            " expression class, which this run learns from its own training images only."
+        )
+    elif weights == "none":
+        backbone = " Backbone: random initialisation, no pretraining."
+    elif weights == "imagenet":
+        backbone = " Backbone: ImageNet weights (object classes: label-free)."
+    else:
+        backbone = f" Backbone weights: {weights}." if weights else ""
     if e.get("intervals"):
-        return _with_intervals(e, e["intervals"], tag, facts.get("noun", "groups"))
+        return _with_intervals(e, e["intervals"], tag, facts.get("noun", "groups")) + backbone
     return (
         f"{e['members']} members: test accuracy {pct(e['test_acc_mean'])} ± "
         f"{pct(e['test_acc_std'])}{tag}; soft-vote ensemble {pct(e['vote_acc'])}; "
         f"chance {pct(e['chance_uniform'])} (uniform), "
-        f"{pct(e['chance_majority'])} (majority class); test set {e['n_test']} images."
+        f"{pct(e['chance_majority'])} (majority class); test set {e['n_test']} images.{backbone}"
     )
 
 
