@@ -1,10 +1,12 @@
-"""Tests for the cluster-bootstrap accuracy intervals and the paired tests."""
+"""Tests for the accuracy intervals over groups (t, percentile and BCa bootstrap) and the
+paired tests."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm, ttest_1samp
+from scipy.stats import t as scipy_t
 
 from fer_ray.analysis import intervals
 from fer_ray.analysis.intervals import Interval
@@ -21,7 +23,7 @@ def _test_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_estimate_is_plain_accuracy_and_interval_is_sane():
     correct, groups = _test_split()
-    iv = intervals.accuracy_interval(correct, groups)
+    iv = intervals.accuracy_interval(correct, groups, method="percentile")
     assert iv.estimate == pytest.approx(correct.mean(), abs=0)
     assert 0.0 <= iv.low <= iv.estimate <= iv.high <= 1.0
     assert iv.high - iv.low > iv.resolution  # 105 items cannot pin accuracy to one image
@@ -36,7 +38,7 @@ def test_item_groups_match_binomial_normal_width():
     correct = np.random.default_rng(1).permutation(np.arange(n) < int(p * n))
     normal = 2 * 1.96 * np.sqrt(p * (1 - p) / n)
     for seed in range(3):
-        iv = intervals.accuracy_interval(correct, np.arange(n), seed=seed)
+        iv = intervals.accuracy_interval(correct, np.arange(n), seed=seed, method="percentile")
         assert iv.high - iv.low == pytest.approx(normal, rel=0.08)
         assert iv.unit == "group" and iv.n_groups == n
 
@@ -46,8 +48,8 @@ def test_clustered_correctness_widens_group_interval():
     # information of only 10 independent draws.
     groups = np.repeat(np.arange(10), 50)
     correct = np.repeat(np.arange(10) % 2 == 0, 50)
-    by_group = intervals.accuracy_interval(correct, groups)
-    by_item = intervals.accuracy_interval(correct)
+    by_group = intervals.accuracy_interval(correct, groups, method="percentile")
+    by_item = intervals.accuracy_interval(correct, method="percentile")
     assert by_group.estimate == by_item.estimate == 0.5
     assert by_item.unit == "item"
     assert by_item.high - by_item.low == pytest.approx(2 * 1.96 * np.sqrt(0.25 / 500), rel=0.1)
@@ -81,7 +83,9 @@ def test_vectorised_bootstrap_equals_brute_force_loop():
         loop[b] = items.mean()
     fast = intervals.bootstrap_means(correct, groups, n_boot=n_boot, seed=seed)
     np.testing.assert_allclose(fast, loop, rtol=1e-12)
-    iv = intervals.accuracy_interval(correct, groups, n_boot=n_boot, level=0.9, seed=seed)
+    iv = intervals.accuracy_interval(
+        correct, groups, n_boot=n_boot, level=0.9, seed=seed, method="percentile"
+    )
     assert (iv.low, iv.high) == pytest.approx(tuple(np.quantile(loop, [0.05, 0.95])), rel=1e-12)
 
 
@@ -90,7 +94,7 @@ def test_item_bootstrap_equals_brute_force_loop():
     draws = np.random.default_rng(2).integers(0, 40, size=(200, 40))
     loop = np.array([values[d].mean() for d in draws])
     np.testing.assert_allclose(intervals.bootstrap_means(values, n_boot=200, seed=2), loop)
-    iv = intervals.mean_interval(values, n_boot=200, seed=2)
+    iv = intervals.mean_interval(values, n_boot=200, seed=2, method="percentile")
     assert iv.estimate == pytest.approx(values.mean())
     assert (iv.low, iv.high) == pytest.approx(tuple(np.quantile(loop, [0.025, 0.975])))
 
@@ -114,14 +118,14 @@ def test_paired_difference_uses_the_same_draws_for_both():
     correct_a, groups = _test_split(0)
     correct_b = correct_a.copy()
     correct_b[::4] = ~correct_b[::4]  # b differs from a on a quarter of the items
-    iv = intervals.paired_difference(correct_a, correct_b, groups, seed=4)
+    iv = intervals.paired_difference(correct_a, correct_b, groups, seed=4, method="percentile")
     assert iv.estimate == pytest.approx(correct_a.mean() - correct_b.mean())
     diff = intervals.bootstrap_means(correct_a, groups, seed=4) - intervals.bootstrap_means(
         correct_b, groups, seed=4
     )
     assert (iv.low, iv.high) == pytest.approx(tuple(np.quantile(diff, [0.025, 0.975])))
     # pairing: narrower than the spread of either accuracy alone
-    single = intervals.accuracy_interval(correct_a, groups, seed=4)
+    single = intervals.accuracy_interval(correct_a, groups, seed=4, method="percentile")
     assert iv.high - iv.low < single.high - single.low
 
 
@@ -240,9 +244,9 @@ def test_intervals_unchanged_from_all_at_once_reference(monkeypatch):
     items = np.random.default_rng(4).random(3000) < 0.6
     for c, g, seed in [(correct, groups, 0), (correct, None, 5), (items, np.arange(3000), 9)]:
         monkeypatch.setattr(intervals, "_CHUNK_CELLS", 1 << 21)
-        ref = intervals.accuracy_interval(c, g, seed=seed)
+        ref = intervals.accuracy_interval(c, g, seed=seed, method="percentile")
         monkeypatch.setattr(intervals, "_CHUNK_CELLS", 5000)
-        assert intervals.accuracy_interval(c, g, seed=seed) == ref
+        assert intervals.accuracy_interval(c, g, seed=seed, method="percentile") == ref
         codes = np.unique(g if g is not None else np.arange(len(c)), return_inverse=True)[1]
         sums = np.bincount(codes, weights=c.astype(float))[None, :]
         old = _old_resampled_means(sums, np.bincount(codes).astype(float), 2000, seed)[0]
@@ -292,3 +296,97 @@ def test_bootstrap_p_below_zero_counts_the_documented_resamples():
     assert p == pytest.approx(expected, abs=0)
     assert intervals.bootstrap_p_below_zero(-np.ones(6), None, n_boot=99) == pytest.approx(0.01)
     assert intervals.bootstrap_p_below_zero(np.ones(6), None, n_boot=99) == 1.0
+
+
+def test_t_interval_equals_scipy_t_on_hand_made_subject_means():
+    # 5 subjects of 21 images (the default data's size), subject accuracies by hand: with
+    # equal sizes the cluster t-interval is the t-interval of the 5 subject means.
+    right = np.array([12, 15, 18, 9, 20])
+    groups = np.repeat(np.arange(5), 21)
+    correct = np.concatenate([np.arange(21) < r for r in right])
+    means = right / 21
+    se = means.std(ddof=1) / np.sqrt(5)
+    q = scipy_t.ppf(0.975, df=4)
+    iv = intervals.accuracy_interval(correct, groups)
+    assert iv.method == "t" and iv.n_boot == 0 and iv.unit == "group"
+    assert iv.estimate == pytest.approx(means.mean(), abs=1e-15)
+    assert (iv.low, iv.high) == pytest.approx((means.mean() - q * se, means.mean() + q * se))
+    lo, hi = scipy_t.interval(0.9, df=4, loc=means.mean(), scale=se)
+    iv90 = intervals.accuracy_interval(correct, groups, level=0.9)
+    assert (iv90.low, iv90.high) == pytest.approx((lo, hi))
+
+
+def test_t_interval_weights_unequal_subjects_by_their_images():
+    # Unequal sizes: the pooled accuracy is a ratio; its linearised (CR1) standard error
+    # sqrt(G/(G-1) sum (S_g - p n_g)^2) / N, computed here by a plain loop.
+    correct, groups = _test_split()
+    p = correct.mean()
+    labels = np.unique(groups)
+    resid = [correct[groups == g].sum() - p * np.sum(groups == g) for g in labels]
+    se = np.sqrt(5 / 4 * np.sum(np.square(resid))) / 105
+    iv = intervals.accuracy_interval(correct, groups, method="t")
+    q = scipy_t.ppf(0.975, df=4)
+    assert (iv.low, iv.high) == pytest.approx((p - q * se, p + q * se), rel=1e-12)
+
+
+def test_t_interval_edge_cases_are_stated():
+    groups = np.repeat(np.arange(4), 10)
+    # every subject at the same accuracy: no spread seen, a zero-width interval
+    same = np.tile(np.arange(10) < 7, 4)
+    iv = intervals.accuracy_interval(same, groups)
+    assert (iv.low, iv.estimate, iv.high) == pytest.approx((0.7, 0.7, 0.7))
+    # all right: [1, 1], clipped to the range; a paired difference of equals: [0, 0]
+    assert (intervals.accuracy_interval(np.ones(40), groups).low) == 1.0
+    d = intervals.paired_difference(same, same, groups)
+    assert (d.estimate, d.low, d.high) == (0.0, 0.0, 0.0)
+    # one subject: items become the unit, as with the bootstrap (stated by unit)
+    one = intervals.accuracy_interval(same, np.zeros(40))
+    assert one.unit == "item" and one.n_groups == 1 and one.width > 0.2
+    # one item: no spread can be estimated, so the interval is the whole range
+    lone = intervals.accuracy_interval([1], None)
+    assert (lone.low, lone.high) == (0.0, 1.0)
+    assert np.isinf(intervals.mean_interval([2.5], None).width)
+
+
+def test_bca_is_percentile_when_the_bootstrap_is_symmetric_and_unbiased():
+    # Many small groups of a symmetric quantity: z0 and the acceleration near 0, so BCa's
+    # bounds are close to the percentile bounds (same resamples).
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=2000)
+    groups = np.repeat(np.arange(400), 5)
+    pct = intervals.mean_interval(values, groups, method="percentile", seed=1)
+    bca = intervals.mean_interval(values, groups, method="bca", seed=1)
+    assert bca.method == "bca" and bca.n_boot == 2000
+    assert (bca.low, bca.high) == pytest.approx((pct.low, pct.high), abs=0.1 * pct.width)
+
+
+def test_bca_bounds_follow_the_formula_by_hand():
+    boot = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    sums, counts = np.array([1.0, 2.0, 4.0]), np.array([5.0, 5.0, 5.0])  # estimate 7/15
+    est = 7 / 15
+    z0 = norm.ppf(np.mean(boot < est))
+    loo = (7 - sums) / 10
+    d = loo.mean() - loo
+    a = np.sum(d**3) / (6 * np.sum(d**2) ** 1.5)
+    z = norm.ppf([0.025, 0.975])
+    want = np.quantile(boot, norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
+    assert intervals.bca_bounds(boot, sums, counts, 0.95) == pytest.approx(tuple(want))
+
+
+def test_unknown_method_is_a_config_error_naming_the_choices():
+    with pytest.raises(ConfigError, match="t, percentile, bca"):
+        intervals.accuracy_interval([1, 0, 1], method="wald")
+
+
+def test_p_below_zero_by_t_is_scipys_one_sided_t_test_on_subject_means():
+    # equal sizes: the one-sided one-sample t-test of the subject means against 0
+    diffs = np.array([-3, -1, 0, -2, 1, -4])  # per subject, out of 10 images
+    groups = np.repeat(np.arange(6), 10)
+    values = np.concatenate(
+        [np.r_[np.full(abs(d), np.sign(d)), np.zeros(10 - abs(d))] for d in diffs]
+    )
+    want = ttest_1samp(diffs / 10, 0.0, alternative="less").pvalue
+    assert intervals.p_below_zero(values, groups) == pytest.approx(want, rel=1e-10)
+    pct = intervals.p_below_zero(values, groups, method="percentile", seed=3)
+    assert pct == intervals.bootstrap_p_below_zero(values, groups, seed=3)
+    assert intervals.p_below_zero(np.full(60, -1.0), groups) == 0.0

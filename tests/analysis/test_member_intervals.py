@@ -108,11 +108,16 @@ def test_the_falloff_table_carries_one_sided_and_holm_p_values():
         c = right.copy()
         c[:wrong] = False
         rows.append({"ratio": 1 - n_kept / 512, "n_kept": n_kept, "correct": bits(c)})
-    table, _ = mi.sweep_falloff([pd.DataFrame(rows)], _baselines(right, {}), GROUPS)
+    table, _ = mi.sweep_falloff(
+        [pd.DataFrame(rows)], _baselines(right, {}), GROUPS, method="percentile"
+    )
     t = table.set_index("n_kept")
     assert t.loc[512, "p_one_sided"] == 1.0 and np.isnan(t.loc[512, "p_holm"])
     # 10 kept: every image wrong, every resample below 0: p = 1 / 2001
     assert t.loc[10, "p_one_sided"] == pytest.approx(1 / 2001)
+    # the t method (the default): every subject loses everything, no spread, p = 0
+    by_t = mi.sweep_falloff([pd.DataFrame(rows)], _baselines(right, {}), GROUPS)[0]
+    assert by_t.set_index("n_kept").loc[10, "p_one_sided"] == 0.0
     pruned = t.loc[[100, 50, 10], "p_one_sided"].to_numpy()
     from fer_ray.analysis.intervals import holm
 
