@@ -390,3 +390,19 @@ def test_p_below_zero_by_t_is_scipys_one_sided_t_test_on_subject_means():
     pct = intervals.p_below_zero(values, groups, method="percentile", seed=3)
     assert pct == intervals.bootstrap_p_below_zero(values, groups, seed=3)
     assert intervals.p_below_zero(np.full(60, -1.0), groups) == 0.0
+
+
+def test_the_config_key_offers_exactly_the_methods_and_suggests_a_near_miss():
+    import typing
+
+    from fer_ray import config
+    from fer_ray.recipes.core import StatisticsConfig
+
+    hints = typing.get_type_hints(StatisticsConfig)
+    assert typing.get_args(hints["interval"]) == intervals.METHODS
+    assert StatisticsConfig().interval == intervals.DEFAULT_METHOD
+    assert config.from_dict({}, ["statistics.interval=percentile"]).statistics.interval == (
+        "percentile"
+    )
+    with pytest.raises(ConfigError, match="did you mean 'bca'"):
+        config.from_dict({}, ["statistics.interval=bcaa"])

@@ -1,9 +1,14 @@
 """The core pipeline every run shares (the protocol of Dai, "Facial Expression Analysis based
 on Transfer Learning and Feature Analysis"): prepare the faces, search the grid, train
 the ensemble, analyse its members. Their config sections (grid, search, ensemble, analyse)
-are in ``fer_ray.recipes.core.sections``, re-exported by ``fer_ray.config``."""
+are in ``fer_ray.recipes.core.sections``, re-exported by ``fer_ray.config``; the
+``statistics`` section (the interval method every stage that scores a test set uses) is
+registered here."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from fer_ray.layout import SUMMARY, Analyse, Ensemble, Grid, Prepare
 from fer_ray.protocol import Stage, register
@@ -43,6 +48,16 @@ ANALYSE_FILES = (
     Analyse.SWEEP_FALLOFF, Analyse.VOTE_RECALL, SUMMARY,
 )  # fmt: skip
 
+
+@dataclass(frozen=True)
+class StatisticsConfig:
+    """How every stored interval over subjects is computed (``fer_ray.analysis.intervals``)."""
+
+    interval: Literal["t", "percentile", "bca"] = "t"  # t: cluster t-interval over subjects
+    # (coverage measured near 95 % at 5 and 15 subjects) | percentile: the percentile cluster
+    # bootstrap of earlier runs (under-covers with few subjects) | bca: BCa cluster bootstrap
+
+
 register(
     Stage(
         "prepare",
@@ -57,7 +72,15 @@ register(
     Stage(
         "grid",
         "fer_ray.stages.grid:stage",
-        keys=("seed", "model", "train", "grid", "search", "ensemble.test_fraction"),
+        keys=(
+            "seed",
+            "model",
+            "train",
+            "grid",
+            "search",
+            "ensemble.test_fraction",
+            "statistics",
+        ),  # fmt: skip
         choice=Grid.CHOSEN,
         reads=(CROPS,),
         writes=(CHOSEN,),
@@ -69,7 +92,7 @@ register(
     Stage(
         "ensemble",
         "fer_ray.stages.ensemble:stage",
-        keys=("ensemble",),
+        keys=("ensemble", "statistics"),
         reads=(CHOSEN,),
         writes=(MEMBERS,),
         files=ENSEMBLE_FILES,
@@ -79,11 +102,12 @@ register(
     Stage(
         "analyse",
         "fer_ray.stages.analyse:stage",
-        keys=("analyse",),
+        keys=("analyse", "statistics"),
         reads=(MEMBERS,),
         writes=(ANALYSES,),
         files=ANALYSE_FILES,
         enabled=lambda c: c.analyse.enabled,
         estimate="fer_ray.recipes.core.estimates:analyse",
     ),
+    sections={"statistics": StatisticsConfig},
 )
