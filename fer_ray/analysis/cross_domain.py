@@ -4,8 +4,8 @@ Why: seed 002 reports 90 % on a test split drawn from the data sets it trained o
 on the face of someone photographed elsewhere ("new lighting and photography angles"). The
 honest version of that observation is a matrix: train on data set A or B, test on A's and
 B's held-out subjects, so the within-data-set accuracy (the diagonal) stands beside the
-cross-data-set accuracy (off the diagonal) on the very same test images, with intervals from
-a bootstrap over the test set's subjects.
+cross-data-set accuracy (off the diagonal) on the very same test images, with intervals over
+the test set's subjects.
 
 Both data sets are reduced to the classes they share (``shared_classes``), in A's order, so
 one network head means the same thing on both.
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from fer_ray.analysis.intervals import accuracy_interval
+from fer_ray.analysis.intervals import DEFAULT_METHOD, accuracy_interval
 from fer_ray.analysis.metrics import confusion, soft_vote
 from fer_ray.errors import DataError
 
@@ -50,16 +50,17 @@ def relabel(label_names: Sequence[str], classes: Sequence[str]) -> tuple[np.ndar
 
 
 def cell(
-    probs: Sequence[np.ndarray], labels: np.ndarray, groups: np.ndarray, seed: int = 0
-) -> dict[str, float | int | str]:
+    probs: Sequence[np.ndarray], labels: np.ndarray, groups: np.ndarray, seed: int = 0,
+    method: str = DEFAULT_METHOD,
+) -> dict[str, float | int | str]:  # fmt: skip
     """One matrix cell: the members' mean ± std accuracy and the soft vote's accuracy with a
-    95 % interval from a bootstrap over the test set's groups (subjects)."""
+    95 % interval over the test set's groups (subjects), by ``method``."""
     labels = np.asarray(labels)
     if not len(probs) or any(len(p) != len(labels) for p in probs):
         raise DataError("every member needs one probability row per test image")
     accs = np.array([(np.asarray(p).argmax(1) == labels).mean() for p in probs])
     vote = soft_vote(list(probs)).argmax(1) == labels
-    iv = accuracy_interval(vote, groups, seed=seed)
+    iv = accuracy_interval(vote, groups, seed=seed, method=method)
     return {
         "members": len(probs),
         "member_mean": float(accs.mean()),
@@ -78,6 +79,7 @@ def matrix(
     truth: dict[str, tuple[np.ndarray, np.ndarray]],
     domains: Sequence[str],
     seed: int = 0,
+    method: str = DEFAULT_METHOD,
 ) -> pd.DataFrame:
     """The train-on × test-on table: ``probs[(train, test)]`` are the members' probabilities
     on test set ``test`` (a domain's held-out subjects, or ``<domain>:all`` for every image of
@@ -92,7 +94,7 @@ def matrix(
             kind = "within" if test == train else "cross"
             rows.append(
                 {"train": train, "test": test, "kind": kind,
-                 **cell(probs[train, test], labels, groups, seed)}
+                 **cell(probs[train, test], labels, groups, seed, method)}
             )  # fmt: skip
     return pd.DataFrame(rows, columns=list(MATRIX_COLUMNS))
 

@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.analysis import pred_text
-from fer_ray.analysis.intervals import accuracy_interval, mcnemar, paired_difference
+from fer_ray.analysis.intervals import (
+    DEFAULT_METHOD,
+    accuracy_interval,
+    mcnemar,
+    paired_difference,
+)
 
 METRIC = "fold_mean_val_acc"
 
@@ -23,6 +28,7 @@ def search_table(
     folds: int,
     seed: int = 0,
     objectives: dict[str, str] | None = None,
+    method: str = DEFAULT_METHOD,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per trial: lr, hidden, fold mean, complete or stopped early, and for complete ones the
     pooled out-of-fold accuracy with its subject interval; and the best complete trial.
@@ -38,7 +44,7 @@ def search_table(
             pooled.append(np.nan), low.append(np.nan), high.append(np.nan)
             continue
         correct, groups = out_of_fold(row.fold_preds, splits)
-        iv = accuracy_interval(correct, groups, seed=seed)
+        iv = accuracy_interval(correct, groups, seed=seed, method=method)
         pooled.append(iv.estimate), low.append(iv.low), high.append(iv.high)
     t["pooled"], t["low"], t["high"] = pooled, low, high
     done = t[t["complete"]]
@@ -84,7 +90,7 @@ def out_of_fold(fold_preds: str, splits: pd.DataFrame) -> tuple[np.ndarray, np.n
 
 
 def runner_up(table: pd.DataFrame, best: dict[str, Any], splits: pd.DataFrame,
-              seed: int = 0) -> dict[str, Any] | None:  # fmt: skip
+              seed: int = 0, method: str = DEFAULT_METHOD) -> dict[str, Any] | None:  # fmt: skip
     """The best proposal against the next most accurate complete one, paired on the same
     out-of-fold images (as the grid pairs its two top cells): the difference best - runner-up
     with its interval over groups, and McNemar's discordant counts. None with one proposal."""
@@ -95,7 +101,7 @@ def runner_up(table: pd.DataFrame, best: dict[str, Any], splits: pd.DataFrame,
     a, groups = out_of_fold(str(table.loc[table["trial"] == best["trial"], "fold_preds"].iloc[0]),
                             splits)  # fmt: skip
     b, _ = out_of_fold(str(second["fold_preds"]), splits)
-    diff = paired_difference(a, b, groups, seed=seed)
+    diff = paired_difference(a, b, groups, seed=seed, method=method)
     return {"runner_up": {"trial": str(second["trial"]), "lr": float(second["lr"]),
                           "hidden": int(second["hidden"]), METRIC: float(second[METRIC])},
             "difference": diff.as_dict(), "mcnemar": mcnemar(a, b)}  # fmt: skip

@@ -12,7 +12,12 @@ from typing import Any
 import pandas as pd
 
 from fer_ray.analysis import pred_text
-from fer_ray.analysis.intervals import accuracy_interval, mcnemar, paired_difference
+from fer_ray.analysis.intervals import (
+    DEFAULT_METHOD,
+    accuracy_interval,
+    mcnemar,
+    paired_difference,
+)
 from fer_ray.errors import StageError
 
 
@@ -54,15 +59,19 @@ def ranked(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def with_intervals(table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Add each cell's pooled out-of-fold accuracy with a 95 % interval from a bootstrap over
-    subjects (groups): ``oof`` has one row per (lr, hidden, item) with ``correct`` and
+def with_intervals(
+    table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0, method: str = DEFAULT_METHOD
+) -> pd.DataFrame:
+    """Add each cell's pooled out-of-fold accuracy with a 95 % interval over subjects
+    (groups, by ``method``): ``oof`` has one row per (lr, hidden, item) with ``correct`` and
     ``group``. The mean over folds stays the paper's Table 2 number; the pooled accuracy is
     what the interval is about (they differ slightly when fold sizes differ)."""
     rows = []
     keys = cell_keys(oof)
     for cell, d in oof.groupby(keys, sort=False):
-        iv = accuracy_interval(d["correct"].to_numpy(bool), d["group"].to_numpy(), seed=seed)
+        iv = accuracy_interval(
+            d["correct"].to_numpy(bool), d["group"].to_numpy(), seed=seed, method=method
+        )
         rows.append(
             {**dict(zip(keys, cell)), "pooled": iv.estimate, "low": iv.low, "high": iv.high,
              "n_items": iv.n_items, "n_groups": iv.n_groups}
@@ -139,14 +148,16 @@ def choose(
     return {**chosen, "rule": rule, **out}
 
 
-def runner_up_pairing(table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+def runner_up_pairing(
+    table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0, method: str = DEFAULT_METHOD
+) -> dict[str, Any]:
     """The best cell against the runner-up on the same out-of-fold images.
 
     Cells are ranked as ``choose`` ranks them (best mean, then fewer hidden units, then larger
     lr). Top cells often differ by a few images, and the best cell's own pooled interval is
     computed after picking it as the best, so it is optimistic; the paired difference says
     whether the pick beats the next cell at all. Returns both cells (``_cell`` form), the paired
-    difference best - runner-up (``Interval.as_dict``, bootstrap over ``group``) and McNemar's
+    difference best - runner-up (``Interval.as_dict``, over ``group`` by ``method``) and McNemar's
     discordant counts (``b``: only the best right, ``c``: only the runner-up right).
     """
     t = ranked(table)
@@ -166,7 +177,7 @@ def runner_up_pairing(table: pd.DataFrame, oof: pd.DataFrame, seed: int = 0) -> 
     if both.empty:
         raise ValueError("the two top cells share no out-of-fold image")
     ca, cb = both["correct"].to_numpy(bool), both["correct_b"].to_numpy(bool)
-    diff = paired_difference(ca, cb, both["group"].to_numpy(), seed=seed)
+    diff = paired_difference(ca, cb, both["group"].to_numpy(), seed=seed, method=method)
     return {
         "best": _cell(t, 0),
         "runner_up": _cell(t, 1),

@@ -14,6 +14,7 @@ import pandas as pd
 
 from fer_ray.analysis import gedeon, metrics, pruning
 from fer_ray.analysis import member_intervals as mi
+from fer_ray.analysis.intervals import DEFAULT_METHOD
 
 Tasks = dict[str, list[dict[str, Any]]]  # analysis name → one result per model, model order
 
@@ -36,9 +37,10 @@ def member_tables(
     absolute_angles: bool,
     groups: np.ndarray,
     seed: int = 0,
+    method: str = DEFAULT_METHOD,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Seed 000's feature analysis over the ensemble members: tables and summary, with
-    subject-bootstrap intervals (``groups``: the subject of each test image)."""
+    intervals over subjects by ``method`` (``groups``: the subject of each test image)."""
     mag = np.array([t["values"] for t in tasks["magnitude"]])
     ang = np.array([t["values"] for t in tasks["angles"]])
     baselines = _baselines(tasks)
@@ -51,13 +53,15 @@ def member_tables(
         ignore_index=True,
     )
     random_sweeps = [pd.DataFrame(t["rows"]) for t in tasks["sweep_random"]]
-    falloff, falls_at = mi.sweep_falloff(random_sweeps, tasks["baselines"], groups, seed)
+    falloff, falls_at = mi.sweep_falloff(random_sweeps, tasks["baselines"], groups, seed, method)
     sweep = sweep.drop(columns="correct")
     labels = np.array(tasks["metrics"][0]["labels"])
     tables = {
-        "pruning_intervals": mi.pruning_intervals(tasks["baselines"], groups, seed),
+        "pruning_intervals": mi.pruning_intervals(tasks["baselines"], groups, seed, method),
         "sweep_falloff": falloff,
-        "vote_recall": mi.class_recall_intervals(labels, vote_preds, groups, class_names, seed),
+        "vote_recall": mi.class_recall_intervals(
+            labels, vote_preds, groups, class_names, seed, method
+        ),
         "magnitude": per_feature(mag),
         "angles": per_feature(ang),
         "baselines": baselines,
