@@ -4,7 +4,7 @@
 ``python -m fer_ray.report`` (afterwards, no Ray) call. The page is every registered
 section with results, in registration order; nothing here knows a stage. A section's optional
 ``glance``, ``result`` and ``place`` (see ``fer_ray.report.section``) default to none,
-none and ``"body"``.
+none and ``"body"``; a section with ``collect`` is made after the others, from them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,17 @@ def load_parts(run: Run) -> dict[str, Part]:
         if part is not None:
             parts[name] = part
     return parts
+
+
+def with_collected(run: Run, out: Path, parts: dict[str, Part]) -> dict[str, Part]:
+    """``parts`` and, each in its place in the page order, the part of every section that
+    sums up the others (an optional ``collect``; e.g. ``sections.files``, which links what
+    they read and wrote from the report folder ``out``)."""
+    for name in SECTIONS:
+        collect = getattr(SECTIONS.get(name), "collect", None)
+        if collect is not None:
+            parts = {**parts, name: collect(run, out, parts)}
+    return {name: parts[name] for name in SECTIONS if name in parts}
 
 
 def page_blocks(parts: dict[str, Part]) -> list[Block]:
@@ -68,8 +79,8 @@ def write_outputs(parts: dict[str, Part], out: Path) -> None:
 def build_report(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write ``report.md``, ``report.html``, tables and plots of ``run_dir`` into ``out_dir``."""
     run = open_run(run_dir)
-    parts = load_parts(run)
     out = Path(out_dir)
+    parts = with_collected(run, out, load_parts(run))
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(parts, out)
     page = shown(parts)

@@ -3,8 +3,10 @@
 A block is a plain tuple so that a section needs no renderer to build one and a test can
 match on ``block[0]``: ``("h1"|"h2"|"p"|"code", text)``, ``("ul", [text, ...])``,
 ``("table", DataFrame)``, ``("img", file name in the report folder, caption)`` or
-``("details", summary, text)`` (a code block the HTML folds away under its summary line). Text may use
-``**bold**`` and ``code`` spans (the HTML shows them as bold and code).
+``("details", summary, text)`` (a code block the HTML folds away under its summary line) or
+``("fold", summary, [block, ...])`` (blocks the HTML folds away: a long table). Text may use
+``**bold**``, ``code`` and ``[text](href)`` spans (the HTML shows them as bold, code and a
+link; ``link`` makes one to a file relative to the report folder).
 
 The HTML page also has a header that sums the run up "at a glance": each section may give
 ``Glance`` entries (a label and a line, or a list of lines) and ``Stat`` numbers (the result,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -74,6 +77,17 @@ def code(text: str) -> Block:
 
 def details(summary: str, text: str) -> Block:
     return ("details", summary, text)
+
+
+def fold(summary: str, blocks: list[Block]) -> Block:
+    return ("fold", summary, list(blocks))
+
+
+def link(text: str, href: str) -> str:
+    """``[text](href)`` with ``href`` URL-quoted: a relative path (``/`` separators) opens the
+    same file from ``report.md`` and ``report.html``, wherever the two folders are moved
+    together; a URI (``file:///...``) is kept as it is."""
+    return f"[{text}]({href if '://' in href else quote(href)})"
 
 
 def ul(items: list[str]) -> Block:

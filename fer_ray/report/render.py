@@ -59,16 +59,21 @@ def to_markdown(blocks: list[Block]) -> str:
             out.append(md_table(b[1]))
         elif kind == "img":
             out.append(f"![{b[2]}]({b[1]})\n\n*{b[2]}*")
+        elif kind == "fold":
+            out.append(f"{b[1]}:\n\n" + to_markdown(b[2]).rstrip())
     return "\n\n".join(out) + "\n"
 
 
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
+#: ``[text](href)``, as Markdown writes a link; ``href`` is already URL-quoted (no spaces)
+_LINK = re.compile(r"\[([^\]`]+)\]\(([^)\s]+)\)")
 
 
 def inline(text: str) -> str:
-    """Escaped text with the blocks' ``code`` and ``**bold**`` spans as HTML."""
-    out = _CODE.sub(r"<code>\1</code>", html.escape(text))
+    """Escaped text with the blocks' ``code``, ``**bold**`` and ``[link](href)`` spans as HTML."""
+    out = _LINK.sub(r'<a href="\2">\1</a>', html.escape(text))
+    out = _CODE.sub(r"<code>\1</code>", out)
     return _BOLD.sub(r"<strong>\1</strong>", out).replace("**", "")
 
 
@@ -83,13 +88,21 @@ def heading(name: str) -> str:
     return html.escape(name).replace("_", "_<wbr>")
 
 
+def table_cell(v: Any) -> str:
+    """A cell's HTML: escaped text, or a link where the whole cell is ``[text](href)``."""
+    text = cell(v)
+    if isinstance(v, str) and _LINK.fullmatch(v):
+        return _LINK.sub(r'<a href="\2">\1</a>', html.escape(text))
+    return html.escape(text)
+
+
 def html_table(df: pd.DataFrame) -> str:
     """The table as the Markdown shows it, sortable: each heading is a button."""
     head = "".join(
         f'<th scope="col"><button type="button">{heading(str(c))}</button></th>' for c in df.columns
     )
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{table_cell(v)}</td>" for v in row) + "</tr>"
         for row in df.itertuples(index=False)
     )
     table = f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
@@ -123,6 +136,9 @@ def html_blocks(blocks: list[Block], src: Callable[[str], str]) -> str:
             )
         elif kind == "table":
             body.append(html_table(b[1]))
+        elif kind == "fold":
+            inner = html_blocks(b[2], src)
+            body.append(f"<details><summary>{inline(b[1])}</summary>{inner}</details>")
         elif kind == "img":
             body.append(
                 f'<figure><img src="{html.escape(src(b[1]))}" alt="{html.escape(b[2])}" '

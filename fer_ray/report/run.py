@@ -25,6 +25,8 @@ class Run:
     root: Path
     config: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    #: every stored CSV read through ``csv`` so far, in reading order: the report links them
+    read: list[Path] = field(default_factory=list, compare=False)
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
@@ -47,7 +49,11 @@ class Run:
     def csv(self, *parts: str, **read_csv: Any) -> pd.DataFrame | None:
         """A stored CSV file, or ``None`` when it is absent."""
         p = self.path(*parts)
-        return files.read_csv(p, **read_csv) if p.is_file() else None
+        if not p.is_file():
+            return None
+        if p not in self.read:
+            self.read.append(p)
+        return files.read_csv(p, **read_csv)
 
     def need_csv(self, *parts: str, **read_csv: Any) -> pd.DataFrame:
         """A CSV its stage must have written: a half-written stage is the user's to rerun."""

@@ -17,6 +17,9 @@ and, optionally (``build`` supplies the defaults):
   say the same numbers for the Markdown);
 * ``notes(part) -> list[str]``: lines under those numbers that qualify them (the header's:
   what the weights were pretrained on); shown only beside numbers;
+* ``collect(run, out, parts) -> Part``: for a section about the others (``files``: links to
+  what they read and wrote, relative to the report folder ``out``), made by ``build`` once
+  they have loaded (``parts``: theirs, by name); its ``load`` then returns ``None``;
 * ``place``: ``"header"`` for a section whose whole content is its glance (title, headline,
   departures from the paper): the HTML shows it in the page header, not as a body section;
   default ``"body"``. Markdown shows every section's blocks in section order either way.

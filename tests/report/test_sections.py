@@ -23,7 +23,7 @@ from fer_ray.layout import (
     Prepare,
     Rules,
 )
-from fer_ray.report.build import build_report, load_parts, page_blocks, shown
+from fer_ray.report.build import build_report, load_parts, page_blocks, shown, with_collected
 from fer_ray.report.page import Shown
 from fer_ray.report.render import to_markdown
 from fer_ray.report.run import open_run
@@ -34,6 +34,8 @@ ALWAYS = ("header", "provenance", "config")  # every run directory has a config 
 EVERY = ALL_STAGES + SEED_STAGES
 # needs a grid over backbones, which the fake grid is not: tests/report/test_seed_002_003_sections
 NOT_FAKED = {"architectures"}
+# made from the other sections by ``build`` (``collect``), not by ``load_parts``: test_links
+COLLECTED = {n for n in SECTIONS if getattr(SECTIONS.get(n), "collect", None)}
 
 
 def test_every_registered_section_loads_plots_and_renders(tmp_path: Path):
@@ -45,7 +47,8 @@ def test_every_registered_section_loads_plots_and_renders(tmp_path: Path):
     for name in (n for n in SECTIONS if n not in NOT_FAKED):
         section = SECTIONS.get(name)
         assert section.name == name
-        part = section.load(run)
+        collect = getattr(section, "collect", None)  # a section about the others
+        part = collect(run, out, {}) if collect else section.load(run)
         assert part is not None, f"{name} found nothing in a complete run"
         section.plots(part, out)
         blocks = section.blocks(part)
@@ -59,7 +62,7 @@ def test_every_registered_section_loads_plots_and_renders(tmp_path: Path):
 
 def test_report_order_is_registration_order(tmp_path: Path):
     parts = load_parts(open_run(write_run(tmp_path / "run", EVERY)))
-    assert list(parts) == [n for n in SECTIONS.names() if n not in NOT_FAKED]
+    assert list(parts) == [n for n in SECTIONS.names() if n not in NOT_FAKED | COLLECTED]
     headings = [b[1] for b in page_blocks(parts) if b[0] == "h2"]
     assert headings[0] == "Headline" and headings[-1] == "Config"
 
@@ -95,7 +98,7 @@ def test_a_stage_without_results_contributes_nothing(
     full_root, full_files = full_report
     root = write_run(tmp_path / "run", tuple(s for s in EVERY if s != missing))
     parts = load_parts(open_run(root))
-    assert set(SECTIONS.names()) - set(parts) - NOT_FAKED == BY_STAGE[missing]
+    assert set(SECTIONS.names()) - set(parts) - NOT_FAKED - COLLECTED == BY_STAGE[missing]
     out = build_report(root, tmp_path / "rep")
     files = {p.name for p in out.iterdir()}
     assert files < full_files
@@ -175,6 +178,7 @@ def _split(text: str) -> list[str]:
 
 def _md_words(md: str) -> list[str]:
     md = re.sub(r"!\[([^\]]*)\]\(([^)]*)\)", r"\1 \2", md)
+    md = re.sub(r"\[([^\]]*)\]\(([^)]*)\)", r"\1", md)  # a link: the page shows its text
     md = re.sub(r"^\|(---\|)+$", "", md, flags=re.M)
     md = re.sub(r"^- ", "", md, flags=re.M)
     return _split(md)
@@ -182,7 +186,9 @@ def _md_words(md: str) -> list[str]:
 
 def _page(root: Path, out: Path) -> tuple[list[Shown], str]:
     out = build_report(root, out)
-    return shown(load_parts(open_run(root))), (out / "report.html").read_text()
+    run = open_run(root)
+    parts = with_collected(run, out, load_parts(run))
+    return shown(parts), (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("selected_on_test", [False, True])
@@ -212,7 +218,7 @@ def test_the_page_header_sums_the_run_up_and_the_end_has_provenance(tmp_path: Pa
     page, html = _page(root, tmp_path / "rep")
     header = _regions(html).text["header"]
     labels = re.findall(r"<dt>([^<]*)</dt>", html)
-    assert labels == ["Headline", "Departures from the paper", "Data", "Weights", "Stages"]
+    assert labels == ["Headline", "Departures from the paper", "Data", "Weights", "Stages", "Files"]
     assert "soft-vote ensemble 50.00 %" in header and "synthetic faces instead of SFEW" in header
     assert "weights: synthetic pretraining (paper: VGG-Face); no hub here" in header
     contents = re.findall(r'<li><a href="#([^"]+)">', html)
@@ -246,10 +252,14 @@ def test_departures_accept_strings_mappings_and_records(tmp_path: Path):
 
 
 def test_the_page_is_one_file(tmp_path: Path):
-    """Nothing on the page points outside it; the browser test checks that nothing loads."""
+    """Nothing the page shows comes from outside it (the browser test checks that nothing
+    loads); its links lead within it or, by relative paths, to the files behind the report
+    (test_links checks that they exist)."""
     _, html = _page(write_run(tmp_path / "run"), tmp_path / "rep")
-    links = re.findall(r'(?:src|href)="([^"]*)"', html)
-    assert links and all(u.startswith(("data:", "#")) for u in links), links
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert sources and all(u.startswith("data:") for u in sources), sources
+    links = re.findall(r'href="([^"]*)"', html)
+    assert links and all(u.startswith("#") or ":" not in u for u in links), links
     assert "http" not in html.replace("http-equiv", "")
     # 14: the search section adds its parallel-coordinates figure and two-key heat map; 16:
     # the first screen shows the grid's heat map and the confusion matrix again (issue 24)

@@ -38,6 +38,8 @@ SECTIONS.register("per_class", "fer_ray.report.sections.per_class")
 SECTIONS.register("architectures", "fer_ray.report.sections.architectures")
 SECTIONS.register("architectures_test", "fer_ray.report.sections.architectures_test")
 SECTIONS.register("nodes", "fer_ray.report.sections.nodes")
+# its ``collect`` runs once the others have loaded: links to what they read and wrote
+SECTIONS.register("files", "fer_ray.report.sections.files")
 SECTIONS.register("provenance", "fer_ray.report.sections.provenance")
 SECTIONS.register("config", "fer_ray.report.sections.config")
 
