@@ -220,7 +220,8 @@ def learning_curves(runs: list[Run], names: list[str], path: Path) -> bool:
     ax2.set(title="ensemble: mean over members", xlabel="step (phase 1, then 2)", ylabel="accuracy")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    # one legend, right of the last panel: a run's colour is the same in both
+    figures.legend_outside(ax2, handles=(ax2 if ax2.get_lines() else ax1).get_lines())
     figures.save(fig, path)
     return True
 
@@ -238,7 +239,7 @@ def _per_run_axes(
             draw(ax, name, f, color)
     ax.set(**labels)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    figures.legend_outside(ax)
     figures.save(fig, path)
     return True
 

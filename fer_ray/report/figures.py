@@ -4,7 +4,8 @@ Sections draw through ``subplots`` and ``save`` instead of importing pyplot, so 
 pick an interactive backend on a machine without a display or leave a figure open. A label
 drawn on a coloured cell takes ``text_colour`` of that cell, so it stays readable on the
 darkest and the lightest cells of any colour map; a legend goes beside the data
-(``legend_outside``), never over it.
+(``legend_outside``) or, for a panel with another to its right, under it (``legend_below``),
+never over it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 DPI = 110
+#: Line styles and markers to tell curves apart besides their colour (in grey print, for the
+#: colour-blind): the n-th curve of a chart takes the n-th of each.
+STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def subplots(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
@@ -31,6 +36,14 @@ def legend_outside(ax: Any, **kwargs: Any) -> Any:
     (``save``'s layout makes room for it)."""
     kwargs.setdefault("fontsize", 8)
     return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+
+
+def legend_below(ax: Any, **kwargs: Any) -> Any:
+    """The axes' legend under its plotting area (below the x label), for a panel with
+    another panel to its right; entries side by side unless ``ncol`` says otherwise."""
+    kwargs.setdefault("fontsize", 8)
+    kwargs.setdefault("ncol", 2)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), borderaxespad=0.0, **kwargs)
 
 
 def close(fig: Any) -> None:

@@ -238,3 +238,80 @@ def test_the_grid_heat_maps_labels_contrast_with_their_cells(run_root, tmp_path,
         assert contrast(cell, colour) >= contrast(cell, other), text.get_text()
         seen.add(text.get_color())
     assert len(ax.texts) == values.size and seen <= {"black", "white"}
+
+
+def _drawn(module, part, tmp_path: Path, monkeypatch) -> list:
+    """The figures ``module.plots`` draws for ``part``, kept open instead of saved."""
+    figs: list = []
+    monkeypatch.setattr(module, "save", lambda fig, path: figs.append(fig))
+    module.plots(part, tmp_path)
+    return figs
+
+
+def _clear_of_every_panel(fig) -> int:
+    """As ``_legends_clear_of_the_data``, and no legend covers another panel either."""
+    n = _legends_clear_of_the_data(fig)
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if (legend := ax.get_legend()) is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        for other in fig.axes:
+            assert not box.overlaps(other.get_window_extent(renderer)), other.get_title()
+        assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, "legend cut off"
+    return n
+
+
+def test_the_pruning_figures_keep_their_legends_off_every_panel(run_root, tmp_path, monkeypatch):
+    from fer_ray.report.figures import close
+    from fer_ray.report.sections import pruning
+
+    figs = _drawn(pruning, pruning.load(open_run(run_root)), tmp_path, monkeypatch)
+    assert len(figs) == 2  # Fig. 4 (bars, no legend) and Fig. 5 (three panels)
+    assert _clear_of_every_panel(figs[0]) == 0
+    sweep = figs[1]
+    assert len(sweep.axes) == 3
+    assert _clear_of_every_panel(sweep) == 2  # the two orders once, the paired difference
+    texts = [t.get_text() for t in sweep.axes[0].get_legend().get_texts()]
+    assert texts == ["random order (mean)", "magnitude order (mean)"]
+    for fig in figs:
+        close(fig)
+
+
+def test_the_lr_finder_plot_keeps_its_legend_off_the_data(tmp_path, monkeypatch):
+    from fer_ray.report.figures import close
+    from fer_ray.report.sections import training
+    from tests.report.fake_run import TRAINING
+
+    root = write_run(tmp_path / "run", ("prepare", "grid", "ensemble", TRAINING))
+    part = training.load(open_run(root))
+    assert part.facts["finder"], "the fake run should have an LR range test"
+    (fig,) = _drawn(training, part, tmp_path, monkeypatch)
+    assert _clear_of_every_panel(fig) == 1
+    close(fig)
+
+
+def test_the_architectures_chart_tells_its_curves_apart_beside_the_data(tmp_path, monkeypatch):
+    from fer_ray.report.figures import close, contrast
+    from fer_ray.report.sections import architectures
+    from tests.report.test_seed_002_003_sections import _grid, _run
+
+    root = _run(tmp_path / "run")
+    _grid(root)
+    part = architectures.load(open_run(root))
+    confusion, loss = _drawn(architectures, part, tmp_path, monkeypatch)
+    assert _clear_of_every_panel(loss) == 1
+    lines = loss.axes[0].get_lines()
+    assert len(lines) == 2
+    looks = {(str(line.get_linestyle()), line.get_marker()) for line in lines}
+    assert len(looks) == 2, "each backbone its own line style and marker"
+    for ax in confusion.axes:  # every count readable on its cell
+        im = ax.images[0]
+        for text in ax.texts:
+            j, i = (round(v) for v in text.get_position())
+            cell = im.cmap(im.norm(im.get_array()[i, j]))[:3]
+            mine = (0, 0, 0) if text.get_color() == "black" else (1, 1, 1)
+            other = (1, 1, 1) if mine == (0, 0, 0) else (0, 0, 0)
+            assert contrast(cell, mine) >= contrast(cell, other), text.get_text()
+    close(confusion)
+    close(loss)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from fer_ray.layout import SUMMARY, Clean
 from fer_ray.report import uncertainty as u
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import legend_outside, save, subplots
 from fer_ray.report.page import Block, h2, img, p, pct, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -82,7 +82,7 @@ def losses_png(losses: pd.DataFrame, cut: float, path: Path) -> None:
         fl = losses["flipped"].astype(bool)
         ax.hist(losses.loc[~fl, "loss"], bins=bins, alpha=0.6, label="label kept")
         ax.hist(losses.loc[fl, "loss"], bins=bins, alpha=0.6, color="red", label="label flipped")
-        ax.legend(fontsize=8)
+        legend_outside(ax)
     else:
         ax.hist(losses["loss"], bins=bins, alpha=0.8)
     ax.axvline(cut, color="k", ls="--", lw=1)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from fer_ray import files
 from fer_ray.layout import SUMMARY, Analyse, Ensemble, Rules
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import legend_outside, save, subplots
 from fer_ray.report.page import Block, code, h2, img, p, pct, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -93,7 +93,7 @@ def plots(part: Part, out: Path) -> None:
     ax.set_xlabel("mean rule length (conditions per rule)")
     ax.set_ylabel("test fidelity to the network (%)")
     ax.set_title("Depth sweep: fidelity against rule length")
-    ax.legend(fontsize=7, loc="lower right")
+    legend_outside(ax)
     save(fig, out / SWEEP_PNG)
 
 

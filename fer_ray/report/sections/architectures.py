@@ -26,7 +26,7 @@ import pandas as pd
 
 from fer_ray.layout import SUMMARY, Grid, Prepare
 from fer_ray.report import uncertainty as u
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import MARKERS, STYLES, legend_outside, save, subplots, text_colour
 from fer_ray.report.page import Block, h2, img, p, pct, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -112,11 +112,12 @@ def plots(part: Part, out: Path) -> None:
     fig, axes = subplots(1, len(mats), figsize=(4.3 * len(mats), 4.2), squeeze=False)
     for ax, (bb, cm) in zip(axes[0], mats.items()):
         rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
         ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=7)
         ax.set_yticks(range(len(classes)), classes, fontsize=7)
         for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+            colour = text_colour(im.cmap(im.norm(rates[i, j]))[:3])
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color=colour)
         ax.set_title(f"{bb} (out-of-fold)")
         ax.set_xlabel("predicted")
     axes[0, 0].set_ylabel("true")
@@ -124,16 +125,17 @@ def plots(part: Part, out: Path) -> None:
     curves = part.facts["curves"]
     if curves is None:
         return
-    fig, ax = subplots(figsize=(6, 3.6))
-    for c in part.facts["cells"].to_dict("records"):
+    fig, ax = subplots(figsize=(6.8, 3.6))
+    for k, c in enumerate(part.facts["cells"].to_dict("records")):
         d = curves[(curves["backbone"] == c["backbone"]) & (curves["lr"] == c["lr"])
                    & (curves["hidden"] == c["hidden"])]  # fmt: skip
         mean = d.groupby("epoch")["train_loss"].mean()
-        ax.plot(mean.index, mean.to_numpy(), marker="o", label=str(c["backbone"]))
+        ax.plot(mean.index, mean.to_numpy(), marker=MARKERS[k % len(MARKERS)],
+                ls=STYLES[k % len(STYLES)], label=str(c["backbone"]))  # fmt: skip
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (mean over folds)")
     ax.set_title("Training loss per epoch (seed 002 Fig. 12)")
-    ax.legend()
+    legend_outside(ax, title="backbone", title_fontsize=8)
     save(fig, out / LOSS)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from fer_ray.analysis.pruning import falloff_fixed_sequence
 from fer_ray.layout import SUMMARY, Analyse
 from fer_ray.report import uncertainty as u
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import legend_below, save, subplots
 from fer_ray.report.page import Block, h2, img, p, table, ul
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -106,7 +106,7 @@ def fig5_sweep(sw: pd.DataFrame, falloff: pd.DataFrame | None, at: Any, path: Pa
     """Full range and the paper's 85-99 % zoom (band = min-max over models); with the stored
     fall-off test, a third panel: the paired difference to unpruned with its interval."""
     panels = 3 if falloff is not None else 2
-    fig, axes = subplots(1, panels, figsize=(5 * panels, 3.6))
+    fig, axes = subplots(1, panels, figsize=(5 * panels, 4.2))
     for ax, lo in zip(axes, (0.0, 0.85)):
         for order, color in (("random", "tab:blue"), ("magnitude", "tab:red")):
             d = sw[(sw["order"] == order) & (sw["ratio"] >= lo - 1e-9)]
@@ -119,7 +119,7 @@ def fig5_sweep(sw: pd.DataFrame, falloff: pd.DataFrame | None, at: Any, path: Pa
         ax.set_xlabel("pruning ratio")
         ax.set_ylabel("test accuracy")
         ax.set_ylim(0, 1)
-        ax.legend(fontsize=7)
+    legend_below(axes[0])  # the same two orders in both panels: one legend
     axes[0].set_title("Fig. 5: accuracy vs pruning ratio\n(band: min-max over models)")
     axes[1].set_title("zoom 85-99 % (the paper's range)")
     if falloff is not None:
@@ -141,7 +141,7 @@ def fig5_sweep(sw: pd.DataFrame, falloff: pd.DataFrame | None, at: Any, path: Pa
         ax.set_xlabel("pruning ratio")
         ax.set_ylabel("accuracy - unpruned (points)")
         ax.set_title("paired difference to unpruned, 95 % interval")
-        ax.legend(fontsize=7)
+        legend_below(ax, ncol=1)
     save(fig, path)
 
 

@@ -11,7 +11,7 @@ from fer_ray.analysis.search import METRIC, params
 from fer_ray.layout import Grid
 from fer_ray.report import search_figures
 from fer_ray.report import uncertainty as u
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import legend_outside, save, subplots
 from fer_ray.report.page import Block, h2, img, p, table
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -58,7 +58,7 @@ def plots(part: Part, out: Path) -> None:
         ax.axhline(100 * grid["mean_val_acc"], color="tab:red", ls="--", label="grid's best cell")
     ax.set_xlabel("proposal")
     ax.set_ylabel("fold-mean val accuracy (%)")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     save(fig, out / HISTORY)
     trials = part.tables["search_trials"]
     done = trials[trials["complete"]] if "complete" in trials else trials
@@ -85,7 +85,7 @@ def pareto_plot(trials: Any, goals: dict[str, str], best: dict[str, Any], path: 
     ax.plot(hit[x], 100 * hit[y], "*", ms=16, color="tab:red", label="the ensemble trains")
     ax.set_xlabel(f"{x} ({'higher' if x_mode == 'max' else 'lower'} is better)")
     ax.set_ylabel("fold-mean val accuracy (%)")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     save(fig, path)
 
 

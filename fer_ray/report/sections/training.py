@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray.layout import SUMMARY, Ensemble
-from fer_ray.report.figures import save, subplots
+from fer_ray.report.figures import legend_outside, save, subplots
 from fer_ray.report.page import Block, h2, img, p, table, ul
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -97,7 +97,7 @@ def plots(part: Part, out: Path) -> None:
         pad = 0.05 * (shown.max() - shown.min())
         ax.set_ylim(shown.min() - pad, shown.max() + pad)
     ax.set_title("LR range test (seed 004 Fig. 4)")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     save(fig, out / LR_PLOT)
 
 
