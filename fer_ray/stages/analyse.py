@@ -124,7 +124,13 @@ def aggregate(cfg: Config, paths: RunPaths, n_members: int) -> dict[str, Any]:
     splits = pd.read_csv(paths.stage(Grid.DIR) / Grid.SPLITS)
     groups = splits["group"].astype(str).to_numpy()[test_idx]
     tables, summary = member_tables(
-        tasks, prep["class_names"], vote_preds, cfg.analyse.absolute_angles, groups, cfg.seed
+        tasks,
+        prep["class_names"],
+        vote_preds,
+        cfg.analyse.absolute_angles,
+        groups,
+        cfg.seed,
+        cfg.statistics.interval,
     )
     for name, frame in tables.items():
         frame.to_csv(out / TABLE_FILES[name], index=False)

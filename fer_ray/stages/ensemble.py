@@ -198,9 +198,9 @@ def _aggregate(
     stats = ensemble_summary(members["test_acc"].to_numpy(), p0, labels)
     test_groups = data.groups[data.test]
     stats["intervals"] = ensemble_intervals(
-        p0, labels, test_groups, members["val_acc"].to_list(), cfg.seed
+        p0, labels, test_groups, members["val_acc"].to_list(), cfg.seed, cfg.statistics.interval
     )
-    bounds = member_accuracy_intervals(p0, labels, test_groups, cfg.seed)
+    bounds = member_accuracy_intervals(p0, labels, test_groups, cfg.seed, cfg.statistics.interval)
     members = members.assign(
         test_acc_low=[b[0] for b in bounds], test_acc_high=[b[1] for b in bounds]
     )
@@ -212,7 +212,9 @@ def _aggregate(
             )
             for b in e.backbones
         }
-        archs, arch_class, arch_conf = architecture_tables(by_bb, labels, test_groups, cfg.seed)
+        archs, arch_class, arch_conf = architecture_tables(
+            by_bb, labels, test_groups, cfg.seed, cfg.statistics.interval
+        )
         archs.to_csv(out / Ensemble.ARCHS, index=False)
         arch_class.to_csv(out / Ensemble.ARCH_RECALL, index=False)
         arch_conf.to_csv(out / Ensemble.ARCH_CONFUSION, index=False)

@@ -188,7 +188,7 @@ def run(
     t2 = table2(trials)
     ranked(t2)  # every cell diverged: one line, before anything is stored as done
     oof = oof_table(trials, splits)
-    t2 = with_intervals(t2, oof, cfg.seed)
+    t2 = with_intervals(t2, oof, cfg.seed, cfg.statistics.interval)
     chosen = choose(
         t2, cfg.grid.choose, (cfg.grid.paper_lr, cfg.grid.paper_hidden), cfg.model.backbone
     )

@@ -272,7 +272,9 @@ def run(
     # keeps: the order results arrive in changes when a trial restarts
     records.sort(key=lambda row: proposal_number(row["trial"]))
     rows = [{**row, "order": i} for i, row in enumerate(records)]
-    table, best = search_table(pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed, goals)
+    table, best = search_table(
+        pd.DataFrame(rows), splits, cfg.grid.folds, cfg.seed, goals, method=cfg.statistics.interval
+    )
     table.drop(columns=["fold_preds"]).to_csv(out / Grid.SEARCH_TRIALS, index=False)
     search_history(table).to_csv(out / Grid.SEARCH_HISTORY, index=False)
     fanova = cfg.search.algorithm == "optuna"
@@ -290,7 +292,7 @@ def run(
         "concurrent": cfg.resources.max_concurrent_trials,
         "reproducible": cfg.resources.max_concurrent_trials == 1,
         "best": best,
-        "runner_up": runner_up(table, best, splits, cfg.seed),
+        "runner_up": runner_up(table, best, splits, cfg.seed, cfg.statistics.interval),
         "space": {k: d.describe() for k, d in search_space.resolve(cfg).items()},
         **({"objectives": goals} if multi else {}),
     }  # fmt: skip

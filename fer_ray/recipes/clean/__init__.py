@@ -55,6 +55,7 @@ register(
             "ensemble.phase2_epochs",
             "ensemble.val_fraction",
             "ensemble.selection",
+            "statistics",
         ),
         reads=(CHOSEN,),
         files=FILES,

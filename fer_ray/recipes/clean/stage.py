@@ -351,11 +351,14 @@ def retrain(
     }
     correct = {v: votes[v].argmax(1) == labels for v in variants}
     table, facts = [], {}
+    method = cfg.statistics.interval
     for v in variants:
-        vote = accuracy_interval(correct[v], groups, seed=cfg.seed)
-        diff = paired_difference(correct[v], correct["none"], groups, seed=cfg.seed)
-        member = mean_interval(frac[v], groups, seed=cfg.seed)
-        mdiff = mean_interval(frac[v] - frac["none"], groups, seed=cfg.seed)
+        vote = accuracy_interval(correct[v], groups, seed=cfg.seed, method=method)
+        diff = paired_difference(correct[v], correct["none"], groups, seed=cfg.seed, method=method)
+        member = mean_interval(frac[v], groups, seed=cfg.seed, method=method, bounds=(0, 1))
+        mdiff = mean_interval(
+            frac[v] - frac["none"], groups, seed=cfg.seed, method=method, bounds=(-1, 1)
+        )
         facts[v] = {
             "vote": vote.as_dict(),
             "vote_minus_none": diff.as_dict(),
@@ -378,7 +381,9 @@ def retrain(
             }
         )
     if "oracle" in variants:
-        gap = paired_difference(correct["flagged"], correct["oracle"], groups, seed=cfg.seed)
+        gap = paired_difference(
+            correct["flagged"], correct["oracle"], groups, seed=cfg.seed, method=method
+        )
         facts["flagged_minus_oracle"] = gap.as_dict()
     pd.DataFrame(table).to_csv(out / Clean.VARIANTS, index=False)
     return {

@@ -55,6 +55,7 @@ register(
             "ensemble.val_fraction",
             "ensemble.phase2_lr",
             "ensemble.phase2_epochs",
+            "statistics",
         ),
         reads=(CHOSEN,),
         files=FILES,

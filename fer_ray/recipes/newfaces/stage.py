@@ -352,7 +352,7 @@ def run(
     for name, d in data.items():
         truth[name] = (d.y[d.test], d.groups[d.test])
         truth[f"{name}:all"] = (d.y, d.groups)
-    mat = cross_domain.matrix(probs, truth, names, cfg.seed)
+    mat = cross_domain.matrix(probs, truth, names, cfg.seed, cfg.statistics.interval)
     conf = pd.concat(
         [
             cross_domain.vote_confusion(p, truth[test][0], classes).assign(train=train, test=test)
