@@ -167,3 +167,29 @@ def test_every_link_in_the_html_opens_an_existing_file_in_the_browser(made, driv
     link.click()
     assert Path(unquote(urlparse(driver.current_url).path)) in trials["ensemble"]
     assert "result.json" in driver.find_element("tag name", "body").text
+
+
+def test_trials_on_shared_storage_are_named_not_linked(tmp_path: Path):
+    """Tune storage on a cluster (``output.storage_path``, here a URI): the trial ids and the
+    logdir are written out, and no link leads to a file this machine does not have."""
+    root = write_run(tmp_path / "runs" / "fake")
+    write_trials(root)
+    cfg = yaml.safe_load((root / CONFIG).read_text())
+    cfg["output"] = {"storage_path": "s3://bucket/tune"}
+    (root / CONFIG).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = build_report(root, tmp_path / "reports" / "fake")
+    md = (out / REPORT_MD).read_text()
+    assert all(t.exists() for t in md_targets(out))
+    assert "`tensorboard --logdir s3://bucket/tune`" in md
+    assert "| `1ffe0_00000` |" in md and "- `fake-grid`: 12 trial folders" in md
+
+
+def test_no_tracker_line_without_a_tracker_or_its_files(tmp_path: Path):
+    root = write_run(tmp_path / "runs" / "fake")  # no Tune folders: no event files
+    md = (build_report(root, tmp_path / "reports" / "fake") / REPORT_MD).read_text()
+    assert "## Files, trials and tracker" in md and "tensorboard --logdir" not in md
+    write_trials(root)
+    _with_tracking(root, [])
+    md = (build_report(root, tmp_path / "reports" / "fake") / REPORT_MD).read_text()
+    assert "tensorboard --logdir" not in md and "mlflow ui" not in md
+    assert "The 3 trials of `ensemble`" in md

@@ -22,7 +22,7 @@ import pandas as pd
 
 from fer_ray import files, trial_logs
 from fer_ray.errors import StoredFileError
-from fer_ray.layout import CONFIG, PLAN, RESULTS, RUN_INFO
+from fer_ray.layout import CONFIG, PLAN, RESULTS, RUN_INFO, RunPaths
 from fer_ray.report.page import Block, Glance, fold, h2, link, p, table, ul
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -35,6 +35,8 @@ FOLD_ROWS = 10
 #: spelt out here so that the report imports no Ray).
 MLFLOW_DB = "mlflow.db"
 WANDB_DIR = "wandb"
+#: TensorBoard's event files in a trial's folder, from Tune's storage folder
+TB_EVENTS = f"*/*/{trial_logs.EVENTS_PREFIX}*"
 #: The last reported metrics a trial's row shows, where its stage reported them.
 METRICS = ("phase", "epoch", "train_acc", "val_acc", "test_acc", "time_total_s", "node_ip")
 
@@ -101,7 +103,7 @@ def trial_table(run: Run) -> pd.DataFrame:
         try:
             df = _results(path)
         except StoredFileError:
-            continue  # a damaged log table: the trials stay in their folders, linked below
+            continue  # a damaged log table: its stage's trials are left out of the table
         if not {"experiment", "trial"} <= set(df.columns):
             continue
         for (experiment, trial), g in df.groupby(["experiment", "trial"], sort=False):
@@ -172,10 +174,12 @@ def tracker_lines(run: Run, out: Path) -> list[str]:
     from fer_ray import tracking
 
     chosen = tracking.normalise(run.config.get("tracking", list(tracking.DEFAULT)))
-    storage = trial_logs.experiment_path(run.root, run.config, "").rstrip("/")
+    stored = (run.config.get("output") or {}).get("storage_path")
+    storage = RunPaths(run.root, stored, run.config.get("name", run.root.name)).storage()
     lines = []
-    if "tensorboard" in chosen:
-        where = href(Path(storage), out) if "://" not in storage else storage
+    local = "://" not in storage
+    if "tensorboard" in chosen and (not local or any(Path(storage).glob(TB_EVENTS))):
+        where = href(Path(storage), out) if local else storage
         shown = _link_or_name(Path(storage).name, storage, out)
         lines.append(
             f"TensorBoard: event files in each trial's folder under {shown}; open them with "
