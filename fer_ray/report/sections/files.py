@@ -250,7 +250,7 @@ def blocks(part: Part) -> list[Block]:
         out.append(p("Stored files the report read, per folder of the run:"))
         out.append(ul([f"`{d}/`: " + " · ".join(links) for d, links in f["read"].items()]))
     if f["trackers"]:
-        out.append(ul(f["trackers"]))
+        out += [p("The experiment tracker (`tracking` in the config):"), ul(f["trackers"])]
     if f["trials_shown"]:
         out += trial_blocks(f["trials_shown"], f["experiments"])
     return out
