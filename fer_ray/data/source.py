@@ -126,7 +126,7 @@ class Source(ABC):
     @abstractmethod
     def manifest(self) -> pd.DataFrame: ...
 
-    group_noun: str = "subjects"  # what one group is (the report's bootstrap unit)
+    group_noun: str = "subjects"  # what one group is (the unit of the report's intervals)
 
     def groups_note(self) -> str | None:
         """One line for the run summary and the report when groups are not subjects or movies.

@@ -4,7 +4,7 @@ Why: the question after a second run is rarely "what did it get" but "what chang
 difference real". So the comparison puts the configs' differing keys, the headlines (with the
 stored 95 % intervals), Table 2 and the curves of every run next to each other, and, for runs
 that tested on the same images, the paired difference of their soft votes: scored on the same
-test items and bootstrapped over the same groups (``fer_ray.analysis.intervals``), which is far
+test items with one interval over the same groups (``fer_ray.analysis.intervals``), which is far
 narrower than comparing two separate intervals. Runs with other test items are not paired.
 
 Like the report, it reads stored files only (``report.md``, ``report.html``, CSVs, one PNG per
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fer_ray import files
-from fer_ray.analysis.intervals import mcnemar, mean_interval, paired_difference
+from fer_ray.analysis.intervals import DEFAULT_METHOD, mcnemar, mean_interval, paired_difference
 from fer_ray.config_diff import flatten
 from fer_ray.errors import ReportError
 from fer_ray.layout import STARTED, SUMMARY, Analyse, Ensemble, Grid, Prepare
@@ -148,9 +148,12 @@ def _same_data(a: Run, b: Run) -> bool:
     return fa is None or fb is None or fa == fb
 
 
-def paired(runs: list[Run], names: list[str], seed: int = 0) -> pd.DataFrame:
+def paired(
+    runs: list[Run], names: list[str], seed: int = 0, method: str = DEFAULT_METHOD
+) -> pd.DataFrame:
     """Every pair of runs: the soft votes' and the member means' paired differences (a - b)
-    on the shared test items, grouped bootstrap over the items' groups, and McNemar's test; or
+    on the shared test items, with ``method``'s interval over the items' groups (the
+    default: the cluster t-interval), and McNemar's test; or
     why a pair is not paired."""
     sets = [test_set(r) for r in runs]
     rows = []
@@ -170,9 +173,12 @@ def paired(runs: list[Run], names: list[str], seed: int = 0) -> pd.DataFrame:
                 rows.append({**row, "paired on": "-", "vote a - b [95 %]": f"not paired: {why}"})
                 continue
             ca, cb = (a.vote == a.labels).astype(float), (b.vote == b.labels).astype(float)
-            vote = paired_difference(ca, cb, a.groups, seed=seed)
+            vote = paired_difference(ca, cb, a.groups, seed=seed, method=method)
             members = mean_interval(
-                a.member_correct.mean(0) - b.member_correct.mean(0), a.groups, seed=seed
+                a.member_correct.mean(0) - b.member_correct.mean(0),
+                a.groups,
+                seed=seed,
+                method=method,
             )
             mc = mcnemar(ca, cb)
             rows.append(
@@ -338,13 +344,14 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
 
 
 HEADLINE_NOTE = (
-    "Brackets are the 95 % intervals each run stored (bootstrap over the test set's groups); "
+    "Brackets are the 95 % intervals each run stored (over the test set's groups, by the run's "
+    "statistics.interval method); "
     "two runs' intervals overlapping says little about their difference: see the paired "
     "differences below for runs tested on the same images."
 )
 PAIRED_NOTE = (
     "For two runs tested on the same images (same data, same test items and labels), each "
-    "image scores both runs, and the bootstrap resamples the test set's groups once for both, "
-    "so the interval is of the difference itself. Runs with other test items (another split "
+    "image scores both runs, and the interval (the cluster t-interval over the test set's "
+    "groups) is of the per-image difference itself. Runs with other test items (another split "
     "seed or test fraction, other data) are not paired: their test sets differ in difficulty."
 )

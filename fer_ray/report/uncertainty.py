@@ -170,6 +170,27 @@ ZERO_WIDTH = (
     "A zero-width interval means every resample gave the same value (e.g. a recall of 0, or "
     "two rules that differ on the same images in every resample), not that it is certain."
 )
+ZERO_WIDTH_T = (
+    "A zero-width interval means every group scored the same (e.g. a recall of 0, or two "
+    "rules that differ by the same amount in every group), not that it is certain."
+)
+
+
+def zero_width(method: str | None) -> str:
+    """What a zero-width bracket means under ``method`` (None: the percentile bootstrap)."""
+    return ZERO_WIDTH_T if method == "t" else ZERO_WIDTH
+
+
+def run_method(run: Run) -> str:
+    """The run's ``statistics.interval``; a run made before the key existed used the
+    percentile bootstrap."""
+    stats = run.config.get("statistics") or {}
+    return str(stats.get("interval") or "percentile")
+
+
+def method_short(method: str | None, noun: str) -> str:
+    """``cluster t-interval over subjects`` / ``percentile cluster bootstrap over movies``."""
+    return f"{METHOD_NAMES.get(method or 'percentile', method)} over {noun}"
 
 
 def brief_caveat(n_groups: int, noun: str, unit: str = "group", method: str | None = None) -> str:

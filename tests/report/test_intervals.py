@@ -158,7 +158,7 @@ def test_pruning_rules_are_paired_differences_and_the_sweep_says_where_it_falls(
     assert "kept features**" not in pr
     assert "Uncorrected, 2 of the 3 pruned counts have their intervals below 0 (8, 2 kept)" in pr
     assert "3 counts each tested one-sided at 2.5 %, about 0.1 would pass by chance" in pr
-    assert "After Holm's correction over the 3 counts (bootstrap p-values" in pr
+    assert "Holm's correction over the 3 counts (p-values of the percentile cluster bootstrap" in pr
     assert "`p_holm`), 2 are significant" in pr
     assert "read it by eye off its Fig. 5" in pr and "85-99 % pruning" in pr
     assert "| 2 | 0.9000 | 0.2143 | -0.1667 | -0.2619 | -0.0714 | True |" in pr

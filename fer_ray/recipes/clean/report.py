@@ -1,7 +1,7 @@
 """Seed 004's top-loss cleaning: the gallery of the largest out-of-fold losses (Fig. 3 and 5),
 the flags scored against the truly flipped labels (with ``data.label_noise``), and the test
 accuracy of members retrained without the flagged items, and without exactly the flipped ones
-(the oracle), with subject-bootstrap intervals and paired differences.
+(the oracle), with intervals over subjects and paired differences.
 
 Only stored files are read: ``clean/summary.json`` (with the paper's Table 2 in ``paper``),
 ``gallery.csv`` and ``gallery.npz`` (the crops the grid is drawn from), ``losses.csv``,
@@ -163,7 +163,8 @@ def retrain_text(s: dict, noun: str) -> str:
     if "flagged_minus_oracle" in var:
         g = var["flagged_minus_oracle"]
         text += f" Flagged against the oracle: {u.difference_of(g)}."
-    text += f" {u.brief_caveat(r['n_test_groups'], noun).capitalize()}."
+    method = next((u.method_of(f["vote"]) for f in var.values() if "vote" in f), None)
+    text += f" {u.brief_caveat(r['n_test_groups'], noun, method=method).capitalize()}."
     return text
 
 

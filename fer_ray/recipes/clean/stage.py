@@ -20,7 +20,7 @@ flagged images really were mislabelled. Here:
    pool item; the ensemble's member of that seed, to the digit), ``flagged``
    (without the flagged items, in training and validation, as seed 004 cleaned its folders) and,
    with label noise, ``oracle`` (without exactly the flipped items). Test accuracies of the soft
-   votes with subject-bootstrap intervals and paired differences to ``none``
+   votes with intervals over subjects and paired differences to ``none``
    (``fer_ray.analysis.intervals``).
 """
 
@@ -336,7 +336,7 @@ def retrain(
     resume: bool,
 ) -> tuple[dict, list[dict]]:
     """Tune over (variant, member); per variant the soft vote's test accuracy with its
-    subject-bootstrap interval and the paired difference to ``none``."""
+    interval over subjects and the paired difference to ``none``."""
     out = paths.stage(Clean.DIR)
     variants = list(drops)
     rows, work, probs = _retrain_members(cfg, paths, data_ref, data, chosen, drops, resume)

@@ -3,7 +3,7 @@
 Seed 002 reports about 90 % on a test split of the data sets it trained on and 34.7 % on one
 new person's photographs; the matrix puts the within-data-set accuracy (diagonal) beside the
 cross-data-set one on the same held-out subjects, each the soft vote of the stage's members
-with a 95 % interval from a bootstrap over the test set's subjects.
+with a 95 % interval over the test set's subjects (``statistics.interval``).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def load(run: Run) -> Part | None:
             "newfaces_matrix_wide": wide(matrix),
             "newfaces_members": members,
         },
-        facts={"summary": s, "noun": u.group_noun(run)},
+        facts={"summary": s, "noun": u.group_noun(run), "method": u.run_method(run)},
     )
 
 
@@ -115,11 +115,16 @@ def blocks(part: Part) -> list[Block]:
     ]
     matrix = part.tables["newfaces_matrix"]
     grouped = matrix[matrix["unit"] == "group"]
-    caveat = u.caveat(int(grouped["n_groups"].min()), part.facts["noun"]) if len(grouped) else ""
+    method = part.facts.get("method")
+    caveat = (
+        u.caveat(int(grouped["n_groups"].min()), part.facts["noun"], method=method)
+        if len(grouped)
+        else ""
+    )
     if (matrix["unit"] == "item").any():
         caveat += (
             " Cells whose test set holds one group only resample images instead: "
-            + u.caveat(1, part.facts["noun"], unit="item").split(": ", 1)[1]
+            + u.caveat(1, part.facts["noun"], unit="item", method=method).split(": ", 1)[1]
         )
     m, e = s["members"], s["epochs"]
     return [

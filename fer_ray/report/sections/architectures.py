@@ -7,7 +7,7 @@ architecture the same treatment, side by side, from what the grid stored:
 
 - its best cell (lr, hidden) by mean validation accuracy over the grouped folds;
 - that cell's out-of-fold accuracy pooled over the folds (every non-test image scored once
-  by a network that never trained on it) with the 95 % subject-bootstrap interval the grid
+  by a network that never trained on it) with the 95 % interval over subjects the grid
   stored in ``table2.csv``, and the mean ± std over folds;
 - per-class accuracy (recall) and the confusion matrix of those out-of-fold predictions;
 - the training loss per epoch (Fig. 12), mean over that cell's folds.
@@ -103,6 +103,7 @@ def load(run: Run) -> Part | None:
             "cells": cells,
             "chosen": chosen.get("backbone"),
             "noun": u.group_noun(run),
+            "method": u.run_method(run),
         },
     )
 
@@ -166,8 +167,8 @@ def blocks(part: Part) -> list[Block]:
         p(
             "Each architecture's best grid cell, scored out of fold: every image outside the"
             " test holdout is predicted once by the fold network that did not train on it"
-            " (last epoch). The bracket is the 95 % interval from a bootstrap over"
-            f" {part.facts['noun']}; the per-class columns are that architecture's recall."
+            " (last epoch). The bracket is the 95 %"
+            f" {u.method_short(part.facts.get('method'), part.facts['noun'])}; the per-class columns are that architecture's recall."
             + (f" The grid's overall choice, trained by the ensemble: **{chosen}**." if chosen
                else "")
         ),

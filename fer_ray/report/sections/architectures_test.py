@@ -27,7 +27,7 @@ def load(run: Run) -> Part | None:
         recall = recall.assign(**{"class": [names[int(i)] for i in recall["class_index"]]})
     return Part(
         tables={"architectures_test": archs, "architectures_test_recall": recall},
-        facts={"noun": u.group_noun(run)},
+        facts={"noun": u.group_noun(run), "method": u.run_method(run)},
     )
 
 
@@ -54,8 +54,8 @@ def blocks(part: Part) -> list[Block]:
         h2("Architectures on the test set (ensemble.backbones)"),
         p(
             "Every architecture's members trained with the same seeds and splits (epoch chosen"
-            " on validation), scored on the shared test holdout; brackets: 95 % bootstrap over"
-            f" {part.facts['noun']}."
+            " on validation), scored on the shared test holdout; brackets: 95 %"
+            f" {u.method_short(part.facts.get('method'), part.facts['noun'])}."
         ),
         table(shown),
         p("Recall of each architecture's soft vote per class:"),

@@ -295,7 +295,11 @@ def interval_text(iv: dict[str, Any], members: pd.DataFrame, noun: str) -> str:
             "independent, so it is optimistic too)."
         )
     unit = iv["vote"].get("unit", "group")
-    return text + " " + u.caveat(iv["n_groups"], noun, iv["vote"].get("n_boot"), unit)
+    return (
+        text
+        + " "
+        + u.caveat(iv["n_groups"], noun, iv["vote"].get("n_boot"), unit, u.method_of(iv["vote"]))
+    )
 
 
 def size_text(curve: pd.DataFrame) -> str:

@@ -2,7 +2,7 @@
 
 Each cell shows the paper's number (mean ± std over folds) and, where the grid stage stored
 it, the pooled out-of-fold accuracy (every validation image of every fold scored once) with its
-95 % bootstrap interval over groups. A run made before the intervals shows mean ± std only.
+95 % interval over groups (``statistics.interval``). A run made before the intervals shows mean ± std only.
 
 The chosen cell's pooled interval is computed after picking that cell as the best on the same
 images, so it is marked "after selection"; the best cell is also paired against the runner-up
@@ -87,6 +87,7 @@ def load(run: Run) -> Part | None:
             "chosen": run.json(Grid.DIR, Grid.CHOSEN),
             "folds": run.config["grid"]["folds"],
             "noun": u.group_noun(run),
+            "method": u.run_method(run),
         },
     )
     for key, file in (("grid_trials", Grid.TRIALS), ("grid_curves", Grid.CURVES)):
@@ -100,7 +101,7 @@ def load(run: Run) -> Part | None:
             part.tables["grid_importance"] = imp
     oof = run.csv(Grid.DIR, Grid.OOF)
     if oof is not None and t2["mean"].notna().sum() > 1 and has_intervals(t2):
-        pair = runner_up_pairing(t2, oof, int(run.config.get("seed", 0)))
+        pair = runner_up_pairing(t2, oof, int(run.config.get("seed", 0)), u.run_method(run))
         part.facts["runner_up"] = pair
         part.tables["grid_runner_up"] = runner_up_table(pair)
     return part
@@ -228,7 +229,7 @@ def blocks(part: Part) -> list[Block]:
         text += (
             " After it, each cell's pooled out-of-fold accuracy with its interval: every "
             f"validation image of every fold scored once, {sample_line(t2, noun)}. "
-            + u.caveat(int(t2["n_groups"].min()), noun)
+            + u.caveat(int(t2["n_groups"].min()), noun, method=part.facts.get("method"))
             + " The cells are scored on the same images, so overlapping intervals do not by "
             "themselves say that two cells are equal or different."
         )

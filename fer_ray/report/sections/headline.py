@@ -52,7 +52,7 @@ def _with_intervals(e: dict[str, Any], iv: dict[str, Any], tag: str, noun: str) 
         f"images{test}){over_mean}; chance {pct(e['chance_uniform'])} (uniform), "
         f"{pct(e['chance_majority'])} (majority class); test set "
         f"{u.sample(iv['n_images'], iv['n_groups'], noun)}; "
-        f"{u.brief_caveat(iv['n_groups'], noun, unit)}."
+        f"{u.brief_caveat(iv['n_groups'], noun, unit, u.method_of(iv['vote']))}."
     )
 
 

@@ -61,6 +61,7 @@ def load(run: Run) -> Part | None:
         "recall": recall,
         "n_test_groups": s.get("n_test_groups"),
         "noun": u.group_noun(run),
+        "method": u.run_method(run),
     }
     return Part(tables=tables, facts=facts)
 
@@ -106,7 +107,9 @@ def plots(part: Part, out: Path) -> None:
     save(fig, out / CONFUSION)
 
 
-def recall_text(recall: pd.DataFrame, n_groups: int | None, noun: str) -> str:
+def recall_text(
+    recall: pd.DataFrame, n_groups: int | None, noun: str, method: str | None = None
+) -> str:
     """The vote's recall per class with its interval, and what one image is worth in each."""
     shown = "; ".join(
         f"{r['class']} {u.accuracy(r['recall'], r['low'], r['high'])} "
@@ -125,9 +128,9 @@ def recall_text(recall: pd.DataFrame, n_groups: int | None, noun: str) -> str:
         f"so {step}): {shown}."
     )
     if n_groups:
-        text += f" {u.brief_caveat(int(n_groups), noun).capitalize()}."
+        text += f" {u.brief_caveat(int(n_groups), noun, method=method).capitalize()}."
     if (recall["low"] == recall["high"]).any():
-        text += " " + u.ZERO_WIDTH
+        text += " " + u.zero_width(method)
     return text + " The members' columns are means over members, without intervals."
 
 
@@ -135,7 +138,16 @@ def blocks(part: Part) -> list[Block]:
     b = [h2("Per-class results")]
     recall = part.facts.get("recall")
     if recall is not None and len(recall) and (recall["n"] > 0).any():
-        b.append(p(recall_text(recall, part.facts.get("n_test_groups"), part.facts["noun"])))
+        b.append(
+            p(
+                recall_text(
+                    recall,
+                    part.facts.get("n_test_groups"),
+                    part.facts["noun"],
+                    part.facts.get("method"),
+                )  # fmt: skip
+            )
+        )
     return b + [
         table(part.tables["per_class_summary"]),
         img(

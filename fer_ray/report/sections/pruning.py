@@ -79,7 +79,8 @@ def load(run: Run) -> Part | None:
     if s.get("pruned_on_average"):
         tables["pruning_counts"] = paper_counts(s)
     falloff = run.csv(Analyse.DIR, Analyse.SWEEP_FALLOFF)
-    facts = {"summary": s, "intervals": iv is not None, "noun": u.group_noun(run)}
+    facts = {"summary": s, "intervals": iv is not None, "noun": u.group_noun(run),
+             "method": u.run_method(run)}  # fmt: skip
     if falloff is not None and len(falloff):
         tables["sweep_falloff"] = falloff
         facts["falls_off_at"] = falloff_fixed_sequence(falloff)
@@ -173,7 +174,9 @@ def count_text(s: dict[str, Any]) -> str:
     return text
 
 
-def baseline_text(t: pd.DataFrame, s: dict[str, Any], noun: str) -> list[Block]:
+def baseline_text(
+    t: pd.DataFrame, s: dict[str, Any], noun: str, method: str | None = None
+) -> list[Block]:
     """The test set, and each rule against no pruning as a paired difference."""
     n, groups = s.get("n_test"), s.get("n_test_groups")
     on = f": {u.sample(n, groups, noun)}" if n and groups else ""
@@ -186,7 +189,8 @@ def baseline_text(t: pd.DataFrame, s: dict[str, Any], noun: str) -> list[Block]:
     if n:
         head += f" A difference under {100 / n:.2f} points is less than one image."
     if groups:
-        head += f" {u.brief_caveat(int(groups), noun).capitalize()}. {u.ZERO_WIDTH}"
+        head += f" {u.brief_caveat(int(groups), noun, method=method).capitalize()}."
+        head += f" {u.zero_width(method)}"
     items = [
         f"{r['rule']}: {u.accuracy(r['accuracy'], r['low'], r['high'])}; against none "
         f"{u.difference(r['diff_vs_none'], r['diff_low'], r['diff_high'])}, "
@@ -214,7 +218,9 @@ def listed(counts: pd.Series, most: int = 8) -> str:
 ONE_SIDED = 0.025
 
 
-def falloff_text(f: pd.DataFrame, s: dict[str, Any], at: int | None) -> str:
+def falloff_text(
+    f: pd.DataFrame, s: dict[str, Any], at: int | None, method: str | None = None
+) -> str:
     """Where accuracy falls off by the fixed-sequence rule (``at``), what the uncorrected
     per-count intervals say beside it, and how many of those would pass by chance."""
     pruned = f[f["ratio"] > 0]
@@ -255,8 +261,8 @@ def falloff_text(f: pd.DataFrame, s: dict[str, Any], at: int | None) -> str:
     if "p_holm" in pruned:
         holm = pruned[pruned["p_holm"] < ONE_SIDED]
         text += (
-            f" After Holm's correction over the {n} counts (bootstrap p-values, column "
-            f"`p_holm`), {len(holm)} {'is' if len(holm) == 1 else 'are'} significant."
+            f" After Holm's correction over the {n} counts (p-values of the "
+            f"{u.method_short(method, 'groups')}, column `p_holm`), {len(holm)} {'is' if len(holm) == 1 else 'are'} significant."
         )
     return text + (
         ' The paper\'s "25 (5 %) features" is not the same measurement, so it is not put '
@@ -282,7 +288,7 @@ def blocks(part: Part) -> list[Block]:
         ]
     b.append(p(count_text(s)))
     if part.facts["intervals"]:
-        b += baseline_text(t["pruning_baselines"], s, part.facts["noun"])
+        b += baseline_text(t["pruning_baselines"], s, part.facts["noun"], part.facts.get("method"))
     else:
         b.append(p("Accuracy per rule: mean ± std over models, on each model's test split."))
     b += [
@@ -291,7 +297,10 @@ def blocks(part: Part) -> list[Block]:
     ]
     if "sweep_falloff" in t:
         at = part.facts.get("falls_off_at")
-        b += [p(falloff_text(t["sweep_falloff"], s, at)), table(t["sweep_falloff"])]
+        b += [
+            p(falloff_text(t["sweep_falloff"], s, at, part.facts.get("method"))),
+            table(t["sweep_falloff"]),
+        ]
     b.append(
         img(FIG5, "Fig. 5: test accuracy against pruning ratio (random and least-magnitude-first)")
     )

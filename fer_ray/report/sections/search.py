@@ -37,7 +37,13 @@ def load(run: Run) -> Part | None:
         tables["search_importance"] = imp
     chosen = run.json(Grid.DIR, Grid.CHOSEN) or {}
     return Part(
-        tables=tables, facts={"summary": summary, "chosen": chosen, "noun": u.group_noun(run)}
+        tables=tables,
+        facts={
+            "summary": summary,
+            "chosen": chosen,
+            "noun": u.group_noun(run),
+            "method": u.run_method(run),
+        },  # fmt: skip
     )
 
 
@@ -139,7 +145,7 @@ def _intro(s: dict[str, Any]) -> str:
     )
 
 
-def _best(best: dict[str, Any], noun: str) -> str:
+def _best(best: dict[str, Any], noun: str, method: str | None) -> str:
     more = "".join(
         f", {k} {v:.3g}" if isinstance(v, float) else f", {k} {v}"
         for k, v in best.items()
@@ -149,7 +155,7 @@ def _best(best: dict[str, Any], noun: str) -> str:
         f"Best proposal: lr {best['lr']:.3g}, hidden {best['hidden']}{more}: fold mean "
         f"{100 * best['mean_val_acc']:.2f} ± {100 * best['std_val_acc']:.2f} %; pooled "
         f"out-of-fold {u.accuracy(best['pooled'], best['low'], best['high'])} (95 % "
-        f"bootstrap over {noun})."
+        f"{u.method_short(method, noun)})."
     )
 
 
@@ -196,7 +202,10 @@ def blocks(part: Part) -> list[Block]:
     out = [
         h2(f"Search: {algo}"),
         p(_intro(s)),
-        p(_best(best, part.facts["noun"]) + _runner_up(s.get("runner_up"), part.facts["noun"])),
+        p(
+            _best(best, part.facts["noun"], part.facts.get("method"))
+            + _runner_up(s.get("runner_up"), part.facts["noun"])
+        ),
         img(HISTORY, "Objective per proposal and the best so far"),
         *_trials(part),
     ]
