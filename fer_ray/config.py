@@ -125,10 +125,11 @@ class FacesConfig:
 class ModelConfig:
     backbone: str = "resnet18"  # fer_ray.models.backbones.BACKBONES: resnet18 | 34 | 50 | 101 | 152
     # | alexnet | vgg19 (seed 002) | small_cnn (seed 003)
-    weights: str = "synthetic"  # fer_ray.models.weights.WEIGHTS (synthetic stand-in | none |
-    # imagenet) or a state-dict path
-    pretrain_epochs: int = 8  # weights=synthetic: AU-regression epochs on a disjoint synthetic set
-    pretrain_subjects: int = 150  # weights=synthetic: identities of that set (x 14 images each)
+    weights: str = "synthetic_free_au"  # fer_ray.models.weights.WEIGHTS (a synthetic_* stand-in
+    # | none | imagenet) or a state-dict path; the default stand-in is label-free (AUs drawn
+    # independently of any class), synthetic = synthetic_au is supervised on the task
+    pretrain_epochs: int = 8  # stand-ins: pretraining epochs on a disjoint synthetic set
+    pretrain_subjects: int = 150  # stand-ins: identities of that set (x 14 images each)
     init_seed: int = 0  # with weights=none: seeds the shared (stand-in) trunk
     train_last_convs: int = 2  # seed 000: the last two conv layers + head are trained
     feature_cache: Literal["auto", "off"] = "auto"  # auto: cache frozen-trunk activations

@@ -90,6 +90,12 @@ def test_free_au_targets_are_not_the_classes_au_sets(faces, free_faces) -> None:
     assert WEIGHTS.get("synthetic_free_au").label_free
 
 
+def test_the_default_stand_in_is_label_free() -> None:
+    """The default run transfers from a stand-in that never saw an expression class."""
+    src = WEIGHTS.get(Config().model.weights)
+    assert src.stand_in and src.label_free and src.objective == "free_au"
+
+
 def test_every_source_says_what_its_targets_reveal() -> None:
     for name in WEIGHTS.names():
         src = WEIGHTS.get(name)
