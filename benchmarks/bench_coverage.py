@@ -10,7 +10,7 @@ run draws its own validation subjects), then scored on:
 
 * a pool of fresh subjects (generator seed 2), cut into disjoint test sets of ``k`` subjects
   for each ``k`` in ``--sizes`` (``--draws`` test sets at the largest size; smaller sizes get
-  as many as the same pool holds), 21 images per subject as in the default data;
+  as many as the same pool holds), 7 images per subject (one per class) as in the default data;
 * a separate truth sample of ``--truth-subjects`` fresh subjects (generator seed 1): the
   members' mean accuracy, the soft vote's, and their difference there are the "true" values.
 
@@ -40,10 +40,10 @@ from fer_ray.analysis.coverage import coverage_table, truth
 from fer_ray.analysis.intervals import METHODS
 from fer_ray.data.synthetic import CLASS_NAMES, render_items
 
-PER_CLASS = 3  # the default data's images per subject and class: 21 per subject
+PER_CLASS = 1  # the default data's images per subject and class: 7 per subject
 IMAGE_SIZE = 96
 CROP = 48
-TRAIN_SUBJECTS = 30  # the default run's 35 subjects less its test holdout
+TRAIN_SUBJECTS = 90  # the default run's 105 subjects less its test holdout of 15
 _HOG = cv2.HOGDescriptor((CROP, CROP), (16, 16), (8, 8), (8, 8), 9)
 _CHUNK_SUBJECTS = 40
 

@@ -61,8 +61,10 @@ class DataConfig:
     name: str = "synthetic"  # fer_ray.data.datasets.DATASETS: synthetic | sfew | sfew_subset |
     # fer2013 | ferplus | ckplus | jaffe | ckplus_jaffe | imagefolder | rafdb
     root: str | None = None  # data set folder; unused by synthetic
-    n_subjects: int = 35  # synthetic: identities (the split groups); x 7 classes x per_class
-    per_class: int = 3  # synthetic: images per subject and class
+    # synthetic: identities (the split groups); x 7 classes x per_class. 105 x 1: the default
+    # test holdout (about 0.15) holds 15 subjects, so its intervals over subjects mean something
+    n_subjects: int = 105
+    per_class: int = 1  # synthetic: images per subject and class
     image_size: int = 96  # synthetic: rendered frame size in pixels
     seed: int = 0  # synthetic: generator seed (same seed, same bytes)
     classes: list[str] | None = None  # keep only these classes (None = all)

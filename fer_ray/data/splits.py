@@ -6,7 +6,7 @@ config gives the same folds on every machine of a cluster.
 Three algorithms, chosen by the shape of the groups, all grouped and stratified:
 
 * at most ``SGKF_MAX_GROUPS`` (1000) groups, which covers data sets grouped by subject or
-  movie (the synthetic set has 35 subjects, CK+ 123, JAFFE 10), so their splits are those
+  movie (the default synthetic set has 105 subjects, CK+ 123, JAFFE 10), so their splits are those
   of before: scikit-learn's ``StratifiedGroupKFold``, whose greedy balances class proportions
   best when groups are few and large. Its Python loop over groups costs about 0.15 s per
   split at 1000 groups and grows linearly (30 s at 35,887 one-image groups), hence the cap;

@@ -99,7 +99,7 @@ def _old_grouped_folds(labels, groups, k, seed):
 
 
 def _synthetic_shape(seed):
-    """The default and smoke data's shape: 735 images of 35 subjects, 21 per subject."""
+    """The earlier default data's shape: 735 images of 35 subjects, 21 per subject."""
     rng = np.random.default_rng(seed)
     groups = np.array([f"s{s:04d}" for s in np.repeat(rng.permutation(35), 21)], dtype=object)
     return np.tile(np.repeat(np.arange(7), 3), 35), groups
