@@ -113,7 +113,7 @@ def method_line(method: str) -> str:
             "the subjects' own accuracies, weighted by their images, and Student's t with one "
             "degree of freedom fewer than subjects); its coverage, measured on the embedded "
             "synthetic population, is close to 95 % with 5 and with 15 test subjects, where "
-            "the percentile bootstrap used before held the truth in 81-85 % of 5-subject "
+            "the percentile bootstrap used before held the truth in 79-84 % of 5-subject "
             "test sets."
         )
     return f"Intervals: {name} over subjects (config statistics.interval = {method})."
