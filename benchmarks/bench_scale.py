@@ -1,16 +1,16 @@
 """Does the driver's memory stay flat as the data set grows? prepare + features at several sizes.
 
     python benchmarks/bench_scale.py                   # 10k, 30k, 100k fake images
-    python benchmarks/bench_scale.py --quick           # 1k and 3k (under two minutes)
+    python benchmarks/bench_scale.py --quick           # 500 and 1500 (under two minutes)
     python benchmarks/bench_scale.py --sizes 10000 30000
 
 A fake image folder (48 px PNGs, 7 classes) per size; each size runs in a fresh process (so
 peak memory is that size's): the prepare stage (centre crop, Ray tasks into the crop cache)
-and the features stage (one trunk task per shard, ``small_cnn`` trunk, weights ``none``),
+and the features stage (one trunk task per shard, ResNet18 trunk, weights ``none``),
 against a plain single-process loop doing the same decoding and cropping (``crop_chunk``).
 
 Prints per size: seconds per stage, per-image cost of prepare vs the plain loop (ratio), the
-driver's peak memory (private: heap and files; total: ``VmHWM``, which also counts the pages
+driver's peak memory (private: its anonymous memory, the heap; total: ``VmHWM``, which also counts the pages
 of Ray's shared-memory object store the driver mapped), the largest object of the trial data
 bundle and the store's peak use, and the worker processes' peak RSS; then each size's driver
 peak as a ratio to the smallest size's.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -75,25 +76,37 @@ def _descendants(pid: int) -> list[int]:
 class Sampler(threading.Thread):
     """Peaks of the driver's private memory and of the object store's use, sampled."""
 
-    def __init__(self) -> None:
+    def __init__(self, gcs: str) -> None:
         super().__init__(daemon=True)
         self.private = self.store = 0
+        self.gcs = gcs
         self.stop = threading.Event()
 
     def run(self) -> None:
         from ray._private.internal_api import memory_summary
 
         while not self.stop.is_set():
-            self.private = max(
-                self.private, _status("self", "RssAnon") + _status("self", "RssFile")
-            )
+            self.private = max(self.private, _status("self", "RssAnon"))
             try:
-                text = memory_summary(stats_only=True)
+                text = memory_summary(address=self.gcs, stats_only=True)
                 m = re.search(r"Plasma memory usage (\d+) MiB", text)
                 self.store = max(self.store, int(m.group(1)) << 20 if m else 0)
             except Exception:  # noqa: BLE001 - a sample missed is no result changed
                 pass
-            self.stop.wait(0.25)
+            self.stop.wait(0.5)
+
+
+def _workers(driver: int) -> list[int]:
+    """This Ray's worker processes (``ray::<task>``, not its agents): the raylet's children."""
+    out = []
+    for p in _descendants(driver):
+        try:
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") and b"Agent" not in cmd.split(b"\0")[0]:
+            out.append(p)
+    return out
 
 
 def _plain_loop(cfg: object) -> float:
@@ -123,14 +136,14 @@ def child(root: Path, out: Path) -> dict:
         None,
         [
             "data.name=imagefolder", f"data.root={root}", "faces.detector=center",
-            "faces.size=48", "model.backbone=small_cnn", "model.weights=none",
-            "model.train_last_convs=1", "resources.num_cpus=2", "resources.features_cpus=1",
+            "faces.size=48", "model.backbone=resnet18", "model.weights=none",
+            "model.train_last_convs=2", "resources.num_cpus=2", "resources.features_cpus=1",
             "resources.dashboard=false", f"output.runs_dir={out / 'runs'}",
             f"output.reports_dir={out / 'reports'}",
         ],
     )  # fmt: skip
     cluster.connect(cfg)
-    sampler = Sampler()
+    sampler = Sampler(ray.get_runtime_context().gcs_address)
     sampler.start()
     t0 = time.perf_counter()
     prepared = prepare.load_prepared(cfg)
@@ -142,11 +155,8 @@ def child(root: Path, out: Path) -> dict:
     sizes = [v["object_size"] for v in get_object_locations(refs).values()]
     sampler.stop.set()
     sampler.join()
-    workers = [
-        _status(p, "VmHWM")
-        for p in _descendants(__import__("os").getpid())
-        if b"default_worker" in Path(f"/proc/{p}/cmdline").read_bytes()
-    ]
+    workers = [_status(p, "VmHWM") for p in _workers(os.getpid())]
+    hwm = _status("self", "VmHWM")  # before the plain loop below adds its own
     n = len(prepared.manifest)
     return {
         "n": n,
@@ -155,7 +165,7 @@ def child(root: Path, out: Path) -> dict:
         "prepare_per_image_ms": 1e3 * (t1 - t0) / n,
         "plain_per_image_ms": 1e3 * _plain_loop(cfg),
         "driver_private": sampler.private,
-        "driver_hwm": _status("self", "VmHWM"),
+        "driver_hwm": hwm,
         "largest_object": max(sizes),
         "bundle_object": sizes[0],
         "shards": len(data.x.parts),
@@ -171,41 +181,42 @@ def _mb(b: float) -> str:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
-    p.add_argument("--quick", action="store_true", help="1k and 3k images")
+    p.add_argument("--quick", action="store_true", help="500 and 1500 images")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(Path(args.child[0]), Path(args.child[1]))))
         return
-    sizes = [1000, 3000] if args.quick else args.sizes
-    rows = []
+    sizes = [500, 1500] if args.quick else args.sizes
+    print(
+        f"{'images':>7} {'prep s':>7} {'feat s':>7} {'ms/img':>7} {'plain':>6} {'ratio':>6}"
+        f" {'drv MB':>7} {'drv HWM':>8} {'max obj':>8} {'store':>6} {'worker':>7} {'drv x':>6}",
+        flush=True,
+    )
+    first = None
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
-        for n in sizes:
+        for n in sizes:  # one row as each size finishes
             root, out = Path(tmp) / f"data{n}", Path(tmp) / f"out{n}"
             _folder(root, n)
             cmd = [sys.executable, __file__, "--child", str(root), str(out)]
             res = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if res.returncode:
                 sys.exit(f"size {n} failed:\n{res.stderr[-3000:]}")
-            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    head = (
-        f"{'images':>7} {'prep s':>7} {'feat s':>7} {'ms/img':>7} {'plain':>6} {'ratio':>6}"
-        f" {'drv MB':>7} {'drv HWM':>8} {'max obj':>8} {'store':>6} {'worker':>7} {'drv x':>6}"
-    )
-    print(head)
-    for r in rows:
-        print(
-            f"{r['n']:>7} {r['prepare_s']:>7.1f} {r['features_s']:>7.1f}"
-            f" {r['prepare_per_image_ms']:>7.2f} {r['plain_per_image_ms']:>6.2f}"
-            f" {r['prepare_per_image_ms'] / r['plain_per_image_ms']:>6.2f}"
-            f" {_mb(r['driver_private']):>7} {_mb(r['driver_hwm']):>8}"
-            f" {_mb(r['largest_object']):>8} {_mb(r['store_peak']):>6}"
-            f" {_mb(r['worker_peak']):>7} {r['driver_private'] / rows[0]['driver_private']:>6.2f}"
-        )
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            first = first or r
+            print(
+                f"{r['n']:>7} {r['prepare_s']:>7.1f} {r['features_s']:>7.1f}"
+                f" {r['prepare_per_image_ms']:>7.2f} {r['plain_per_image_ms']:>6.2f}"
+                f" {r['prepare_per_image_ms'] / r['plain_per_image_ms']:>6.2f}"
+                f" {_mb(r['driver_private']):>7} {_mb(r['driver_hwm']):>8}"
+                f" {_mb(r['largest_object']):>8} {_mb(r['store_peak']):>6}"
+                f" {_mb(r['worker_peak']):>7} {r['driver_private'] / first['driver_private']:>6.2f}",
+                flush=True,
+            )
     print(
-        "MB: MiB. drv MB: driver peak private memory; drv HWM: its peak RSS incl. mapped store"
-        " pages; max obj: largest object of the trial data bundle; store: object store peak;"
-        " worker: largest worker peak RSS; drv x: driver peak / the smallest size's."
+        "MB: MiB. drv MB: driver peak private (anonymous) memory; drv HWM: its peak RSS incl."
+        " mapped store pages; max obj: largest object of the trial data bundle; store: object"
+        " store peak; worker: largest worker peak RSS; drv x: driver peak / the smallest size's."
     )
 
 
