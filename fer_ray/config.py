@@ -31,6 +31,8 @@ from fer_ray.errors import ConfigError
 from fer_ray.recipes.core.sections import AnalyseConfig, EnsembleConfig, GridConfig, SearchConfig
 from fer_ray.tracking import Tracking
 
+TRUNK_BATCH = 128  # images per frozen-trunk forward pass (train.features.trunk_features)
+
 __all__ = [
     "AnalyseConfig",
     "Config",
@@ -197,6 +199,8 @@ class ResourcesConfig:
     cpus_per_task: float = 1.0  # each preprocessing, analysis and descriptor task
     features_cpus: int = 2  # the stand-in pretraining and trunk-feature task (its threads)
     features_gpus: float | None = None  # None: 1 when gpus_per_trial > 0, else 0
+    shard_images: int = 1024  # rows of one trunk-feature shard: the largest object put into
+    # Ray's object store holds this many images' features (crop shards: faces.chunk_size)
     node_types: list[dict[str, float]] | None = None  # nodes an autoscaler may add, e.g.
     # [{CPU: 8, GPU: 1}]; None = read ~/ray_bootstrap_config.yaml on a `ray up` head, if any
     wait_s: float = 900.0  # how long work may wait for an autoscaler to add a node
@@ -213,6 +217,16 @@ class ResourcesConfig:
             (
                 self.features_gpus is None or self.features_gpus >= 0,
                 "resources.features_gpus must be >= 0",
+            ),
+            (
+                self.shard_images >= TRUNK_BATCH and self.shard_images % TRUNK_BATCH == 0,
+                f"resources.shard_images must be a positive multiple of {TRUNK_BATCH} (the trunk's"
+                f" batch, so sharded features equal one pass's), got {self.shard_images}",
+            ),
+            (
+                cfg.faces.chunk_size <= self.shard_images,
+                f"faces.chunk_size ({cfg.faces.chunk_size}) must be <= resources.shard_images"
+                f" ({self.shard_images}): a crop chunk is one object in the store",
             ),
             (self.wait_s > 0, "resources.wait_s must be > 0"),
             (self.connect_timeout_s > 0, "resources.connect_timeout_s must be > 0"),

@@ -218,7 +218,7 @@ class RunPaths:
 
 
 def cache_root(cfg: Config, kind: str) -> Path:
-    """Content-addressed caches shared by runs: ``crops``, ``weights``, ``features``."""
+    """Content-addressed caches shared by runs: ``crops``, ``weights``, ``features``, ``splits``."""
     if kind == "crops" and cfg.faces.cache_dir:
         return Path(cfg.faces.cache_dir).resolve()
     base = Path(cfg.faces.cache_dir).resolve().parent if cfg.faces.cache_dir else None

@@ -150,3 +150,14 @@ def test_phase2_lr_may_be_relative_to_the_chosen_lr():
         config.from_dict({}, ["ensemble.phase2_lr=x-1"])
     with pytest.raises(ConfigError, match="paper_lr and grid.paper_hidden must be in the grid"):
         config.from_dict({}, ["grid.choose=paper", "grid.paper_hidden=7"])
+
+
+def test_shard_size_is_checked_and_misspellings_are_named():
+    """resources.shard_images: a multiple of the trunk's batch, at least faces.chunk_size."""
+    with pytest.raises(ConfigError, match=r"resources\.shard_images must be a positive multiple"):
+        config.load(None, ["resources.shard_images=100"])
+    with pytest.raises(ConfigError, match=r"faces\.chunk_size \(512\) must be <= resources"):
+        config.load(None, ["resources.shard_images=256", "faces.chunk_size=512"])
+    with pytest.raises(ConfigError, match=r"did you mean 'resources\.shard_images'"):
+        config.load(None, ["resources.shard_image=256"])
+    assert config.load(None, ["resources.shard_images=256"]).resources.shard_images == 256

@@ -413,7 +413,7 @@ def test_damaged_cache_entries_are_recomputed_and_the_tables_match(smoke_run, ca
 
     tmp, cache = smoke_run
     (chunk,) = (cache / "crops").glob("*/chunk_00000.npz")
-    (feature,) = (cache / "features").glob("*.npz")
+    (feature,) = (cache / "features").glob("*/shard_*.npz")  # one file per feature shard
     (weights,) = (cache / "weights").glob("*.pt")
     for path in (chunk, feature, weights):
         truncate(path)

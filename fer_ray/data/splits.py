@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,8 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from fer_ray.errors import SplitError
+from fer_ray import files
+from fer_ray.errors import SplitError, StoredFileError
 
 __all__ = [
     "SGKF_MAX_GROUPS",
@@ -237,19 +239,46 @@ def holdout_and_folds(
     return test, fold_of
 
 
-def run_splits(manifest: pd.DataFrame, cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+def run_splits(
+    manifest: pd.DataFrame, cfg: Any, store: Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``holdout_and_folds`` of a prepared manifest under a run's config (``grid.folds``,
     ``seed``, ``ensemble.test_fraction``, ``data.test_split``): the one call the preflight, the
-    dry run's estimate and the trial data bundle all make."""
-    return holdout_and_folds(
-        manifest["label"].to_numpy(),
-        manifest["group"].astype(str).to_numpy(),
-        folds=cfg.grid.folds,
-        seed=cfg.seed,
-        test_fraction=cfg.ensemble.test_fraction,
-        test_split=cfg.data.test_split,
-        own_split=manifest["split"].fillna("").to_numpy(),
-    )
+    dry run's estimate and the trial data bundle all make. With ``store`` (a folder) the splits
+    are computed once per set of inputs and read back from ``<store>/<fingerprint>.npz`` by
+    every later call, in this process or another (a resumed run, a second stage's driver)."""
+    labels = manifest["label"].to_numpy()
+    groups = manifest["group"].astype(str).to_numpy()
+    own = manifest["split"].fillna("").to_numpy()
+    params = {
+        "folds": cfg.grid.folds,
+        "seed": cfg.seed,
+        "test_fraction": cfg.ensemble.test_fraction,
+        "test_split": cfg.data.test_split,
+    }
+    path = None
+    if store is not None:
+        key = split_fingerprint(labels, groups, own=_digest(own).hex(), **params)
+        path = Path(store) / f"splits_{key[:20]}.npz"
+        stored = _read_splits(path, len(labels))
+        if stored is not None:
+            return stored
+    test, folds = holdout_and_folds(labels, groups, own_split=own, **params)
+    if path is not None:
+        files.savez(path, test=test, folds=folds)
+    return test, folds
+
+
+def _read_splits(path: Path, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Stored (test, folds), or None when absent or damaged (then moved aside)."""
+    if not path.is_file():
+        return None
+    try:
+        z = files.load_npz(path, ("test", "folds"))
+    except StoredFileError as e:
+        files.quarantine(e, "stored splits")
+        return None
+    return (z["test"], z["folds"]) if len(z["test"]) == n else None
 
 
 def member_split(

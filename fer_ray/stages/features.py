@@ -1,16 +1,18 @@
 """features: build the trial data bundle once and share it by reference.
 
-The stand-in backbone's pretraining and the frozen trunk's pass over every image run as Ray
-tasks (on a GPU when the config asks for one), each asking for ``resources.features_cpus``
-CPUs and using that many threads. Their results are cached on disk by the driver, keyed by
-their inputs, so a resumed or repeated run reads them instead of recomputing; the tasks never
-read a driver-local path. The bundle is put into the object store once and every trial reads
-it by reference.
+The stand-in backbone's pretraining runs as one Ray task; the frozen trunk's pass runs as one
+task per feature shard (``resources.shard_images`` rows, spread over the nodes, the trunk built
+once per worker process), on a GPU when the config asks for one, each asking for
+``resources.features_cpus`` CPUs and using that many threads. Their results are cached on disk
+by the driver, keyed by their inputs (features shard by shard), so a resumed or repeated run
+reads them instead of recomputing; the tasks never read a driver-local path. The bundle holds
+one object reference per shard and is put into the object store once; every trial reads it by
+reference and fetches the shards its rows are in.
 
 Progress: Ray starts without forwarding worker output (``cluster.connect``, log_to_driver off),
-so a task's own prints would be lost; the two tasks instead put their progress lines (epoch k of
-n with loss and seconds per epoch; images done of total and images/s) on a small Ray queue that
-the driver prints from while it waits (``_await``).
+so a task's own prints would be lost; the pretraining task puts its lines (epoch k of n with
+loss and seconds per epoch) on a small Ray queue that the driver prints from while it waits
+(``_await``); the trunk's line (images done of total, images/s) follows each finished shard.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from fer_ray.models.pretrain import (
 from fer_ray.stages.cluster import node_info
 from fer_ray.stages.common import eta_text, progress, set_threads
 from fer_ray.stages.prepare import Prepared
+from fer_ray.stages.shards import covering, crop_sharded, fetch, shard_ranges
 from fer_ray.train.bundle import TrialData
 from fer_ray.train.features import (
     cache_applicable,
@@ -49,6 +52,7 @@ from fer_ray.train.features import (
     store_cached,
     trunk_features,
 )
+from fer_ray.train.rows import Sharded
 
 
 def _sender(queue: Queue | None) -> Callable[[str, int, int], None]:
@@ -101,18 +105,21 @@ def _pretrain_task(cfg: Config, threads: int, queue: Queue | None = None) -> tup
     return state, facts, work
 
 
-@ray.remote
-def _trunk_task(cfg: Config, images: np.ndarray, state: dict | None, threads: int,
-                queue: Queue | None = None) -> tuple:  # fmt: skip
+@ray.remote(num_returns=2)
+def _trunk_task(cfg: Config, state: dict | None, threads: int, memo_key: str, skip: int,
+                n: int, *chunks: np.ndarray) -> tuple:  # fmt: skip
+    """One feature shard: rows ``skip..skip+n`` of the concatenated crop ``chunks`` (the
+    shards that hold them, resolved by Ray on this node), through the trunk built once per
+    worker process (``memo_key``). Returns the features and the work row as two objects."""
     set_threads(cfg, threads)
     t0 = time.time()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    send = _sender(queue)
+    images = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     x = trunk_features(
-        cfg.model, images, device=device, backbone_state=state, recipe=cfg.train.recipe,
-        on_batch=lambda d, n: send(images_line(d, n, time.time() - t0), d, n),
+        cfg.model, images[skip : skip + n], device=device, backbone_state=state,
+        recipe=cfg.train.recipe, memo_key=memo_key,
     )  # fmt: skip
-    return x, {"unit": "trunk features", **node_info(), "seconds": round(time.time() - t0, 3)}
+    return x, {**node_info(), "seconds": round(time.time() - t0, 3), "rows": n}
 
 
 def _await(start: Callable[[Queue], ray.ObjectRef], stage: str) -> Any:
@@ -166,23 +173,73 @@ def _backbone_state(cfg: Config, threads: int, device: str, work: list) -> tuple
     return state, store_pretrained(cache, key, state, facts)
 
 
+def _read_shards(root: Path, ranges: list[tuple[int, int]]) -> dict[int, Any]:
+    """Feature shards stored under ``root``, each put into the object store as it is read
+    (one at a time in the driver); a damaged one is moved aside and computed again."""
+    refs: dict[int, Any] = {}
+    for i in range(len(ranges)):
+        x = load_cached(root / f"shard_{i:05d}.npz")
+        if x is not None:
+            refs[i] = (ray.put(x), x.shape[1:])
+    return refs
+
+
+def _compute_shards(cfg: Config, prepared: Prepared, state: Any, memo_key: str, threads: int,
+                    todo: list[int], ranges: list, root: Path, work: list) -> dict[int, Any]:  # fmt: skip
+    """Trunk tasks for the shards ``todo`` (SPREAD over the nodes, a bounded number in
+    flight so the crops in the store stay bounded: each task's crop shards are put just
+    before it is submitted and freed when it is done); each feature shard is stored as it
+    arrives and stays in the store as the bundle's shard."""
+    crops, refs = prepared.crops, {}
+    task = _trunk_task.options(num_cpus=threads, num_gpus=_gpus(cfg), scheduling_strategy="SPREAD")
+    state_ref = ray.put(state)
+    window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1) // threads))
+    total, t0, queue, pending = len(crops), time.time(), list(todo), {}
+    done = total - sum(ranges[i][1] - ranges[i][0] for i in todo)  # rows read from the cache
+    while queue or pending:
+        while queue and len(pending) < window:
+            i = queue.pop(0)
+            lo, hi = ranges[i]
+            which, skip = covering(crops.counts, lo, hi)
+            chunk_refs = [ray.put(crops.chunk(c)) for c in which]
+            x_ref, where_ref = task.remote(
+                cfg, state_ref, threads, memo_key, skip, hi - lo, *chunk_refs
+            )
+            pending[where_ref] = (i, x_ref)
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        i, x_ref = pending.pop(ready[0])
+        x = ray.get(x_ref)
+        store_cached(root / f"shard_{i:05d}.npz", x)
+        refs[i] = (x_ref, x.shape[1:])
+        work.append({"unit": f"trunk shard {i}", **ray.get(ready[0])})
+        done += ranges[i][1] - ranges[i][0]
+        progress(
+            "features",
+            images_line(done, total, time.time() - t0),
+            not pending and not queue,
+            done,
+            total,
+        )
+    return refs
+
+
 def _trunk(cfg: Config, prepared: Prepared, state: Any, wkey: str, threads: int, device: str,
-           work: list) -> tuple[np.ndarray, str]:  # fmt: skip
-    """Cached trunk activations: read from disk, or computed by a task and stored."""
-    key = features_key(
-        cfg.model, cfg.train.recipe, prepared.summary["cache_key"], wkey, device, threads
-    )
-    path = layout.cache_root(cfg, "features") / f"{key}.npz"
-    cached = load_cached(path)  # None when absent, or damaged (then moved aside)
-    if cached is not None:
-        return cached, "reused"
-    task = _trunk_task.options(num_cpus=threads, num_gpus=_gpus(cfg))
-    n, t0 = len(prepared.images), time.time()
-    x, where = _await(lambda q: task.remote(cfg, prepared.images, state, threads, q), "features")
-    progress("features", images_line(n, n, time.time() - t0), True, n, n)
-    work.append(where)
-    store_cached(path, x)
-    return x, "written"
+           work: list) -> tuple[Sharded, str]:  # fmt: skip
+    """Cached trunk activations, one shard per ``resources.shard_images`` rows: read from
+    disk, or computed by trunk tasks and stored shard by shard."""
+    rows = cfg.resources.shard_images
+    key = features_key(cfg.model, cfg.train.recipe, prepared.summary["cache_key"], wkey,
+                       device, threads, shard_rows=rows)  # fmt: skip
+    root = layout.cache_root(cfg, "features") / key
+    ranges = shard_ranges(len(prepared.crops), rows)
+    refs = _read_shards(root, ranges)
+    todo = [i for i in range(len(ranges)) if i not in refs]
+    if todo:
+        refs.update(_compute_shards(cfg, prepared, state, key, threads, todo, ranges, root, work))
+    row_shape = refs[0][1]
+    parts = [refs[i][0] for i in range(len(ranges))]
+    x = Sharded(parts, [b - a for a, b in ranges], row_shape, np.float32, fetch)
+    return x, ("reused" if not todo else "written" if len(todo) == len(ranges) else "completed")
 
 
 def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
@@ -190,7 +247,7 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
     m = prepared.manifest
     y = m["label"].to_numpy(np.int64)
     groups = m["group"].astype(str).to_numpy()
-    test, folds = run_splits(m, cfg)
+    test, folds = run_splits(m, cfg, layout.cache_root(cfg, "splits"))
     use, why = cache_applicable(cfg.model, cfg.train)
     t0 = time.time()
     threads = cfg.resources.features_cpus
@@ -203,7 +260,7 @@ def build(cfg: Config, prepared: Prepared) -> tuple[ray.ObjectRef, dict]:
         x, feature_cache = _trunk(cfg, prepared, state, wkey, threads, device, work)
         kind = "features"
     else:
-        x, kind = prepared.images, "pixels"
+        x, kind = crop_sharded(prepared.crops), "pixels"
     data = TrialData(x, kind, y, groups, test, folds, len(prepared.class_names), state,
                      cfg.train.recipe)  # fmt: skip
     info = {

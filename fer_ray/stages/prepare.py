@@ -4,6 +4,11 @@ Tasks receive the (picklable) data source and a chunk of item ids, load the
 images themselves and return crops to the driver, which writes each chunk into
 the content-addressed cache as it arrives; an interrupted prepare resumes at the
 first missing chunk and a later run with the same inputs reads the cache.
+
+The driver keeps no crop: it holds the manifest and, per chunk, which rows are readable
+(``faces.shards.CropShards``); the crops stay in their cache chunks, one shard each, read
+where pixels are needed (``Prepared.crops.take``) or put into the object store per shard
+(``stages.shards``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from fer_ray.errors import DataError
 from fer_ray.faces import detectors
 from fer_ray.faces.cache import CropCache, cache_key
 from fer_ray.faces.crop import crop_chunk
+from fer_ray.faces.shards import CropShards
 from fer_ray.layout import RunPaths
 from fer_ray.stages.cluster import node_info
 from fer_ray.stages.common import drain, write_work
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
 @dataclass
 class Prepared:
     manifest: pd.DataFrame  # + columns fallback, box_x0..box_y1, node
-    images: np.ndarray  # (N, size, size, 3) uint8 crops
+    crops: CropShards  # (N, size, size, 3) uint8 crops, one shard per cache chunk
     class_names: list[str]
     summary: dict[str, Any]
     work: list[dict[str, Any]]  # one row per chunk computed now (none when read from the cache)
@@ -59,7 +65,11 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
     items = manifest["item"].tolist()
     cs = cfg.faces.chunk_size
     chunks = [items[i : i + cs] for i in range(0, len(items), cs)]
-    todo = [i for i in range(len(chunks)) if not cache.has_chunk(i)]
+    meta: dict[int, tuple] = {}  # per chunk (fallback, boxes, unreadable); crops stay on disk
+    for i in range(len(chunks)):
+        if cache.has_chunk(i):
+            meta[i] = cache.get_chunk(i)[1:]
+    todo = [i for i in range(len(chunks)) if i not in meta]
     work: list[dict[str, Any]] = []
     if todo:
         margin = margin_of(cfg)
@@ -84,17 +94,19 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
         def store(i: int, result: tuple) -> str:
             crops, fallback, boxes, unreadable, where = result
             cache.put_chunk(i, crops, fallback, boxes, unreadable)
+            meta[i] = (fallback, boxes, unreadable)
             work.append({"unit": f"chunk {i}", **where})
             cropped[0] += len(chunks[i])
             return f" · {cropped[0]}/{len(items)} images"
 
         drain(pending, store, "prepare", "chunks", len(chunks))
-    parts = [cache.get_chunk(i) for i in range(len(chunks))]
+    parts = [meta[i] for i in range(len(chunks))]
+    kept = [np.flatnonzero(~p[2]) for p in parts]
     return (
+        kept,
         np.concatenate([p[0] for p in parts]),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
-        np.concatenate([p[3] for p in parts]),
         work,
     )
 
@@ -114,7 +126,7 @@ def load_prepared(cfg: Config) -> Prepared:
     cache = CropCache(layout.cache_root(cfg, "crops"), key)
     t0 = time.time()
     reused = cache.complete
-    crops, fallback, boxes, unreadable, work = _crops(cfg, source, manifest, cache)
+    kept, fallback, boxes, unreadable, work = _crops(cfg, source, manifest, cache)
     if not reused:
         cache.mark_complete({"n": len(manifest), "identity": identity})
     bad = manifest.loc[unreadable, "item"].tolist()
@@ -129,7 +141,8 @@ def load_prepared(cfg: Config) -> Prepared:
         )
     keep = ~unreadable
     manifest = manifest.loc[keep].reset_index(drop=True)
-    crops, fallback, boxes = crops[keep], fallback[keep], boxes[keep]
+    fallback, boxes = fallback[keep], boxes[keep]
+    crops = CropShards(cache, kept, cfg.faces.size)
     if manifest["label"].nunique() < 2:
         raise DataError(
             f"{cfg.data.root}: fewer than 2 classes left after dropping unreadable images"

@@ -1,8 +1,10 @@
 """The trial data bundle: what every grid trial and ensemble member reads, built once.
 
 Inputs (cached trunk features, or crops when a random recipe must see pixels), labels, groups,
-the shared test holdout and the grid folds. The stage that builds it puts it into Ray's object
-store once; every trial reads it by reference, never from a driver-local path.
+the shared test holdout and the grid folds. The inputs are sharded (``rows.Sharded``: one
+object per shard in Ray's object store, never one whole-data-set array); the stage that builds
+the bundle puts it into the store once, every trial reads it by reference and each split
+gathers its rows batch by batch from the shards it touches (``rows.Rows``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import torch
 from fer_ray.data import recipes
 from fer_ray.data.splits import member_split
 from fer_ray.train.loop import Split
+from fer_ray.train.rows import Rows, Sharded
 
 
 @dataclass
 class TrialData:
-    x: np.ndarray  # cached trunk features (float32 NCHW) or crops (uint8 NHWC)
+    x: Sharded | np.ndarray  # cached trunk features (float32 NCHW) or crops (uint8 NHWC)
     kind: str  # "features" | "pixels"
     y: np.ndarray
     groups: np.ndarray
@@ -31,13 +34,15 @@ class TrialData:
     recipe: str = "none"  # train.recipe: how pixels become network input
 
     def split(self, mask: np.ndarray, train: bool = False) -> Split:
-        """Inputs of ``mask``'s items; a training split of a random recipe stays uint8
-        (it is transformed batch by batch, see ``train_transform``), every other one is final."""
+        """Inputs of ``mask``'s items, read batch by batch from the shards (no copy of the
+        split); a training split of a random recipe stays uint8 (it is transformed batch by
+        batch, see ``train_transform``), every other one goes through the fixed transform."""
         idx = np.flatnonzero(mask)
-        x = torch.from_numpy(self.x[idx])
+        source = self.x if isinstance(self.x, Sharded) else Sharded.of(self.x)
+        transform = None
         if self.kind == "pixels" and not (train and self.train_transform() is not None):
-            x = recipes.get(self.recipe).eval_batch(x)
-        return Split(x, torch.from_numpy(self.y[idx]).long())
+            transform = recipes.get(self.recipe).eval_batch
+        return Split(Rows(source, idx, transform), torch.from_numpy(self.y[idx]).long())
 
     def train_transform(self) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
         """The recipe's per-batch training transform (None on cached features or a fixed one)."""

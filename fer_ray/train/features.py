@@ -46,9 +46,11 @@ def features_key(
     weights_key: str | None,
     device: str,
     threads: int,
+    shard_rows: int | None = None,
 ) -> str:
     """Everything the cached trunk activations depend on: the crops (their cache key), the
-    trunk (backbone, cut, weights), the recipe's eval transform, code, torch, device, threads."""
+    trunk (backbone, cut, weights), the recipe's eval transform, code, torch, device, threads;
+    and how they are stored (``shard_rows`` rows per file, None: one file)."""
     from fer_ray.models import backbones
 
     blob = json.dumps(
@@ -63,6 +65,7 @@ def features_key(
             "device": device,
             "threads": int(threads),
             "code": source_hash(sys.modules[__name__], backbones, recipes),
+            **({"shard_rows": int(shard_rows)} if shard_rows else {}),
         },
         sort_keys=True,
     )
@@ -95,6 +98,25 @@ def normalize(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
+_TRUNKS: dict[str, torch.nn.Module] = {}  # per process: built once, reused by every shard
+
+
+def _trunk(
+    model_cfg: ModelConfig, backbone_state: dict | None, device: str, memo_key: str | None
+) -> torch.nn.Module:
+    """The frozen trunk in eval mode; with ``memo_key`` (everything its weights depend on)
+    built once per process, so a worker computing many shards builds it once."""
+    key = None if memo_key is None else repr((model_cfg, memo_key, device))
+    if key is not None and key in _TRUNKS:
+        return _TRUNKS[key]
+    backbone = create_backbone(model_cfg, backbone_state)
+    trunk = split_backbone(backbone, model_cfg).trunk.to(device).eval()
+    if key is not None:
+        _TRUNKS.clear()  # one setting at a time: a process moving on frees the previous one
+        _TRUNKS[key] = trunk
+    return trunk
+
+
 @torch.no_grad()
 def trunk_features(
     model_cfg: ModelConfig,
@@ -104,13 +126,13 @@ def trunk_features(
     backbone_state: dict[str, torch.Tensor] | None = None,
     recipe: str = "none",
     on_batch: Callable[[int, int], None] | None = None,
+    memo_key: str | None = None,
 ) -> np.ndarray:
     """Activations of the frozen trunk for uint8 NHWC ``images`` (float32 NCHW), fed
     exactly as trials would feed pixels: through the (fixed) recipe's eval transform.
-    ``on_batch(done, total)`` (progress only) follows each batch."""
-    backbone = create_backbone(model_cfg, backbone_state)
-    split = split_backbone(backbone, model_cfg)
-    trunk = split.trunk.to(device).eval()
+    Batches start at multiples of ``batch_size``, so shards of a multiple of it give the
+    same bytes as one pass. ``on_batch(done, total)`` (progress only) follows each batch."""
+    trunk = _trunk(model_cfg, backbone_state, device, memo_key)
     prep = recipes.get(recipe)
     if prep.random:
         raise ValueError(f"the feature cache cannot apply random recipe {recipe!r}")

@@ -38,6 +38,7 @@ from fer_ray.train.checkpoint import (
     resume,
     take_snapshot,
 )
+from fer_ray.train.rows import Rows
 
 if TYPE_CHECKING:
     from fer_ray.config import TrainConfig
@@ -84,18 +85,31 @@ class Phase:
         return cls(hi, epochs, tuple(zip(groups, mult)))
 
 
+# inputs read from shards (``Rows``) are moved whole onto an accelerator for a fit only up to
+# this size; larger splits, and every split on the CPU, are gathered batch by batch
+ON_DEVICE_MAX_BYTES = 2 << 30
+
+
 @dataclass
 class Split:
-    """Inputs (cached trunk features or normalised pixels) and labels of one split."""
+    """Inputs (cached trunk features or normalised pixels: a tensor, or ``Rows`` gathered
+    from shards batch by batch) and labels of one split."""
 
-    x: torch.Tensor
+    x: torch.Tensor | Rows
     y: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.y)
 
-    def to(self, device: torch.device) -> Split:
-        return Split(self.x.to(device), self.y.to(device))
+    def to(self, device: torch.device | str) -> Split:
+        """The split on ``device``; ``Rows`` stay where they are on the CPU or when larger
+        than ``ON_DEVICE_MAX_BYTES`` (their batches move one at a time instead)."""
+        x = self.x
+        if isinstance(x, Rows):
+            if torch.device(device).type == "cpu" or x.nbytes > ON_DEVICE_MAX_BYTES:
+                return self
+            x = x.materialize()
+        return Split(x.to(device), self.y.to(device))
 
 
 def torch_settings(threads: int, deterministic: bool = True) -> None:
@@ -191,7 +205,7 @@ def train_epoch(
 @torch.no_grad()
 def predict_proba(
     module: nn.Module,
-    x: torch.Tensor,
+    x: torch.Tensor | Rows,
     batch_size: int = 256,
     *,
     amp: str = "none",

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from fer_ray.errors import ConfigError, DataError
+from fer_ray.train.rows import Rows
 
 __all__ = ["LRFinderResult", "lr_find", "plot_lr_finder", "suggest_lr"]
 
@@ -116,14 +117,14 @@ def suggest_lr(
     return float(lr[int(np.argmin(grad))])
 
 
-def _check(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise DataError("lr_find needs tensors x and y")
-    if x.shape[0] != y.shape[0]:
-        raise DataError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
-    if batch_size < 2 or x.shape[0] < 2:
+def _check(x: torch.Tensor | Rows, y: torch.Tensor, batch_size: int) -> None:
+    if not isinstance(x, torch.Tensor | Rows) or not isinstance(y, torch.Tensor):
+        raise DataError("lr_find needs tensors (or rows read from shards) x and a tensor y")
+    if len(x) != y.shape[0]:
+        raise DataError(f"x has {len(x)} rows but y has {y.shape[0]}")
+    if batch_size < 2 or len(x) < 2:
         raise ConfigError(
-            f"lr_find needs batch_size >= 2 and >= 2 items, got {batch_size}, {x.shape[0]}"
+            f"lr_find needs batch_size >= 2 and >= 2 items, got {batch_size}, {len(x)}"
         )
 
 
@@ -139,7 +140,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 
 def lr_find(
     model: nn.Module,
-    x: torch.Tensor,
+    x: torch.Tensor | Rows,
     y: torch.Tensor,
     *,
     batch_size: int,
@@ -186,7 +187,7 @@ def lr_find(
         for dev in cuda:
             with torch.cuda.device(dev):
                 torch.cuda.manual_seed(rng_seed)
-        batches = _batches(x.shape[0], batch_size, generator)
+        batches = _batches(len(x), batch_size, generator)
         for i, lr in enumerate(schedule):
             for group, ratio in zip(optimizer.param_groups, ratios):
                 group["lr"] = float(lr) * ratio

@@ -225,3 +225,29 @@ def test_assert_disjoint_names_group_and_both_splits():
     with pytest.raises(SplitError, match=r"group 'b' appears in split 0 and split 2"):
         assert_disjoint(groups, *m)
     assert_disjoint(groups, m[0] | m[2], m[1])
+
+
+def test_run_splits_are_stored_once_and_read_back(tmp_path):
+    """With a store, a run's splits are computed once and every later call (another process
+    too: the memo is cleared) reads the same arrays; a damaged file is computed again."""
+    import pandas as pd
+
+    from fer_ray.config import Config
+
+    rng = np.random.default_rng(3)
+    n = 140
+    manifest = pd.DataFrame(
+        {"label": np.arange(n) % 7, "group": rng.integers(0, 20, n).astype(str), "split": None}
+    )
+    cfg = Config()
+    want = splits.run_splits(manifest, cfg)  # no store: the plain computation
+    got = splits.run_splits(manifest, cfg, tmp_path)
+    (path,) = tmp_path.glob("splits_*.npz")
+    splits.clear_split_memo()
+    stored = np.load(path)
+    again = splits.run_splits(manifest, cfg, tmp_path)
+    for a, b, c, d in zip(want, got, again, (stored["test"], stored["folds"]), strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c) and np.array_equal(a, d)
+    path.write_bytes(b"torn")
+    healed = splits.run_splits(manifest, cfg, tmp_path)
+    assert np.array_equal(healed[1], want[1]) and path.with_name(path.name + ".damaged").is_file()

@@ -67,6 +67,7 @@ def _cfg(tmp: Path, address: str, cache: Path):
         f"faces.cache_dir={cache / 'crops'}",
         f"train.epochs={EPOCHS}",
         "output.checkpoint_every=1",  # a checkpoint every epoch: the lost trial resumes at 2+
+        "resources.shard_images=128",  # 168 images: two feature shards, one trunk task each
     )
 
 
@@ -100,6 +101,17 @@ def test_trials_and_tasks_spread_over_nodes(reference):
     # the report shows the work per node
     nodes = pd.read_csv(run.parent.parent / "reports" / "smoke" / "nodes.csv")
     assert len(nodes) >= 2 and nodes["trials"].sum() == len(trials) + 3  # + 3 members
+
+
+def test_feature_shards_are_computed_on_several_nodes(reference):
+    """One trunk task per feature shard, spread: the two shards of 128 + 40 images ran on two
+    nodes (the grid trials on several nodes then read them from other nodes' stores)."""
+    run, _, _ = reference
+    work = json.loads((run / "grid" / "features.json").read_text())["work"]
+    shards = [w for w in work if w["unit"].startswith("trunk shard")]
+    print("feature shards per node:", [(w["unit"], w["node_id"][:12]) for w in shards])
+    assert sorted(w["rows"] for w in shards) == [40, 128]
+    assert len({w["node_id"] for w in shards}) == 2
 
 
 def test_a_node_lost_mid_grid_resumes_its_trial_elsewhere_with_the_same_tables(

@@ -1,5 +1,6 @@
-"""The pretraining and trunk tasks' progress reaches the driver (Ray forwards no worker output
-here: log_to_driver is off), through the queue ``features._await`` prints from."""
+"""The pretraining task's progress reaches the driver (Ray forwards no worker output here:
+log_to_driver is off), through the queue ``features._await`` prints from; the trunk's line
+follows each finished shard (tests/stages/test_shards.py)."""
 
 import dataclasses
 import logging
@@ -37,15 +38,10 @@ def test_task_progress_lines_reach_the_driver(ray_session, capsys, monkeypatch):
     )
     assert len(facts["history"]) == 2
     images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
-    x, _ = features._await(
-        lambda q: features._trunk_task.remote(cfg, images, state, 1, q), "features"
-    )
-    assert len(x) == 300
+    x_ref, where = features._trunk_task.remote(cfg, state, 1, "memo", 10, 300, images[:10], images)
+    assert len(ray.get(x_ref)) == 300 and ray.get(where)["rows"] == 300
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split(" · ")[0] for ln in lines] == [
         "[weights] pretraining epoch 1/2",
         "[weights] pretraining epoch 2/2",
-        "[features] trunk features 128/300 images",
-        "[features] trunk features 256/300 images",
-        "[features] trunk features 300/300 images",
     ]

@@ -53,3 +53,19 @@ def test_trunk_features_refuse_a_random_recipe():
     images = np.zeros((2, 32, 32, 3), np.uint8)
     with pytest.raises(ValueError, match="random recipe 'seed003'"):
         trunk_features(ModelConfig(weights="none"), images, recipe="seed003")
+
+
+def test_features_per_shard_equal_one_pass_byte_for_byte():
+    """Shards of a multiple of the trunk's batch (resources.shard_images) batch the images as
+    one pass does, so the trial data's features do not depend on the sharding; the trunk
+    built once per process (memo_key) is the same network as one built per call."""
+    from fer_ray.config import TRUNK_BATCH
+
+    images = _images(n=2 * TRUNK_BATCH + 44, size=32)
+    whole = trunk_features(CFG, images)
+    shards = [
+        trunk_features(CFG, images[a : a + TRUNK_BATCH], memo_key="w")
+        for a in range(0, len(images), TRUNK_BATCH)
+    ]
+    assert [len(s) for s in shards] == [128, 128, 44]
+    assert np.concatenate(shards).tobytes() == whole.tobytes()

@@ -135,7 +135,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     aus, regions, au_source = au_labels(cfg, prepared)
     state = stand_in_state(ctx, model_cfg.backbone, AuMaps.DIR)
     recipe = recipes.get(cfg.train.recipe)
-    n_all = len(prepared.images)
+    n_all = len(prepared.crops)
     n_classes, hidden = len(prepared.class_names), int(chosen["hidden"])
     job = _Job(cfg, tasks_dir, out, unit, len(members))
     sel = {}
@@ -144,7 +144,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             sel[m] = np.sort(z["train_idx"]) if a.images == "train" else np.arange(n_all)
     for m, path in enumerate(members):
         job.nets[m] = ray.put(_member_net(cfg, model_cfg, path, n_classes, hidden, state))
-        job.x_refs[m] = ray.put(recipe.eval_batch(prepared.images[sel[m]]))
+        job.x_refs[m] = ray.put(recipe.eval_batch(prepared.crops.take(sel[m])))
     mxs, mx_refs = _maxima_tasks(job)
     rows = _au_tasks(job, aus, regions, sel, mx_refs)
     _panel_tasks(job, rows, mxs, mx_refs)

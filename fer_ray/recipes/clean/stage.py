@@ -207,7 +207,7 @@ def run(
     out = paths.stage(Clean.DIR)
     out.mkdir(parents=True, exist_ok=True)
     data: TrialData = ray.get(data_ref)
-    manifest, crops, names = prepared.manifest, prepared.images, list(prepared.class_names)
+    manifest, names = prepared.manifest, list(prepared.class_names)
     folds = pool_folds(cfg, data)
     probs, work = out_of_fold(cfg, out, data_ref, data, folds, chosen)
     pool = np.flatnonzero(folds >= 0)
@@ -238,7 +238,7 @@ def run(
     if noisy:
         gallery["clean_label_name"] = manifest["clean_label_name"].to_numpy()[gallery["index"]]
     gallery.to_csv(out / Clean.GALLERY, index=False)
-    files.savez(out / Clean.GALLERY_CROPS, crops=crops[gallery["index"].to_numpy()])
+    files.savez(out / Clean.GALLERY_CROPS, crops=prepared.crops.take(gallery["index"].to_numpy()))
     summary: dict[str, Any] = {
         "n_pool": int(len(pool)),
         "folds": cfg.clean.folds,

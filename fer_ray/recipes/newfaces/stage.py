@@ -162,7 +162,7 @@ def _prepared_domain(name: str, prepared: Any, mask: np.ndarray | None, describe
     names = m.loc[keep, "label_name"].to_numpy(object)
     return Domain(
         name,
-        prepared.images[keep],
+        prepared.crops.take(np.flatnonzero(keep)),
         names,
         _present(prepared.class_names, names),
         m.loc[keep, "item"].astype(str).to_numpy(object),

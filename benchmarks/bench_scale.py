@@ -1,0 +1,224 @@
+"""Does the driver's memory stay flat as the data set grows? prepare + features at several sizes.
+
+    python benchmarks/bench_scale.py                   # 10k, 30k, 100k fake images
+    python benchmarks/bench_scale.py --quick           # 500 and 1500 (under two minutes)
+    python benchmarks/bench_scale.py --sizes 10000 30000
+
+A fake image folder (48 px PNGs, 7 classes) per size; each size runs in a fresh process (so
+peak memory is that size's): the prepare stage (centre crop, Ray tasks into the crop cache)
+and the features stage (one trunk task per shard, ResNet18 trunk, weights ``none``),
+against a plain single-process loop doing the same decoding and cropping (``crop_chunk``).
+
+Prints per size: seconds per stage, per-image cost of prepare vs the plain loop (ratio), the
+driver's peak memory (private: its anonymous memory, the heap; total: ``VmHWM``, which also counts the pages
+of Ray's shared-memory object store the driver mapped), the largest object of the trial data
+bundle and the store's peak use, and the worker processes' peak RSS; then each size's driver
+peak as a ratio to the smallest size's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def _folder(root: Path, n: int) -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (64, 48, 48), dtype=np.uint8)  # 64 distinct pictures, reused
+    for i in range(n):
+        d = root / CLASSES[i % len(CLASSES)]
+        d.mkdir(parents=True, exist_ok=True)
+        img = np.roll(base[i % 64], i % 48, axis=1)
+        cv2.imwrite(str(d / f"{i:07d}.png"), img)
+
+
+def _status(pid: int | str, field: str) -> int:
+    """A ``/proc/<pid>/status`` field in bytes (0 when the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    m = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
+    return int(m.group(1)) * 1024 if m else 0
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                ppid = int(p.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(p.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+class Sampler(threading.Thread):
+    """Peaks of the driver's private memory and of the object store's use, sampled."""
+
+    def __init__(self, gcs: str) -> None:
+        super().__init__(daemon=True)
+        self.private = self.store = 0
+        self.gcs = gcs
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from ray._private.internal_api import memory_summary
+
+        while not self.stop.is_set():
+            self.private = max(self.private, _status("self", "RssAnon"))
+            try:
+                text = memory_summary(address=self.gcs, stats_only=True)
+                m = re.search(r"Plasma memory usage (\d+) MiB", text)
+                self.store = max(self.store, int(m.group(1)) << 20 if m else 0)
+            except Exception:  # noqa: BLE001 - a sample missed is no result changed
+                pass
+            self.stop.wait(0.5)
+
+
+def _workers(driver: int) -> list[int]:
+    """This Ray's worker processes (``ray::<task>``, not its agents): the raylet's children."""
+    out = []
+    for p in _descendants(driver):
+        try:
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") and b"Agent" not in cmd.split(b"\0")[0]:
+            out.append(p)
+    return out
+
+
+def _plain_loop(cfg: object) -> float:
+    """Seconds per image of the same decoding and cropping in one process, no Ray."""
+    from fer_ray.data.datasets import create_source, read_manifest
+    from fer_ray.faces.crop import crop_chunk
+    from fer_ray.stages.prepare import margin_of
+
+    source = create_source(cfg.data)
+    manifest, _ = read_manifest(cfg.data, source)
+    items = manifest["item"].tolist()[:2000]  # per-image cost: a sample is enough
+    t0 = time.perf_counter()
+    f = cfg.faces
+    for s in range(0, len(items), f.chunk_size):
+        crop_chunk(source, items[s : s + f.chunk_size], f.detector, margin_of(cfg), f.size)
+    return (time.perf_counter() - t0) / len(items)
+
+
+def child(root: Path, out: Path) -> dict:
+    import ray
+    from ray.experimental import get_object_locations
+
+    from fer_ray import config
+    from fer_ray.stages import cluster, features, prepare
+
+    cfg = config.load(
+        None,
+        [
+            "data.name=imagefolder", f"data.root={root}", "faces.detector=center",
+            "faces.size=48", "model.backbone=resnet18", "model.weights=none",
+            "model.train_last_convs=2", "resources.num_cpus=2", "resources.features_cpus=1",
+            "resources.dashboard=false", f"output.runs_dir={out / 'runs'}",
+            f"output.reports_dir={out / 'reports'}",
+        ],
+    )  # fmt: skip
+    cluster.connect(cfg)
+    sampler = Sampler(ray.get_runtime_context().gcs_address)
+    sampler.start()
+    t0 = time.perf_counter()
+    prepared = prepare.load_prepared(cfg)
+    t1 = time.perf_counter()
+    ref, _ = features.build(cfg, prepared)
+    t2 = time.perf_counter()
+    data = ray.get(ref)
+    refs = [ref, *data.x.parts]
+    sizes = [v["object_size"] for v in get_object_locations(refs).values()]
+    sampler.stop.set()
+    sampler.join()
+    workers = [_status(p, "VmHWM") for p in _workers(os.getpid())]
+    hwm = _status("self", "VmHWM")  # before the plain loop below adds its own
+    n = len(prepared.manifest)
+    return {
+        "n": n,
+        "prepare_s": t1 - t0,
+        "features_s": t2 - t1,
+        "prepare_per_image_ms": 1e3 * (t1 - t0) / n,
+        "plain_per_image_ms": 1e3 * _plain_loop(cfg),
+        "driver_private": sampler.private,
+        "driver_hwm": hwm,
+        "largest_object": max(sizes),
+        "bundle_object": sizes[0],
+        "shards": len(data.x.parts),
+        "store_peak": sampler.store,
+        "worker_peak": max(workers or [0]),
+    }
+
+
+def _mb(b: float) -> str:
+    return f"{b / 2**20:.0f}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    p.add_argument("--quick", action="store_true", help="500 and 1500 images")
+    p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(Path(args.child[0]), Path(args.child[1]))))
+        return
+    sizes = [500, 1500] if args.quick else args.sizes
+    print(
+        f"{'images':>7} {'prep s':>7} {'feat s':>7} {'ms/img':>7} {'plain':>6} {'ratio':>6}"
+        f" {'drv MB':>7} {'drv HWM':>8} {'max obj':>8} {'store':>6} {'worker':>7} {'drv x':>6}",
+        flush=True,
+    )
+    first = None
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        for n in sizes:  # one row as each size finishes
+            root, out = Path(tmp) / f"data{n}", Path(tmp) / f"out{n}"
+            _folder(root, n)
+            cmd = [sys.executable, __file__, "--child", str(root), str(out)]
+            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if res.returncode:
+                sys.exit(f"size {n} failed:\n{res.stderr[-3000:]}")
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            first = first or r
+            print(
+                f"{r['n']:>7} {r['prepare_s']:>7.1f} {r['features_s']:>7.1f}"
+                f" {r['prepare_per_image_ms']:>7.2f} {r['plain_per_image_ms']:>6.2f}"
+                f" {r['prepare_per_image_ms'] / r['plain_per_image_ms']:>6.2f}"
+                f" {_mb(r['driver_private']):>7} {_mb(r['driver_hwm']):>8}"
+                f" {_mb(r['largest_object']):>8} {_mb(r['store_peak']):>6}"
+                f" {_mb(r['worker_peak']):>7} {r['driver_private'] / first['driver_private']:>6.2f}",
+                flush=True,
+            )
+    print(
+        "MB: MiB. drv MB: driver peak private (anonymous) memory; drv HWM: its peak RSS incl."
+        " mapped store pages; max obj: largest object of the trial data bundle; store: object"
+        " store peak; worker: largest worker peak RSS; drv x: driver peak / the smallest size's."
+    )
+
+
+if __name__ == "__main__":
+    main()

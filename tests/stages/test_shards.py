@@ -1,0 +1,63 @@
+"""The sharded data path: crops and features move as shards, never as one whole array."""
+
+import numpy as np
+import pytest
+import ray
+from ray.experimental import get_object_locations
+
+from fer_ray.config import TRUNK_BATCH
+from fer_ray.stages import common, features
+from fer_ray.stages.prepare import load_prepared
+from fer_ray.stages.shards import covering, shard_ranges
+from fer_ray.train.features import trunk_features
+from fer_ray.train.rows import Sharded
+from tests.conftest import smoke_config
+
+pytestmark = pytest.mark.slow  # a Ray session, crop and trunk tasks
+
+_CFG = [  # 168 images: 3 crop chunks of <= 64, 2 feature shards of <= 128 rows
+    "data.n_subjects=12",
+    "faces.size=32",
+    "faces.chunk_size=64",
+    f"resources.shard_images={TRUNK_BATCH}",
+    "model.weights=none",
+]
+
+
+def test_shard_ranges_and_covering_chunks():
+    assert shard_ranges(300, 128) == [(0, 128), (128, 256), (256, 300)]
+    assert covering([64, 64, 40], 128, 168) == ([2], 0)
+    assert covering([64, 0, 60, 44], 100, 168) == ([2, 3], 36)
+
+
+def test_bundle_holds_shards_no_bigger_than_the_shard_size(
+    ray_session, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(common, "THROTTLE_S", 0.0)  # every progress line
+    cfg = smoke_config(tmp_path, *_CFG)
+    prepared = load_prepared(cfg)
+    n = len(prepared.manifest)
+    assert n == 168 and prepared.crops.counts == [64, 64, 40]
+    ref, info = features.build(cfg, prepared)
+    lines = [ln.split(" · ")[0] for ln in capsys.readouterr().out.splitlines()]
+    done = [ln for ln in lines if ln.startswith("[features] trunk features")]
+    first = {"[features] trunk features 128/168 images", "[features] trunk features 40/168 images"}
+    assert len(done) == 2 and done[0] in first  # per shard, in the order they finish
+    assert done[1] == "[features] trunk features 168/168 images"
+    data = ray.get(ref)
+    x = data.x
+    assert isinstance(x, Sharded) and x.counts == [128, 40] and info["feature_cache"]
+    assert all(isinstance(p, ray.ObjectRef) for p in x.parts)
+    shard_bytes = TRUNK_BATCH * x.row_bytes
+    sizes = {r: get_object_locations([r])[r]["object_size"] for r in [ref, *x.parts]}
+    assert max(sizes.values()) <= shard_bytes + 4096  # the array plus its serialised header
+    # the bundle carries labels, groups, splits and references: far less than the features
+    assert sizes[ref] < x.row_bytes * n / 3
+    whole = trunk_features(cfg.model, prepared.crops.take(np.arange(n)))
+    got = np.concatenate([ray.get(p) for p in x.parts])
+    assert got.tobytes() == whole.tobytes()  # per-shard trunk passes: one pass's bytes
+    again, info2 = features.build(cfg, prepared)  # read back from the per-shard cache
+    assert info2["feature_cache_disk"] == "reused"
+    assert ray.get(again).x.take(np.arange(n)).tobytes() == whole.tobytes()
+    rows = np.flatnonzero(data.folds == 1)
+    assert np.array_equal(data.split(data.folds == 1).x[:].numpy(), whole[rows])
