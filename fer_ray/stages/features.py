@@ -107,17 +107,25 @@ def _pretrain_task(cfg: Config, threads: int, queue: Queue | None = None) -> tup
 
 @ray.remote(num_returns=2)
 def _trunk_task(cfg: Config, state: dict | None, threads: int, memo_key: str, skip: int,
-                n: int, *chunks: np.ndarray) -> tuple:  # fmt: skip
+                n: int, queue: Queue | None, shard: int, *chunks: np.ndarray) -> tuple:  # fmt: skip
     """One feature shard: rows ``skip..skip+n`` of the concatenated crop ``chunks`` (the
     shards that hold them, resolved by Ray on this node), through the trunk built once per
-    worker process (``memo_key``). Returns the features and the work row as two objects."""
+    worker process (``memo_key``); after each batch it puts (``shard``, rows done) on
+    ``queue`` for the driver's progress line. Returns the features and the work row as two
+    objects."""
     set_threads(cfg, threads)
     t0 = time.time()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     images = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+    def send(done: int, _total: int) -> None:
+        if queue is not None:
+            with contextlib.suppress(Exception):  # progress only: never fail the task
+                queue.put_nowait((shard, done))
+
     x = trunk_features(
         cfg.model, images[skip : skip + n], device=device, backbone_state=state,
-        recipe=cfg.train.recipe, memo_key=memo_key,
+        recipe=cfg.train.recipe, memo_key=memo_key, on_batch=send,
     )  # fmt: skip
     return x, {**node_info(), "seconds": round(time.time() - t0, 3), "rows": n}
 
@@ -192,34 +200,42 @@ def _compute_shards(cfg: Config, prepared: Prepared, state: Any, memo_key: str, 
     arrives and stays in the store as the bundle's shard."""
     crops, refs = prepared.crops, {}
     task = _trunk_task.options(num_cpus=threads, num_gpus=_gpus(cfg), scheduling_strategy="SPREAD")
-    state_ref = ray.put(state)
+    state_ref, lines = ray.put(state), Queue(actor_options={"num_cpus": 0})
     window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1) // threads))
-    total, t0, queue, pending = len(crops), time.time(), list(todo), {}
+    total, t0, queue, pending, partial = len(crops), time.time(), list(todo), {}, {}
     done = total - sum(ranges[i][1] - ranges[i][0] for i in todo)  # rows read from the cache
-    while queue or pending:
-        while queue and len(pending) < window:
-            i = queue.pop(0)
-            lo, hi = ranges[i]
-            which, skip = covering(crops.counts, lo, hi)
-            chunk_refs = [ray.put(crops.chunk(c)) for c in which]
-            x_ref, where_ref = task.remote(
-                cfg, state_ref, threads, memo_key, skip, hi - lo, *chunk_refs
+    try:
+        while queue or pending:
+            while queue and len(pending) < window:
+                i = queue.pop(0)
+                lo, hi = ranges[i]
+                which, skip = covering(crops.counts, lo, hi)
+                chunk_refs = [ray.put(crops.chunk(c)) for c in which]
+                x_ref, where_ref = task.remote(
+                    cfg, state_ref, threads, memo_key, skip, hi - lo, lines, i, *chunk_refs
+                )
+                pending[where_ref] = (i, x_ref)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            partial.update(dict(lines.get_nowait_batch(lines.qsize())))
+            if not ready:  # a shard is running: its batches so far
+                now = done + sum(partial.get(i, 0) for i, _ in pending.values())
+                progress("features", images_line(now, total, time.time() - t0), False, now, total)
+                continue
+            i, x_ref = pending.pop(ready[0])
+            x = ray.get(x_ref)
+            store_cached(root / f"shard_{i:05d}.npz", x)
+            refs[i] = (x_ref, x.shape[1:])
+            work.append({"unit": f"trunk shard {i}", **ray.get(ready[0])})
+            done += ranges[i][1] - ranges[i][0]
+            progress(
+                "features",
+                images_line(done, total, time.time() - t0),
+                not pending and not queue,
+                done,
+                total,
             )
-            pending[where_ref] = (i, x_ref)
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        i, x_ref = pending.pop(ready[0])
-        x = ray.get(x_ref)
-        store_cached(root / f"shard_{i:05d}.npz", x)
-        refs[i] = (x_ref, x.shape[1:])
-        work.append({"unit": f"trunk shard {i}", **ray.get(ready[0])})
-        done += ranges[i][1] - ranges[i][0]
-        progress(
-            "features",
-            images_line(done, total, time.time() - t0),
-            not pending and not queue,
-            done,
-            total,
-        )
+    finally:
+        lines.shutdown()
     return refs
 
 

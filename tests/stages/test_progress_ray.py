@@ -1,6 +1,6 @@
 """The pretraining task's progress reaches the driver (Ray forwards no worker output here:
-log_to_driver is off), through the queue ``features._await`` prints from; the trunk's line
-follows each finished shard (tests/stages/test_shards.py)."""
+log_to_driver is off), through the queue ``features._await`` prints from; a trunk shard task
+puts its rows done after each batch on the queue the driver's features line is made from."""
 
 import dataclasses
 import logging
@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 import ray
+from ray.util.queue import Queue
 
 from fer_ray.config import Config
 from fer_ray.stages import common, features
@@ -38,8 +39,14 @@ def test_task_progress_lines_reach_the_driver(ray_session, capsys, monkeypatch):
     )
     assert len(facts["history"]) == 2
     images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
-    x_ref, where = features._trunk_task.remote(cfg, state, 1, "memo", 10, 300, images[:10], images)
+    queue = Queue(actor_options={"num_cpus": 0})
+    x_ref, where = features._trunk_task.remote(
+        cfg, state, 1, "memo", 10, 300, queue, 3, images[:10], images
+    )
     assert len(ray.get(x_ref)) == 300 and ray.get(where)["rows"] == 300
+    # shard 3's rows done after each batch of 128
+    assert queue.get_nowait_batch(queue.qsize()) == [(3, 128), (3, 256), (3, 300)]
+    queue.shutdown()
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split(" · ")[0] for ln in lines] == [
         "[weights] pretraining epoch 1/2",
