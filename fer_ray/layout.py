@@ -21,6 +21,10 @@ RUN_INFO = "run.json"
 DONE = "done.json"
 STARTED = "started.json"
 TASKS = "tasks"  # per-task results of a Ray fan-out, one file each
+#: Where the trackers write inside the run folder (Tune's callbacks write them, the report
+#: links them): MLflow's SQLite store, and the folder W&B makes in the ``dir`` it is given
+MLFLOW_DB = "mlflow.db"
+WANDB_DIR = "wandb"
 SUMMARY = "summary.json"  # every stage's headline facts
 DEPARTURES = "departures.json"  # run root: how this run departs from its seed paper, and why
 ERRORS = "errors.json"  # a Tune stage: the trials that failed after their retries, and why

@@ -18,11 +18,9 @@ from ray import tune
 from fer_ray import tracking
 from fer_ray.config import Config
 from fer_ray.errors import ConfigError
-from fer_ray.layout import RunPaths
+from fer_ray.layout import MLFLOW_DB, RunPaths
 
-MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlflow-artifacts"
-WANDB_DIR = "wandb"
 
 
 def _need(name: str) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from fer_ray.layout import CONFIG, Grid
+from fer_ray.layout import CONFIG, MLFLOW_DB, Grid
 from fer_ray.report.build import REPORT_HTML, REPORT_MD, build_report
 from fer_ray.report.run import open_run
 from fer_ray.report.sections import files
@@ -41,7 +41,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
     root = write_run(tmp / "runs" / "fake")
     trials = write_trials(root)
     _with_tracking(root, ["tensorboard", "mlflow"])
-    (root / files.MLFLOW_DB).write_bytes(b"SQLite format 3\x00")
+    (root / MLFLOW_DB).write_bytes(b"SQLite format 3\x00")
     return root, build_report(root, tmp / "reports" / "fake"), trials
 
 
@@ -77,7 +77,7 @@ def test_the_links_cover_every_csv_written_and_read_the_trials_and_the_tracker(m
     folders = {d.resolve() for ds in trials.values() for d in ds}
     assert len(folders) == sum(len(c) for c in TRIALS.values()) and folders <= targets
     assert (root / "tune").resolve() in targets  # TensorBoard's logdir
-    assert (root / files.MLFLOW_DB).resolve() in targets
+    assert (root / MLFLOW_DB).resolve() in targets
     assert (out / "tune_trials.csv").is_file()
 
 
@@ -87,13 +87,7 @@ def test_the_tracker_commands_name_paths_that_exist_from_the_report_folder(made)
     logdir = re.search(r"`tensorboard --logdir ([^`]+)`", md).group(1)
     assert (out / logdir).resolve() == (root / "tune").resolve()
     store = re.search(r"`mlflow ui --backend-store-uri sqlite:///([^`]+)`", md).group(1)
-    assert (out / store).resolve() == (root / files.MLFLOW_DB).resolve()
-
-
-def test_the_tracker_file_names_are_the_trackers_own():
-    from fer_ray.stages import trackers
-
-    assert (files.MLFLOW_DB, files.WANDB_DIR) == (trackers.MLFLOW_DB, trackers.WANDB_DIR)
+    assert (out / store).resolve() == (root / MLFLOW_DB).resolve()
 
 
 def test_one_table_per_experiment_a_row_per_trial_each_linking_its_folder(made):

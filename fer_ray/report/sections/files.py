@@ -22,7 +22,7 @@ import pandas as pd
 
 from fer_ray import files, trial_logs
 from fer_ray.errors import StoredFileError
-from fer_ray.layout import CONFIG, PLAN, RESULTS, RUN_INFO, RunPaths
+from fer_ray.layout import CONFIG, MLFLOW_DB, PLAN, RESULTS, RUN_INFO, WANDB_DIR, RunPaths
 from fer_ray.report.page import Block, Glance, fold, h2, link, p, table, ul
 from fer_ray.report.run import Run
 from fer_ray.report.section import Part
@@ -31,10 +31,6 @@ name = "files"
 TRIALS = "tune_trials"  # the per-trial table: tune_trials.csv in the report folder
 #: A longer per-trial table is folded away in the HTML.
 FOLD_ROWS = 10
-#: Where the trackers write inside the run folder (``fer_ray.stages.trackers``' defaults,
-#: spelt out here so that the report imports no Ray).
-MLFLOW_DB = "mlflow.db"
-WANDB_DIR = "wandb"
 #: TensorBoard's event files in a trial's folder, from Tune's storage folder
 TB_EVENTS = f"*/*/{trial_logs.EVENTS_PREFIX}*"
 #: The last reported metrics a trial's row shows, where its stage reported them.
