@@ -2,7 +2,8 @@
 
 Two cold smoke runs (fresh processes, empty run and cache folders) must give byte-identical
 CSVs: every table of the report except ``nodes.csv`` (where and how long work ran) and
-``timing.csv`` (each stage's estimated and measured seconds), and every stage table except
+``timing.csv`` (each stage's estimated and measured seconds) and ``tune_trials.csv`` (each
+trial's id, folder, node and seconds beside its scores), and every stage table except
 ``work.csv`` (where and how long, per stage). The second cold run is killed (SIGKILL to its
 whole process group) at ten named points across every stage (it announces each through
 ``fer_ray.testhooks``) and resumed each time: it must end with the first one's tables, without
@@ -28,7 +29,9 @@ from tests.conftest import ROOT, start_until, tune_terminated
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
-TIMING = {"nodes.csv", "work.csv", "timing.csv"}  # where and how long: differs by design
+# where and how long, differing by design; tune_trials.csv (the report's per-trial table) also
+# names Tune's trial ids and folders, new in every run; its scores are those of trials.csv
+TIMING = {"nodes.csv", "work.csv", "timing.csv", "tune_trials.csv"}
 
 
 def _cmd(tmp: Path, resume: bool) -> list[str]:
