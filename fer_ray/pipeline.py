@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_ray import config as config_mod
-from fer_ray import files, layout, protocol, signals, testhooks, timing
+from fer_ray import files, layout, protocol, runlock, signals, testhooks, timing
 from fer_ray.config import Config
 from fer_ray.config_diff import flatten
 from fer_ray.errors import StageError
@@ -217,13 +217,18 @@ def run_stage(ctx: Any, stage: str, action: str, fingerprint: str, keys: dict) -
 
 def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path:
     """Run every stage that needs running; returns the report directory."""
+    paths = RunPaths.of(cfg)  # both folders are checked to stay inside their parents
+    layout.report_dir(cfg)
+    with runlock.held(paths.root.parent, cfg.name):  # one driver per run folder
+        return _run_pipeline(cfg, paths, resume, fresh)
+
+
+def _run_pipeline(cfg: Config, paths: RunPaths, resume: bool, fresh: bool) -> Path:
     from fer_ray.estimate import record_estimate
     from fer_ray.report.build import build_report
     from fer_ray.stages import cluster, live
     from fer_ray.stages.context import StageContext
 
-    paths = RunPaths.of(cfg)  # both folders are checked to stay inside their parents
-    layout.report_dir(cfg)
     if resume:
         check_resumable(paths)
     inputs = input_identity(cfg)
