@@ -33,7 +33,7 @@ from fer_ray.models import pretrain_tasks, weights
 from fer_ray.models.pretrain_tasks import Objective
 from fer_ray.runinfo import source_hash
 from fer_ray.train.features import normalize
-from fer_ray.train.loop import train_epoch
+from fer_ray.train.loop import fused_ok, train_epoch
 
 if TYPE_CHECKING:
     from fer_ray.config import Config
@@ -127,7 +127,7 @@ def pretrain_backbone(
         torch.manual_seed(cfg.model.init_seed)
         head = obj.head(backbone.num_features, obj.n_outputs(y_all)).to(device)
     params = list(backbone.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3)
+    opt = torch.optim.Adam(params, lr=1e-3, fused=fused_ok(params))  # as make_optimizer
     n_val = max(1, len(x_all) // 10)
     gen = torch.Generator().manual_seed(cfg.model.init_seed)
     perm = torch.randperm(len(x_all), generator=gen)

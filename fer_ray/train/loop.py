@@ -123,10 +123,32 @@ def torch_settings(threads: int, deterministic: bool = True) -> None:
 
 
 def make_optimizer(params: Iterable[Any], cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
-    """``params``: parameters, or param-group dicts (each may carry its own ``lr``)."""
+    """``params``: parameters, or param-group dicts (each may carry its own ``lr``).
+
+    Fused kernels where every parameter allows them: one vectorised update instead of a
+    Python loop over tensors (Adam's step was a fifth of a default trial's time on a CPU)."""
+    params = [_materialised(p) for p in params]  # fused_ok reads them; keep them readable
+    fused = fused_ok(params)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=fused)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused
+    )
+
+
+def _materialised(p: Any) -> Any:
+    if not isinstance(p, dict):
+        return p
+    ps = p["params"]
+    return {**p, "params": [ps] if isinstance(ps, torch.Tensor) else list(ps)}
+
+
+def fused_ok(params: list[Any]) -> bool | None:
+    """True when every parameter is a floating tensor on a CPU or CUDA device (torch's fused
+    optimizers' condition), else None (torch's default choice)."""
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+    ok = all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in tensors)
+    return True if ok and tensors else None
 
 
 def _device_of(module: nn.Module) -> torch.device:

@@ -420,3 +420,33 @@ def test_a_diverged_fit_stops_and_reports_no_accuracy():
     assert all(not r.get("diverged") for r in st["history"][:-1])
     healthy = fit(_model(), train, val, PHASES, CFG, seed=1)
     assert "diverged" not in healthy and len(healthy["history"]) == 7
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_the_fused_optimizer_takes_the_steps_of_torchs_loop(name):
+    """make_optimizer's fused kernels update as torch's per-tensor loop does (to float
+    rounding), with parameter groups at their own rates."""
+    cfg = TrainConfig(optimizer=name, weight_decay=1e-4)
+    models = [_model(), _model()]
+    groups = [[{"params": m[0].parameters(), "lr": 0.01}, {"params": m[2].parameters()}]
+              for m in models]  # fmt: skip
+    fused = loop.make_optimizer(groups[0], cfg, 0.05)
+    kind = torch.optim.Adam if name == "adam" else torch.optim.SGD
+    extra = {"momentum": cfg.momentum} if name == "sgd" else {}
+    plain = kind(groups[1], lr=0.05, weight_decay=1e-4, foreach=False, **extra)
+    assert fused.defaults["fused"] is True and plain.defaults["fused"] in (None, False)
+    train, _ = _problem()
+    for opt, m in zip((fused, plain), models, strict=True):
+        for _ in range(5):
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(train.x), train.y).backward()
+            opt.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(models[0][0].weight, _model()[0].weight)  # they did move
+
+
+def test_fused_is_left_to_torch_where_a_parameter_cannot_take_it():
+    assert loop.fused_ok([nn.Parameter(torch.zeros(2))]) is True
+    assert loop.fused_ok([nn.Parameter(torch.zeros(2, device="meta"))]) is None
+    assert loop.fused_ok([]) is None
