@@ -155,7 +155,7 @@ class ModelConfig:
 class TrainConfig:
     optimizer: Literal["adam", "sgd"] = "adam"  # seed 000 does not say; adam is our default
     batch_size: int = 64
-    epochs: int = 6  # grid trials and ensemble phase 1
+    epochs: int = 4  # grid trials and ensemble phase 1
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
     deterministic: bool = True  # torch's deterministic algorithms (cuDNN included): the same
