@@ -4,10 +4,10 @@
 * ``docs/img/docs_home.png``: the documentation site's home page, built with
   ``mkdocs build`` into a temporary folder.
 
-Usage (from the repository root, after a smoke run)::
+Usage (from the repository root, after a default run)::
 
-    fer-ray tune -c smoke
-    python docs/screenshots.py --report reports/smoke/report.html
+    fer-ray tune
+    python docs/screenshots.py --report reports/default/report.html
 
 Needs Chromium and its driver (``apt-get install chromium chromium-driver``), Selenium
 (``pip install -e ".[dev]"``) and MkDocs (``pip install -e ".[docs]"``). Each PNG is reduced
