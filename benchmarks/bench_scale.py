@@ -1,19 +1,22 @@
-"""Does the driver's memory stay flat as the data set grows? prepare + features at several sizes.
+"""Does the driver's memory stay flat as the data set grows? prepare, features and a one-epoch
+grid at several sizes, from an image folder and from a FER2013 CSV.
 
-    python benchmarks/bench_scale.py                   # 10k, 30k, 100k fake images
+    python benchmarks/bench_scale.py                   # 10k, 30k, 100k fake images, both formats
     python benchmarks/bench_scale.py --quick           # 500 and 1500 (under two minutes)
-    python benchmarks/bench_scale.py --sizes 10000 30000
+    python benchmarks/bench_scale.py --sizes 10000 30000 --formats csv --no-grid
 
-A fake image folder (48 px PNGs, 7 classes) per size; each size runs in a fresh process (so
-peak memory is that size's): the prepare stage (centre crop, Ray tasks into the crop cache)
-and the features stage (one trunk task per shard, ResNet18 trunk, weights ``none``),
-against a plain single-process loop doing the same decoding and cropping (``crop_chunk``).
+Fake data per size and format (48 px PNGs in 7 class folders, or a well-formed
+``fer2013.csv``); each runs in a fresh process (so peak memory is that size's): the prepare
+stage (centre crop, Ray tasks into the crop cache), the features stage (one trunk task per
+shard, ResNet18 trunk, weights ``none``) and the grid stage cut to one cell and one epoch (5
+Tune trials over grouped folds, each reading its split's shards), against a plain
+single-process loop doing the same decoding and cropping (``crop_chunk``).
 
 Prints per size: seconds per stage, per-image cost of prepare vs the plain loop (ratio), the
-driver's peak memory (private: its anonymous memory, the heap; total: ``VmHWM``, which also counts the pages
-of Ray's shared-memory object store the driver mapped), the largest object of the trial data
-bundle and the store's peak use, and the worker processes' peak RSS; then each size's driver
-peak as a ratio to the smallest size's.
+driver's peak memory (private: its anonymous memory, the heap; total: ``VmHWM``, which also
+counts the pages of Ray's shared-memory object store the driver mapped), the largest object
+of the trial data bundle and the store's peak use, and the worker processes' peak RSS; then
+each size's driver peak as a ratio to the smallest size's of the same format.
 """
 
 from __future__ import annotations
@@ -44,6 +47,19 @@ def _folder(root: Path, n: int) -> None:
         d.mkdir(parents=True, exist_ok=True)
         img = np.roll(base[i % 64], i % 48, axis=1)
         cv2.imwrite(str(d / f"{i:07d}.png"), img)
+
+
+def _fer_csv(root: Path, n: int) -> None:
+    """A well-formed ``fer2013.csv`` of ``n`` rows: FER2013's columns, 48 x 48 pixel strings,
+    its Usage split (80 % Training, 10 % each test)."""
+    rng = np.random.default_rng(0)
+    base = [" ".join(map(str, rng.integers(0, 256, 48 * 48))) for _ in range(64)]
+    usage = ("Training",) * 8 + ("PublicTest", "PrivateTest")
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "fer2013.csv", "w") as f:
+        f.write("emotion,pixels,Usage\n")
+        for i in range(n):
+            f.write(f"{i % 7},{base[i % 64]},{usage[i % 10]}\n")
 
 
 def _status(pid: int | str, field: str) -> int:
@@ -125,17 +141,22 @@ def _plain_loop(cfg: object) -> float:
     return (time.perf_counter() - t0) / len(items)
 
 
-def child(root: Path, out: Path) -> dict:
+def child(root: Path, out: Path, fmt: str, grid: bool) -> dict:
     import ray
     from ray.experimental import get_object_locations
 
     from fer_ray import config
-    from fer_ray.stages import cluster, features, prepare
+    from fer_ray.layout import RunPaths
+    from fer_ray.stages import cluster, prepare
+    from fer_ray.stages import grid as grid_stage
+    from fer_ray.stages.context import StageContext
 
+    data = "data.name=fer2013" if fmt == "csv" else "data.name=imagefolder"
     cfg = config.load(
         None,
         [
-            "data.name=imagefolder", f"data.root={root}", "faces.detector=center",
+            data, f"data.root={root}", "faces.detector=center", "train.epochs=1",
+            "grid.lr=[0.001]", "grid.hidden=[100]", "resources.cpus_per_trial=1",
             "faces.size=48", "model.backbone=resnet18", "model.weights=none",
             "model.train_last_convs=2", "resources.num_cpus=2", "resources.features_cpus=1",
             "resources.dashboard=false", f"output.runs_dir={out / 'runs'}",
@@ -148,8 +169,13 @@ def child(root: Path, out: Path) -> dict:
     t0 = time.perf_counter()
     prepared = prepare.load_prepared(cfg)
     t1 = time.perf_counter()
-    ref, _ = features.build(cfg, prepared)
+    ctx = StageContext(cfg, RunPaths.of(cfg))
+    ctx.set_prepared(prepared)
+    ref, _ = ctx.trial_data()  # the features stage: one trunk task per shard
     t2 = time.perf_counter()
+    if grid:  # one epoch, one cell, 5 grouped folds: every trial reads its shards
+        grid_stage.stage(ctx)
+    t3 = time.perf_counter()
     data = ray.get(ref)
     refs = [ref, *data.x.parts]
     sizes = [v["object_size"] for v in get_object_locations(refs).values()]
@@ -162,6 +188,7 @@ def child(root: Path, out: Path) -> dict:
         "n": n,
         "prepare_s": t1 - t0,
         "features_s": t2 - t1,
+        "grid_s": t3 - t2,
         "prepare_per_image_ms": 1e3 * (t1 - t0) / n,
         "plain_per_image_ms": 1e3 * _plain_loop(cfg),
         "driver_private": sampler.private,
@@ -182,41 +209,55 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     p.add_argument("--quick", action="store_true", help="500 and 1500 images")
-    p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        choices=["folder", "csv"],
+        default=["folder", "csv"],
+        help="an image folder of PNGs, a FER2013 CSV (default: both)",
+    )
+    p.add_argument("--no-grid", action="store_true", help="prepare and features only")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(child(Path(args.child[0]), Path(args.child[1]))))
+        root, out, fmt, grid = args.child
+        print(json.dumps(child(Path(root), Path(out), fmt, grid == "grid")))
         return
     sizes = [500, 1500] if args.quick else args.sizes
     print(
-        f"{'images':>7} {'prep s':>7} {'feat s':>7} {'ms/img':>7} {'plain':>6} {'ratio':>6}"
+        f"{'format':>6} {'images':>7} {'prep s':>7} {'feat s':>7} {'grid s':>7}"
+        f" {'ms/img':>7} {'plain':>6} {'ratio':>6}"
         f" {'drv MB':>7} {'drv HWM':>8} {'max obj':>8} {'store':>6} {'worker':>7} {'drv x':>6}",
         flush=True,
     )
-    first = None
+    first: dict[str, dict] = {}
+    grid = "none" if args.no_grid else "grid"
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
-        for n in sizes:  # one row as each size finishes
-            root, out = Path(tmp) / f"data{n}", Path(tmp) / f"out{n}"
-            _folder(root, n)
-            cmd = [sys.executable, __file__, "--child", str(root), str(out)]
+        for fmt, n in [(f, n) for f in args.formats for n in sizes]:  # a row as each ends
+            root, out = Path(tmp) / f"{fmt}{n}", Path(tmp) / f"out_{fmt}{n}"
+            (_fer_csv if fmt == "csv" else _folder)(root, n)
+            cmd = [sys.executable, __file__, "--child", str(root), str(out), fmt, grid]
             res = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if res.returncode:
-                sys.exit(f"size {n} failed:\n{res.stderr[-3000:]}")
+                sys.exit(f"{fmt} {n} failed:\n{res.stderr[-3000:]}")
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            first = first or r
+            base = first.setdefault(fmt, r)
             print(
-                f"{r['n']:>7} {r['prepare_s']:>7.1f} {r['features_s']:>7.1f}"
+                f"{fmt:>6} {r['n']:>7} {r['prepare_s']:>7.1f} {r['features_s']:>7.1f}"
+                f" {r['grid_s']:>7.1f}"
                 f" {r['prepare_per_image_ms']:>7.2f} {r['plain_per_image_ms']:>6.2f}"
                 f" {r['prepare_per_image_ms'] / r['plain_per_image_ms']:>6.2f}"
                 f" {_mb(r['driver_private']):>7} {_mb(r['driver_hwm']):>8}"
                 f" {_mb(r['largest_object']):>8} {_mb(r['store_peak']):>6}"
-                f" {_mb(r['worker_peak']):>7} {r['driver_private'] / first['driver_private']:>6.2f}",
+                f" {_mb(r['worker_peak']):>7} {r['driver_private'] / base['driver_private']:>6.2f}",
                 flush=True,
             )
     print(
-        "MB: MiB. drv MB: driver peak private (anonymous) memory; drv HWM: its peak RSS incl."
+        "grid s: one epoch of one cell over 5 grouped folds (5 Tune trials) reading the shards;"
+        " MB: MiB. drv MB: driver peak private (anonymous) memory; drv HWM: its peak RSS incl."
         " mapped store pages; max obj: largest object of the trial data bundle; store: object"
-        " store peak; worker: largest worker peak RSS; drv x: driver peak / the smallest size's."
+        " store peak; worker: largest worker peak RSS; drv x: driver peak / the format's smallest"
+        " size's."
     )
 
 

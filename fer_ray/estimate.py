@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fer_ray import protocol, timing
+from fer_ray import layout, protocol, timing
 from fer_ray.config import Config
 from fer_ray.recipes.core.estimates import OVERHEADS
 
@@ -184,7 +184,7 @@ def estimate(cfg: Config, actions: dict[str, str], inputs: dict[str, Any], cap: 
 
     m = inputs["manifest"]
     n_images, n_classes = len(m), int(m["label"].nunique())
-    test, folds = run_splits(m, cfg)
+    test, folds = run_splits(m, cfg, layout.cache_root(cfg, "splits"), write=False)
     pool, n_test = int((~test).sum()), int(test.sum())
     r = cfg.resources
     trial_slots = slots(cap.nodes, r.cpus_per_trial, r.gpus_per_trial)

@@ -240,13 +240,15 @@ def holdout_and_folds(
 
 
 def run_splits(
-    manifest: pd.DataFrame, cfg: Any, store: Path | None = None
+    manifest: pd.DataFrame, cfg: Any, store: Path | None = None, write: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """``holdout_and_folds`` of a prepared manifest under a run's config (``grid.folds``,
     ``seed``, ``ensemble.test_fraction``, ``data.test_split``): the one call the preflight, the
     dry run's estimate and the trial data bundle all make. With ``store`` (a folder) the splits
     are computed once per set of inputs and read back from ``<store>/<fingerprint>.npz`` by
-    every later call, in this process or another (a resumed run, a second stage's driver)."""
+    every later call, in this process or another (a resumed run, a second stage's driver);
+    ``write=False`` reads stored splits but stores none (the preflight and the dry run, which
+    write nothing)."""
     labels = manifest["label"].to_numpy()
     groups = manifest["group"].astype(str).to_numpy()
     own = manifest["split"].fillna("").to_numpy()
@@ -264,7 +266,7 @@ def run_splits(
         if stored is not None:
             return stored
     test, folds = holdout_and_folds(labels, groups, own_split=own, **params)
-    if path is not None:
+    if path is not None and write:
         files.savez(path, test=test, folds=folds)
     return test, folds
 

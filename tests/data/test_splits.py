@@ -251,3 +251,24 @@ def test_run_splits_are_stored_once_and_read_back(tmp_path):
     path.write_bytes(b"torn")
     healed = splits.run_splits(manifest, cfg, tmp_path)
     assert np.array_equal(healed[1], want[1]) and path.with_name(path.name + ".damaged").is_file()
+
+
+def test_the_preflight_and_the_dry_run_read_stored_splits_and_store_none(tmp_path, monkeypatch):
+    """``write=False`` (the preflight, the dry run's estimate) computes without storing, and
+    reads what a run stored instead of computing again."""
+    import pandas as pd
+
+    from fer_ray.config import Config
+
+    manifest = pd.DataFrame(
+        {"label": np.arange(140) % 7, "group": (np.arange(140) // 7).astype(str), "split": None}
+    )
+    cfg = Config()
+    dry = splits.run_splits(manifest, cfg, tmp_path, write=False)
+    assert list(tmp_path.iterdir()) == []  # computed, nothing written
+    stored = splits.run_splits(manifest, cfg, tmp_path)  # a real run stores them
+    splits.clear_split_memo()
+    monkeypatch.setattr(splits, "holdout_and_folds", lambda *a, **k: pytest.fail("recomputed"))
+    again = splits.run_splits(manifest, cfg, tmp_path, write=False)
+    for a, b, c in zip(dry, stored, again, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c)

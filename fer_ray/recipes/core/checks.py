@@ -23,11 +23,12 @@ def faces(cfg: Config, inputs: dict[str, Any]) -> None:
 def training(cfg: Config, inputs: dict[str, Any]) -> None:
     """The splits (enough groups for the folds, a grouped holdout) and the model (backbone,
     input size, freeze policy, weights file)."""
+    from fer_ray import layout
     from fer_ray.data.splits import run_splits
     from fer_ray.models.backbones import check_input_size
     from fer_ray.models.factory import check_model
 
-    run_splits(inputs["manifest"], cfg)
+    run_splits(inputs["manifest"], cfg, layout.cache_root(cfg, "splits"), write=False)
     check_input_size(cfg.model.backbone, cfg.faces.size)
     check_model(cfg.model)
     if cfg.ensemble.backbones or cfg.grid.backbones:
