@@ -79,9 +79,11 @@ def plan(
     resume: bool,
     inputs: dict[str, Any] | None = None,
     fresh: bool = False,
+    quiet: bool = False,
 ) -> dict[str, str]:
     """Per stage: 'skip' (done, same inputs), 'resume', or 'run' (fresh). With ``fresh`` the
-    stored markers are ignored: the run will be deleted once every check has passed."""
+    stored markers are ignored: the run will be deleted once every check has passed.
+    ``quiet``: the same plan again, without its notes."""
     fps = stage_fingerprints(cfg, inputs)
     names = protocol.stages()
     specs = {n: STAGES.get(n) for n in names}
@@ -104,7 +106,7 @@ def plan(
                 )
             actions[stage] = "resume"
         else:
-            if resume and started and not done and started.get("keys"):
+            if resume and started and not done and started.get("keys") and not quiet:
                 what = changed_keys(started["keys"], stage_inputs(cfg, inputs)[stage])
                 why = "; ".join(what) if what else "a stage before it reruns"
                 print(
@@ -219,21 +221,29 @@ def run_pipeline(cfg: Config, resume: bool = False, fresh: bool = False) -> Path
     """Run every stage that needs running; returns the report directory."""
     paths = RunPaths.of(cfg)  # both folders are checked to stay inside their parents
     layout.report_dir(cfg)
+    if resume:
+        check_resumable(paths)
+    inputs = input_identity(cfg)
+    # the plan and the checks write nothing; the lock is taken once they passed (a run stopped
+    # by its inputs leaves no trace) and before anything is written, and the plan is made
+    # again under it: another driver may have moved the run on meanwhile
+    actions = plan(cfg, paths.root, resume, inputs, fresh=fresh)
+    preflight(cfg, actions, inputs)
     with runlock.held(paths.root.parent, cfg.name):  # one driver per run folder
-        return _run_pipeline(cfg, paths, resume, fresh)
+        again = plan(cfg, paths.root, resume, inputs, fresh=fresh, quiet=True)
+        if again != actions:
+            preflight(cfg, again, inputs)
+        return _run_pipeline(cfg, paths, again, inputs, fresh)
 
 
-def _run_pipeline(cfg: Config, paths: RunPaths, resume: bool, fresh: bool) -> Path:
+def _run_pipeline(
+    cfg: Config, paths: RunPaths, actions: dict[str, str], inputs: dict[str, Any], fresh: bool
+) -> Path:
     from fer_ray.estimate import record_estimate
     from fer_ray.report.build import build_report
     from fer_ray.stages import cluster, live
     from fer_ray.stages.context import StageContext
 
-    if resume:
-        check_resumable(paths)
-    inputs = input_identity(cfg)
-    actions = plan(cfg, paths.root, resume, inputs, fresh=fresh)
-    preflight(cfg, actions, inputs)
     if fresh:  # only now: every input check has passed
         delete_run(cfg, paths)
     run_info = start_run(cfg, paths, actions)

@@ -1,8 +1,10 @@
-"""A real multi-node Ray cluster on one machine (1 CPU per node): work spreads over nodes, and a
-node lost mid-grid costs only its trial's last epochs, with the same final tables.
+"""A real multi-node Ray cluster on one machine (1 CPU per node): work spreads over nodes, its
+tables equal a one-node run's, and a node lost mid-grid costs only its trial's last epochs,
+with the same final tables.
 
 One cluster for the module (head + 2 workers, ``ray.cluster_utils.Cluster``); the smoke config
-joins it through ``resources.address``.
+joins it through ``resources.address``. The one-node run comes first, on a local Ray of its own
+that it stops before the cluster starts.
 """
 
 from __future__ import annotations
@@ -39,7 +41,19 @@ KILL_AT = "epoch:grid:2"
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
+def one_node(tmp_path_factory):
+    """The same config on one local node (2 CPUs), with its own caches: the tables the cluster's
+    runs must equal. Its feature task takes 1 CPU, what the cluster's 1-CPU nodes shrink the
+    default to (the thread count changes a float sum's order, so it would change the
+    stand-in's weights and every number after them)."""
+    tmp = tmp_path_factory.mktemp("one_node")
+    cache = tmp_path_factory.mktemp("one_node_cache")
+    run_pipeline(_cfg(tmp, None, cache, "resources.features_cpus=1"))
+    return tmp / "runs" / "smoke"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(one_node, tmp_path_factory):
     """Head + 2 workers. Each worker carries a hook (``fer_ray.testhooks``) with a pipe of its
     own, armed only once a test makes that pipe: the node-loss test learns which node runs the
     trial it meets, and holds the trial there while it removes that node."""
@@ -60,14 +74,16 @@ def ray_cluster(tmp_path_factory):
     c.shutdown()
 
 
-def _cfg(tmp: Path, address: str, cache: Path):
+def _cfg(tmp: Path, address: str | None, cache: Path, *more: str):
     return smoke_config(
         tmp,
-        f"resources.address={address}",  # the smoke config's 2-CPU feature task shrinks to 1
+        *([f"resources.address={address}"] if address else []),  # its 2-CPU feature task
+        # shrinks to the nodes' 1 CPU
         f"faces.cache_dir={cache / 'crops'}",
         f"train.epochs={EPOCHS}",
         "output.checkpoint_every=1",  # a checkpoint every epoch: the lost trial resumes at 2+
         "resources.shard_images=128",  # 168 images: two feature shards, one trunk task each
+        *more,
     )
 
 
@@ -112,6 +128,22 @@ def test_feature_shards_are_computed_on_several_nodes(reference):
     print("feature shards per node:", [(w["unit"], w["node_id"][:12]) for w in shards])
     assert sorted(w["rows"] for w in shards) == [40, 128]
     assert len({w["node_id"] for w in shards}) == 2
+
+
+def test_the_tables_equal_a_one_node_runs(reference, one_node):
+    """Three nodes, shards and trials spread over them, stores read across nodes: the same
+    numbers as one node."""
+    run, _, _ = reference
+    _same_tables(run, one_node)
+
+
+def _same_tables(run: Path, ref_run: Path) -> None:
+    for stage, name in TABLES:
+        new, old = _table(run, stage, name), _table(ref_run, stage, name)
+        if isinstance(old, dict):
+            assert new == old, name
+        else:
+            pd.testing.assert_frame_equal(new, old, obj=name)
 
 
 def test_a_node_lost_mid_grid_resumes_its_trial_elsewhere_with_the_same_tables(
@@ -159,9 +191,4 @@ def test_a_node_lost_mid_grid_resumes_its_trial_elsewhere_with_the_same_tables(
     )
     assert len(resumed) >= 1 and (resumed["resumed_from_epoch"] > 1).all()
     assert killed["node"] not in set(resumed["node_id"])  # it finished on another node
-    for stage, name in TABLES:
-        new, old = _table(run, stage, name), _table(ref_run, stage, name)
-        if isinstance(old, dict):
-            assert new == old, name
-        else:
-            pd.testing.assert_frame_equal(new, old, obj=name)
+    _same_tables(run, ref_run)

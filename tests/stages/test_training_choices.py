@@ -21,7 +21,10 @@ def test_defaults_build_the_two_phases_without_weights():
     cfg = config.from_dict({}, ["model.weights=none"])
     phases, weights = tc.member_choices(cfg, None, {"lr": 0.005}, _tail(cfg), np.zeros(4, int))
     # exactly what the ensemble built before train.phases / lr / class_weights existed
-    assert phases == [Phase(0.005, cfg.train.epochs), Phase(0.005 * 0.2, 6)]
+    assert phases == [
+        Phase(0.005, cfg.train.epochs),
+        Phase(0.005 * 0.2, cfg.ensemble.phase2_epochs),
+    ]
     assert weights is None
 
 
