@@ -199,6 +199,31 @@ def test_fer2013_bad_csv(tmp_path, edit, message):
         read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda df: df.loc.__setitem__((7, "emotion"), "9"), r"row 7 \(line 9\) has emotion '9'"),
+        (lambda df: df.loc.__setitem__((8, "Usage"), "x"), r"row 8 \(line 10\) has Usage 'x'"),
+        (lambda df: df.loc.__setitem__((10, "pixels"), "1 2"), r"row 10 \(line 12\) has 2 pixel"),
+    ],
+)
+def test_fer2013_is_read_in_chunks_with_the_files_row_numbers(tmp_path, monkeypatch, edit, message):
+    """The CSV is checked a chunk at a time (the driver never holds every pixel string): the
+    manifest is the one of a single read, and a bad row past the first chunk is named by its
+    row in the file."""
+    from fer_ray.data.loaders import fer2013
+
+    info = fixtures.write_fer2013(tmp_path, n=14)
+    whole = read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))[0]
+    monkeypatch.setattr(fer2013, "CSV_CHUNK_ROWS", 3)
+    chunked = read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))[0]
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert len(whole) == 14 and whole["split"].tolist()[-1] == "privatetest"
+    _rewrite_csv(info["path"], edit)
+    with pytest.raises(DataError, match=rf"{info['path']}: {message}"):
+        read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
+
+
 def test_fer2013_missing_csv(tmp_path):
     with pytest.raises(DataError, match=rf"{tmp_path / 'fer2013.csv'} not found"):
         read_manifest(DataConfig(name="fer2013", root=str(tmp_path)))
