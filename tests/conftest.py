@@ -1,4 +1,7 @@
 import contextlib
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +53,36 @@ def shared_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+def smoke_cmd(tmp: Path, *overrides: str) -> list[str]:
+    """``python -m fer_ray.tune`` on smoke.yaml with every output (runs, reports, caches)
+    under ``tmp``; ``--resume auto`` (start or resume), the one command a supervisor retries."""
+    cmd = [sys.executable, "-m", "fer_ray.tune", "-c", str(SMOKE), "--resume", "auto"]
+    for o in (f"output.runs_dir={tmp / 'runs'}", f"output.reports_dir={tmp / 'reports'}",
+              *overrides):  # fmt: skip
+        cmd += ["--set", o]
+    return cmd
+
+
+@pytest.fixture(scope="session")
+def smoke_done(tmp_path_factory) -> Path:
+    """One cold run of smoke.yaml, finished: a fresh process with its own Ray and empty caches
+    (``runs/.cache``), started by ``--resume auto`` where no run exists. The slow tests that
+    read a finished run or compare their tables with an uninterrupted one share it (a smoke run
+    costs most of a minute); a test that changes files works on a copy (``copy_of``). Its
+    terminal output is in ``stdout.txt``."""
+    tmp = tmp_path_factory.mktemp("smoke_done")
+    done = subprocess.run(smoke_cmd(tmp), cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (tmp / "stdout.txt").write_text(done.stdout)
+    return tmp
+
+
+def copy_of(src: Path, dst: Path) -> Path:
+    """A copy of a shared run's folder (or cache) for a test that changes it."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
 @pytest.fixture(scope="module")
 def ray_session(tmp_path_factory) -> Iterator[None]:
     """One local Ray for a test module's in-process runs, started as a run of smoke.yaml
@@ -71,18 +104,23 @@ def ray_session(tmp_path_factory) -> Iterator[None]:
         ray.shutdown()
 
 
-def start_until(cmd: list[str], point: str, fifo: Path, env: dict | None = None):
+def start_until(
+    cmd: list[str], point: str, fifo: Path, env: dict | None = None, log: Path | None = None
+):
     """Start ``cmd`` (in its own process group) and return once it reaches the named point
     (``fer_ray.testhooks``) or exits first: ``(process, reached)``. The run announces the point
-    through the FIFO, so nothing here sleeps or watches files."""
+    through the FIFO, so nothing here sleeps or watches files. Its output goes to ``log``
+    (stdout and stderr together) when one is given."""
     import os
-    import subprocess
     import threading
 
     os.mkfifo(fifo)
     env = {**(env or os.environ), "FER_RAY_HOOK_AT": point, "FER_RAY_HOOK_FIFO": str(fifo)}
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - the child writes it
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=out, stderr=subprocess.STDOUT if log else out)  # fmt: skip
+    if log:
+        out.close()  # the child holds its own descriptor
     got: list[str] = []
 
     def listen() -> None:

@@ -10,21 +10,24 @@ import pytest
 import yaml
 
 from fer_ray.pipeline import run_pipeline
-from tests.conftest import ROOT, smoke_config
+from fer_ray.tune import main
+from tests.conftest import ROOT, SMOKE, copy_of, smoke_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, ray_session):  # one Ray for the module's runs
-    tmp = tmp_path_factory.mktemp("e2e")
-    cfg = smoke_config(tmp)
-    report = run_pipeline(cfg)
-    return cfg, tmp / "runs" / "smoke", report
+def run(smoke_done, ray_session):  # the session's smoke run; one Ray for this module's reruns
+    return smoke_config(smoke_done), smoke_done / "runs" / "smoke", smoke_done / "reports/smoke"
 
 
 def test_every_stage_done_and_config_saved(run):
     cfg, run_dir, _ = run
+    # started by --resume auto, where there was no run: every stage ran
+    assert (
+        "prepare: run · grid: run · ensemble: run · analyse: run"
+        in (run_dir.parent.parent / "stdout.txt").read_text()
+    )
     for stage in ("prepare", "grid", "ensemble", "analyse"):
         assert (run_dir / stage / "done.json").is_file(), stage
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -129,6 +132,12 @@ def test_second_run_skips_every_stage(run, capsys):
     run_pipeline(cfg)
     out = capsys.readouterr().out
     assert "prepare: skip · grid: skip · ensemble: skip · analyse: skip" in out
+    # --resume auto, the command a supervisor retries, on a finished run: all skipped too
+    sets = [f"output.{k}_dir={run_dir.parent.parent / k}" for k in ("runs", "reports")]
+    assert (
+        main(["-c", str(SMOKE), "--resume", "auto", *(a for s in sets for a in ("--set", s))]) == 0
+    )
+    assert "prepare: skip · grid: skip · ensemble: skip · analyse: skip" in capsys.readouterr().out
     assert before == {s: (run_dir / s / "done.json").stat().st_mtime for s in ("grid", "ensemble")}
 
 
@@ -179,8 +188,11 @@ def _toy_distribution(site):
 
 
 def test_a_recipe_from_another_package_runs_after_the_core_stages(run, tmp_path):
-    """Last in this module: it adds the toy's stage and section to the shared run."""
-    cfg, run_dir, report = run
+    """On a copy of the shared run: it adds the toy's stage and section."""
+    _, shared, _ = run
+    copy_of(shared.parent.parent / "runs", tmp_path / "runs")
+    copy_of(shared.parent.parent / "reports", tmp_path / "reports")
+    run_dir, report = tmp_path / "runs" / "smoke", tmp_path / "reports" / "smoke"
     _toy_distribution(tmp_path / "site")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
     base = [sys.executable, "-m", "fer_ray.tune", "-c", str(ROOT / "tune_configs/smoke.yaml"),

@@ -25,7 +25,7 @@ from fer_ray.faces.cache import CropCache
 from fer_ray.models.pretrain import load_pretrained, store_pretrained
 from fer_ray.train.checkpoint import read_state
 from fer_ray.train.features import load_cached, store_cached
-from tests.conftest import smoke_config
+from tests.conftest import copy_of, smoke_config
 
 
 def truncate(path: Path, keep: float = 0.5) -> None:
@@ -392,39 +392,28 @@ def test_the_report_names_files_it_did_not_read(tmp_path):
 # --- one smoke run, its caches damaged, rerun: the same tables ------------------------------
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> tuple[Path, Path]:
-    """One finished smoke run (no analyses, one member) and its cache folder."""
-    from fer_ray.pipeline import run_pipeline
-
-    tmp = tmp_path_factory.mktemp("faults")
-    cache = tmp / "cache"
-    cfg = smoke_config(tmp / "first", *_SMOKE, f"faces.cache_dir={cache / 'crops'}")
-    run_pipeline(cfg)
-    return tmp, cache
-
-
-_SMOKE = ("analyse.enabled=false", "ensemble.members=1")
-
-
 @pytest.mark.slow
-def test_damaged_cache_entries_are_recomputed_and_the_tables_match(smoke_run, capfd):
+def test_damaged_cache_entries_are_recomputed_and_the_tables_match(smoke_done, tmp_path, capfd):
+    """The session's smoke run's caches, copied and damaged, then a run on them (no analyses):
+    every damaged entry is named, moved aside and recomputed; the tables are the first run's."""
     from fer_ray.pipeline import run_pipeline
 
-    tmp, cache = smoke_run
+    cache = copy_of(smoke_done / "runs" / ".cache", tmp_path / "cache")
     (chunk,) = (cache / "crops").glob("*/chunk_00000.npz")
     (feature,) = (cache / "features").glob("*/shard_*.npz")  # one file per feature shard
     (weights,) = (cache / "weights").glob("*.pt")
     for path in (chunk, feature, weights):
         truncate(path)
     capfd.readouterr()
-    run_pipeline(smoke_config(tmp / "second", *_SMOKE, f"faces.cache_dir={cache / 'crops'}"))
+    run_pipeline(
+        smoke_config(tmp_path, "analyse.enabled=false", f"faces.cache_dir={cache / 'crops'}")
+    )
     out = capfd.readouterr().out
     for what, path in [("crop cache chunk", chunk), ("feature cache entry", feature),
                        ("stand-in weights", weights)]:  # fmt: skip
         assert f"[damaged] {what} {path} moved aside to {path.name}.damaged" in out, (what, out)
         assert path.is_file() and path.with_name(path.name + ".damaged").is_file()
-    first, second = tmp / "first" / "runs" / "smoke", tmp / "second" / "runs" / "smoke"
+    first, second = smoke_done / "runs" / "smoke", tmp_path / "runs" / "smoke"
     summary = files.read_json(second / "prepare" / "summary.json")
     assert summary["cache_damaged"] == ["chunk_00000.npz"]
     for table in ("prepare/manifest.csv", "grid/trials.csv", "ensemble/members.csv"):
