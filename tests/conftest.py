@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "tune_configs" / "smoke.yaml"
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under pytest-xdist (``--dist loadgroup``, pyproject's addopts): the slow tests form one
+    group, run in order on one worker (their module and session runs made once, one Ray at a
+    time), while the other worker takes the fast modules whole (their module fixtures made
+    once). Marked as each test is collected, before xdist reads the groups."""
+    group = "slow" if item.get_closest_marker("slow") else item.nodeid.split("::")[0]
+    item.add_marker(pytest.mark.xdist_group(group))
+
+
 def smoke_config(tmp: Path, *overrides: str) -> config.Config:
     """smoke.yaml with every output (runs, reports, caches) under ``tmp``."""
     return config.load(
