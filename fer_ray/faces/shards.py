@@ -38,6 +38,11 @@ class CropShards:
         crops = self.cache.get_chunk(i)[0]
         return crops if len(self.kept[i]) == len(crops) else crops[self.kept[i]]
 
+    def on_disk(self) -> CropShards:
+        """The same shards with nothing loaded, to send to a task that reads its chunks from
+        the (shared) cache itself."""
+        return CropShards(CropCache(self.cache.dir.parent, self.cache.key), self.kept, self.size)
+
     def _load(self, ids: list[int]) -> list[np.ndarray]:
         return [self.chunk(i) for i in ids]
 

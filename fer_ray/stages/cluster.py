@@ -7,6 +7,7 @@ any stage, so they fail at once with one line naming the config key and what the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -289,10 +290,10 @@ def _storage_probe(uri: str, marker: str) -> tuple[str, str | None]:
         return node, f"{type(e).__name__}: {e}"
 
 
-def check_shared_storage(storage: str, nodes: Sequence[Node], timeout: float = 60.0) -> None:
-    """With more than one node, every node must read and write the Tune storage path."""
-    if len(nodes) < 2:
-        return
+def unshared(storage: str, nodes: Sequence[Node], timeout: float = 60.0) -> list[str]:
+    """Why ``storage`` (a folder or a URI) is not read and written alike by every node in
+    ``nodes``, one entry per node that failed; empty when it is shared. One small task per
+    node reads the driver's marker and writes its own."""
     import pyarrow.fs as pafs
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -313,16 +314,39 @@ def check_shared_storage(storage: str, nodes: Sequence[Node], timeout: float = 6
         bad = [f"{node[:8]}: {err}" for node, err in ray.get(ready) if err]
         if pending:
             bad.append(f"{len(pending)} node(s) did not answer within {timeout:g}s")
-        if bad:
-            raise ClusterError(
-                f"output.storage_path ({storage}) is not shared by every node: "
-                + "; ".join(bad)
-                + ". Use shared storage (an NFS path mounted on every node, or s3://...)"
-            )
+        return bad
     finally:
         for info in fs.get_file_info(pafs.FileSelector(base)):
             if info.base_name.startswith(marker):
                 fs.delete_file(info.path)
+
+
+def check_shared_storage(storage: str, nodes: Sequence[Node], timeout: float = 60.0) -> None:
+    """With more than one node, every node must read and write the Tune storage path."""
+    if len(nodes) < 2:
+        return
+    bad = unshared(storage, nodes, timeout)
+    if bad:
+        raise ClusterError(
+            f"output.storage_path ({storage}) is not shared by every node: "
+            + "; ".join(bad)
+            + ". Use shared storage (an NFS path mounted on every node, or s3://...)"
+        )
+
+
+def cache_shared(folder: Path) -> bool:
+    """Whether every node reads and writes the cache ``folder``: then tasks read and store
+    cache entries themselves and no pixel or feature passes through the driver. True without
+    asking when the only node is the driver's own (a local Ray); on a cluster, asked once per
+    stage (a node without the mount makes it False: entries then go through the driver).
+    False without a Ray: the caller reads a complete cache itself, as it did without one."""
+    if not ray.is_initialized():
+        return False
+    nodes = alive_nodes()
+    with contextlib.suppress(Exception):  # a Ray Client driver has no node of its own here
+        if len(nodes) == 1 and nodes[0].node_id == ray.get_runtime_context().get_node_id():
+            return True
+    return not unshared(str(folder), nodes, timeout=30.0)
 
 
 #: Requests whose defaults shrink to the largest node: key -> (resource, at least)

@@ -3,11 +3,15 @@
 The stand-in backbone's pretraining runs as one Ray task; the frozen trunk's pass runs as one
 task per feature shard (``resources.shard_images`` rows, spread over the nodes, the trunk built
 once per worker process), on a GPU when the config asks for one, each asking for
-``resources.features_cpus`` CPUs and using that many threads. Their results are cached on disk
-by the driver, keyed by their inputs (features shard by shard), so a resumed or repeated run
-reads them instead of recomputing; the tasks never read a driver-local path. The bundle holds
-one object reference per shard and is put into the object store once; every trial reads it by
-reference and fetches the shards its rows are in.
+``resources.features_cpus`` CPUs and using that many threads. Their results are cached on disk,
+keyed by their inputs (features shard by shard), so a resumed or repeated run reads them
+instead of recomputing. Where every node reads and writes the cache folder (a local Ray, or a
+cluster whose runs folder is shared storage: ``cluster.cache_shared``) the trunk tasks read
+their crop chunks and store their feature shards themselves, and stored shards are read by
+tasks on the nodes: no pixel or feature passes through the driver. Elsewhere the driver reads
+and stores them, one shard at a time, and the tasks never read a driver-local path. The bundle
+holds one object reference per shard and is put into the object store once; every trial reads
+it by reference and fetches the shards its rows are in.
 
 Progress: Ray starts without forwarding worker output (``cluster.connect``, log_to_driver off),
 so a task's own prints would be lost; the pretraining task puts its lines (epoch k of n with
@@ -29,10 +33,11 @@ import ray
 import torch
 from ray.util.queue import Queue
 
-from fer_ray import layout
+from fer_ray import files, layout
 from fer_ray.config import Config
 from fer_ray.data import recipes
 from fer_ray.data.splits import run_splits
+from fer_ray.errors import StoredFileError
 from fer_ray.models import weights as weight_sources
 from fer_ray.models.pretrain import (
     load_pretrained,
@@ -40,7 +45,7 @@ from fer_ray.models.pretrain import (
     pretrain_key,
     store_pretrained,
 )
-from fer_ray.stages.cluster import node_info
+from fer_ray.stages.cluster import cache_shared, node_info
 from fer_ray.stages.common import eta_text, progress, set_threads
 from fer_ray.stages.prepare import Prepared
 from fer_ray.stages.shards import covering, crop_sharded, fetch, shard_ranges
@@ -107,15 +112,22 @@ def _pretrain_task(cfg: Config, threads: int, queue: Queue | None = None) -> tup
 
 @ray.remote(num_returns=2)
 def _trunk_task(cfg: Config, state: dict | None, threads: int, memo_key: str, skip: int,
-                n: int, queue: Queue | None, shard: int, *chunks: np.ndarray) -> tuple:  # fmt: skip
+                n: int, queue: Queue | None, shard: int, disk: tuple | None,
+                *chunks: np.ndarray) -> tuple:  # fmt: skip
     """One feature shard: rows ``skip..skip+n`` of the concatenated crop ``chunks`` (the
     shards that hold them, resolved by Ray on this node), through the trunk built once per
     worker process (``memo_key``); after each batch it puts (``shard``, rows done) on
-    ``queue`` for the driver's progress line. Returns the features and the work row as two
-    objects."""
+    ``queue`` for the driver's progress line. With ``disk`` (the crops' ``CropShards``, the
+    chunks to read, the feature shard's path: the cache is on storage every node shares) it
+    reads its crop chunks and stores its features itself. Returns the features and the work
+    row (with the features' row shape) as two objects."""
     set_threads(cfg, threads)
     t0 = time.time()
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if disk is not None:
+        crops_ref, which, _ = disk  # a reference inside a tuple: Ray leaves it to us
+        crops = ray.get(crops_ref)
+        chunks = tuple(crops.chunk(c) for c in which)
     images = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
     def send(done: int, _total: int) -> None:
@@ -127,7 +139,21 @@ def _trunk_task(cfg: Config, state: dict | None, threads: int, memo_key: str, sk
         cfg.model, images[skip : skip + n], device=device, backbone_state=state,
         recipe=cfg.train.recipe, memo_key=memo_key, on_batch=send,
     )  # fmt: skip
-    return x, {**node_info(), "seconds": round(time.time() - t0, 3), "rows": n}
+    if disk is not None:
+        store_cached(Path(disk[2]), x)
+    where = {**node_info(), "seconds": round(time.time() - t0, 3), "rows": n}
+    return x, {**where, "row_shape": x.shape[1:]}
+
+
+@ray.remote(num_returns=2)
+def _load_shard_task(path: str) -> tuple:
+    """A stored feature shard read on a node (shared cache): the array stays in that node's
+    store; the second object is its row shape, or the damage found (for the driver to name)."""
+    try:
+        x = files.load_npz(Path(path), ("features",))["features"]
+    except StoredFileError as e:
+        return None, e
+    return x, x.shape[1:]
 
 
 def _await(start: Callable[[Queue], ray.ObjectRef], stage: str) -> Any:
@@ -181,24 +207,37 @@ def _backbone_state(cfg: Config, threads: int, device: str, work: list) -> tuple
     return state, store_pretrained(cache, key, state, facts)
 
 
-def _read_shards(root: Path, ranges: list[tuple[int, int]]) -> dict[int, Any]:
-    """Feature shards stored under ``root``, each put into the object store as it is read
-    (one at a time in the driver); a damaged one is moved aside and computed again."""
+def _read_shards(root: Path, ranges: list[tuple[int, int]], shared: bool) -> dict[int, Any]:
+    """Feature shards stored under ``root``: on shared storage read by tasks on the nodes (no
+    feature passes through the driver), else each put into the object store as the driver
+    reads it, one at a time; a damaged one is moved aside and computed again."""
+    paths = {i: root / f"shard_{i:05d}.npz" for i in range(len(ranges))}
+    paths = {i: p for i, p in paths.items() if p.is_file()}
+    if not shared:
+        loaded = {i: load_cached(p) for i, p in paths.items()}
+        return {i: (ray.put(x), x.shape[1:]) for i, x in loaded.items() if x is not None}
+    task = _load_shard_task.options(scheduling_strategy="SPREAD")
+    pending = {i: task.remote(str(p)) for i, p in paths.items()}
     refs: dict[int, Any] = {}
-    for i in range(len(ranges)):
-        x = load_cached(root / f"shard_{i:05d}.npz")
-        if x is not None:
-            refs[i] = (ray.put(x), x.shape[1:])
+    for i, (x_ref, shape_ref) in pending.items():
+        shape = ray.get(shape_ref)
+        if isinstance(shape, StoredFileError):
+            files.quarantine(shape, "feature cache entry")
+        else:
+            refs[i] = (x_ref, shape)
     return refs
 
 
 def _compute_shards(cfg: Config, prepared: Prepared, state: Any, memo_key: str, threads: int,
-                    todo: list[int], ranges: list, root: Path, work: list) -> dict[int, Any]:  # fmt: skip
+                    todo: list[int], ranges: list, root: Path, work: list,
+                    shared: bool) -> dict[int, Any]:  # fmt: skip
     """Trunk tasks for the shards ``todo`` (SPREAD over the nodes, a bounded number in
-    flight so the crops in the store stay bounded: each task's crop shards are put just
-    before it is submitted and freed when it is done); each feature shard is stored as it
-    arrives and stays in the store as the bundle's shard."""
+    flight). On a ``shared`` cache each task reads its crop chunks and stores its feature
+    shard; else its crop chunks are put just before it is submitted (freed when it is done)
+    and each feature shard is stored here as it arrives. Every shard stays in the store as the
+    bundle's shard."""
     crops, refs = prepared.crops, {}
+    crops_ref = ray.put(crops.on_disk()) if shared else None
     task = _trunk_task.options(num_cpus=threads, num_gpus=_gpus(cfg), scheduling_strategy="SPREAD")
     state_ref, lines = ray.put(state), Queue(actor_options={"num_cpus": 0})
     window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1) // threads))
@@ -210,9 +249,11 @@ def _compute_shards(cfg: Config, prepared: Prepared, state: Any, memo_key: str, 
                 i = queue.pop(0)
                 lo, hi = ranges[i]
                 which, skip = covering(crops.counts, lo, hi)
-                chunk_refs = [ray.put(crops.chunk(c)) for c in which]
+                path = root / f"shard_{i:05d}.npz"
+                disk = (crops_ref, which, str(path)) if shared else None
+                chunk_refs = [] if shared else [ray.put(crops.chunk(c)) for c in which]
                 x_ref, where_ref = task.remote(
-                    cfg, state_ref, threads, memo_key, skip, hi - lo, lines, i, *chunk_refs
+                    cfg, state_ref, threads, memo_key, skip, hi - lo, lines, i, disk, *chunk_refs
                 )
                 pending[where_ref] = (i, x_ref)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
@@ -222,10 +263,11 @@ def _compute_shards(cfg: Config, prepared: Prepared, state: Any, memo_key: str, 
                 progress("features", images_line(now, total, time.time() - t0), False, now, total)
                 continue
             i, x_ref = pending.pop(ready[0])
-            x = ray.get(x_ref)
-            store_cached(root / f"shard_{i:05d}.npz", x)
-            refs[i] = (x_ref, x.shape[1:])
-            work.append({"unit": f"trunk shard {i}", **ray.get(ready[0])})
+            where = ray.get(ready[0])
+            if not shared:  # the task could not store it: stored here
+                store_cached(root / f"shard_{i:05d}.npz", ray.get(x_ref))
+            refs[i] = (x_ref, tuple(where.pop("row_shape")))
+            work.append({"unit": f"trunk shard {i}", **where})
             done += ranges[i][1] - ranges[i][0]
             progress(
                 "features",
@@ -248,10 +290,13 @@ def _trunk(cfg: Config, prepared: Prepared, state: Any, wkey: str, threads: int,
                        device, threads, shard_rows=rows)  # fmt: skip
     root = layout.cache_root(cfg, "features") / key
     ranges = shard_ranges(len(prepared.crops), rows)
-    refs = _read_shards(root, ranges)
+    shared = cache_shared(root.parent.parent)  # the crops' and the features' cache folder
+    refs = _read_shards(root, ranges, shared)
     todo = [i for i in range(len(ranges)) if i not in refs]
     if todo:
-        refs.update(_compute_shards(cfg, prepared, state, key, threads, todo, ranges, root, work))
+        refs.update(
+            _compute_shards(cfg, prepared, state, key, threads, todo, ranges, root, work, shared)
+        )
     row_shape = refs[0][1]
     parts = [refs[i][0] for i in range(len(ranges))]
     x = Sharded(parts, [b - a for a, b in ranges], row_shape, np.float32, fetch)

@@ -1,9 +1,11 @@
 """prepare: manifest → face detection and crop in parallel Ray tasks → crop cache.
 
 Tasks receive the (picklable) data source and a chunk of item ids, load the
-images themselves and return crops to the driver, which writes each chunk into
-the content-addressed cache as it arrives; an interrupted prepare resumes at the
-first missing chunk and a later run with the same inputs reads the cache.
+images themselves and store each chunk into the content-addressed cache, where every node
+reads and writes the cache folder (a local Ray; a cluster whose runs folder is shared
+storage, asked once by ``cluster.cache_shared``); elsewhere they return the crops and the
+driver stores them as they arrive. An interrupted prepare resumes at the first missing chunk
+and a later run with the same inputs reads the cache.
 
 The driver keeps no crop: it holds the manifest and, per chunk, which rows are readable
 (``faces.shards.CropShards``); the crops stay in their cache chunks, one shard each, read
@@ -26,13 +28,13 @@ from fer_ray import files, layout
 from fer_ray.config import Config
 from fer_ray.data.datasets import create_source, read_manifest
 from fer_ray.data.source import Source
-from fer_ray.errors import DataError
+from fer_ray.errors import DataError, StoredFileError
 from fer_ray.faces import detectors
 from fer_ray.faces.cache import CropCache, cache_key
 from fer_ray.faces.crop import crop_chunk
 from fer_ray.faces.shards import CropShards
 from fer_ray.layout import RunPaths
-from fer_ray.stages.cluster import node_info
+from fer_ray.stages.cluster import cache_shared, node_info
 from fer_ray.stages.common import drain, write_work
 
 if TYPE_CHECKING:
@@ -50,10 +52,44 @@ class Prepared:
 
 @ray.remote
 def _crop_task(source: Source, items: list[str], detector: str, margin: float, size: int,
-               fallback: str):  # noqa: ANN202  # fmt: skip
+               fallback: str, store: tuple[str, str, int] | None):  # noqa: ANN202  # fmt: skip
+    """One chunk's crops and flags. With ``store`` (cache root, key, chunk: the cache is on
+    storage every node shares) the task stores the chunk itself and returns no pixels."""
     t0 = time.time()
-    out = crop_chunk(source, items, detector, margin, size, fallback)
-    return (*out, {**node_info(), "seconds": round(time.time() - t0, 3)})
+    crops, *flags = crop_chunk(source, items, detector, margin, size, fallback)
+    if store is not None:
+        root, key, i = store
+        CropCache(root, key).put_chunk(i, crops, *flags)
+        crops = None
+    return (crops, *flags, {**node_info(), "seconds": round(time.time() - t0, 3)})
+
+
+@ray.remote
+def _chunk_facts(root: str, key: str, i: int) -> tuple | StoredFileError:
+    """A stored chunk read (and so checked) on a node: its flags and boxes, or its damage."""
+    try:
+        return CropCache(root, key).get_chunk(i)[1:]
+    except StoredFileError as e:
+        return e
+
+
+def _stored(cache: CropCache, n: int, shared: bool) -> dict[int, tuple]:
+    """The per-chunk facts (fallback, boxes, unreadable) of the chunks stored and whole: read
+    by tasks on the nodes on a shared cache, else here; a damaged one is moved aside (so it is
+    computed again)."""
+    if not shared:
+        return {i: cache.get_chunk(i)[1:] for i in range(n) if cache.has_chunk(i)}
+    task = _chunk_facts.options(scheduling_strategy="SPREAD")
+    root = str(cache.dir.parent)
+    refs = {i: task.remote(root, cache.key, i) for i in range(n) if cache.chunk_path(i).is_file()}
+    out = {}
+    for i, facts in zip(refs, ray.get(list(refs.values())), strict=True):
+        if isinstance(facts, StoredFileError):
+            files.quarantine(facts, "crop cache chunk")
+            cache.damaged.append(cache.chunk_path(i).name)
+        else:
+            out[i] = facts
+    return out
 
 
 def margin_of(cfg: Config) -> float:
@@ -65,10 +101,8 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
     items = manifest["item"].tolist()
     cs = cfg.faces.chunk_size
     chunks = [items[i : i + cs] for i in range(0, len(items), cs)]
-    meta: dict[int, tuple] = {}  # per chunk (fallback, boxes, unreadable); crops stay on disk
-    for i in range(len(chunks)):
-        if cache.has_chunk(i):
-            meta[i] = cache.get_chunk(i)[1:]
+    shared = cache_shared(cache.dir.parent)  # tasks read and store chunks: no pixels here
+    meta = _stored(cache, len(chunks), shared)  # per chunk; the crops stay on disk
     todo = [i for i in range(len(chunks)) if i not in meta]
     work: list[dict[str, Any]] = []
     if todo:
@@ -85,6 +119,7 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
                 margin,
                 cfg.faces.size,
                 cfg.faces.fallback,
+                (str(cache.dir.parent), cache.key, i) if shared else None,
             ): i  # fmt: skip
             for i in todo
         }
@@ -93,7 +128,8 @@ def _crops(cfg: Config, source: Source, manifest: pd.DataFrame, cache: CropCache
 
         def store(i: int, result: tuple) -> str:
             crops, fallback, boxes, unreadable, where = result
-            cache.put_chunk(i, crops, fallback, boxes, unreadable)
+            if crops is not None:  # the cache is not shared: stored here
+                cache.put_chunk(i, crops, fallback, boxes, unreadable)
             meta[i] = (fallback, boxes, unreadable)
             work.append({"unit": f"chunk {i}", **where})
             cropped[0] += len(chunks[i])

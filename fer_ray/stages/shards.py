@@ -1,7 +1,8 @@
 """The Ray side of the sharded data path: one object per shard in the store, never one array.
 
-Crop shards are put one at a time from their cache chunks (the driver holds one chunk at a
-time); a bundle's ``Sharded`` inputs carry the references and ``fetch`` as their loader, so a
+Crop shards are read from their cache chunks by tasks on the nodes where the cache folder is
+shared storage, else put one at a time by the driver (which holds one chunk at a time); a
+bundle's ``Sharded`` inputs carry the references and ``fetch`` as their loader, so a
 trial reads (zero-copy from its node's store) only the shards its rows are in.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 import ray
 
 from fer_ray.faces.shards import CropShards
+from fer_ray.stages.cluster import cache_shared
 from fer_ray.train.rows import Sharded
 
 
@@ -22,10 +24,22 @@ def fetch(refs: list[Any]) -> list[np.ndarray]:
     return ray.get(list(refs))
 
 
+@ray.remote
+def _read_chunk(crops: CropShards, i: int) -> np.ndarray:
+    return crops.chunk(i)
+
+
 def crop_refs(crops: CropShards) -> list[ray.ObjectRef]:
-    """One object per crop shard, put once per driver (each chunk read, put, dropped)."""
+    """One object per crop shard, made once per driver: read by tasks on the nodes where
+    every node shares the cache folder (no pixel through the driver), else read and put here
+    (each chunk read, put, dropped)."""
     if crops.refs is None:
-        crops.refs = [ray.put(crops.chunk(i)) for i in range(len(crops.counts))]
+        if cache_shared(crops.cache.dir.parent):
+            on_disk = ray.put(crops.on_disk())
+            task = _read_chunk.options(scheduling_strategy="SPREAD")
+            crops.refs = [task.remote(on_disk, i) for i in range(len(crops.counts))]
+        else:
+            crops.refs = [ray.put(crops.chunk(i)) for i in range(len(crops.counts))]
     return crops.refs
 
 
