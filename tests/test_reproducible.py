@@ -71,7 +71,9 @@ def _finished_units(tmp: Path) -> dict[str, tuple]:
         for p in run.glob(pattern):
             out[str(p.relative_to(run))] = (p.stat().st_mtime_ns,)
     for p in (tmp / "runs" / ".cache").rglob("*"):
-        if p.is_file():
+        # not a hidden temporary file: an entry being written (atomically, then renamed) by a
+        # task when the run was killed; its worker may finish it just after the kill
+        if p.is_file() and not p.name.startswith("."):
             out[str(p.relative_to(tmp))] = (p.stat().st_mtime_ns,)
     return out
 

@@ -47,8 +47,8 @@ def test_task_progress_lines_reach_the_driver(ray_session, capsys, monkeypatch):
     images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
     queue = Queue(actor_options={"num_cpus": 0})
     x_ref, where = features._trunk_task.remote(
-        cfg, state, 1, "memo", 10, 300, queue, 3, images[:10], images
-    )
+        cfg, state, 1, "memo", 10, 300, queue, 3, None, images[:10], images
+    )  # disk=None: the crop chunks given, the features returned (not stored by the task)
     assert len(ray.get(x_ref)) == 300 and ray.get(where)["rows"] == 300
     # shard 3's rows done after each batch of 128
     assert queue.get_nowait_batch(queue.qsize()) == [(3, 128), (3, 256), (3, 300)]
