@@ -1,10 +1,7 @@
 """prepare on real on-disk layouts: unreadable images and the data set's own test split."""
 
-import logging
-
 import numpy as np
 import pytest
-import ray
 
 from fer_ray.errors import DataError
 from fer_ray.stages.prepare import load_prepared
@@ -12,19 +9,6 @@ from tests.conftest import smoke_config
 from tests.data import fixtures
 
 pytestmark = pytest.mark.slow  # a Ray session and real crop tasks
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-    )
-    yield
-    ray.shutdown()
 
 
 def _folder_with_a_broken_image(root):

@@ -3,7 +3,6 @@ log_to_driver is off), through the queue ``features._await`` prints from; a trun
 puts its rows done after each batch on the queue the driver's features line is made from."""
 
 import dataclasses
-import logging
 
 import numpy as np
 import pytest
@@ -14,19 +13,6 @@ from fer_ray.config import Config
 from fer_ray.stages import common, features
 
 pytestmark = pytest.mark.slow  # a Ray session and two real tasks
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-    )
-    yield
-    ray.shutdown()
 
 
 def test_task_progress_lines_reach_the_driver(ray_session, capsys, monkeypatch):
