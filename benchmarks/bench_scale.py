@@ -90,19 +90,25 @@ def _descendants(pid: int) -> list[int]:
 
 
 class Sampler(threading.Thread):
-    """Peaks of the driver's private memory and of the object store's use, sampled."""
+    """Peaks of the driver's private memory, the object store's use and the workers' RSS,
+    sampled while the stages run: Ray ends idle workers, so a worker's peak read only at the
+    end would miss every worker that has gone by then."""
 
     def __init__(self, gcs: str) -> None:
         super().__init__(daemon=True)
-        self.private = self.store = 0
+        self.private = self.store = self.worker = 0
         self.gcs = gcs
         self.stop = threading.Event()
 
     def run(self) -> None:
         from ray._private.internal_api import memory_summary
 
+        tick = 0
         while not self.stop.is_set():
             self.private = max(self.private, _status("self", "RssAnon"))
+            if tick % 4 == 0:  # every 2 s: scanning /proc costs more than one status read
+                self.sample_workers()
+            tick += 1
             try:
                 text = memory_summary(address=self.gcs, stats_only=True)
                 m = re.search(r"Plasma memory usage (\d+) MiB", text)
@@ -110,6 +116,10 @@ class Sampler(threading.Thread):
             except Exception:  # noqa: BLE001 - a sample missed is no result changed
                 pass
             self.stop.wait(0.5)
+
+    def sample_workers(self) -> None:
+        peaks = [_status(p, "VmHWM") for p in _workers(os.getpid())]
+        self.worker = max([self.worker, *peaks])
 
 
 def _workers(driver: int) -> list[int]:
@@ -181,7 +191,7 @@ def child(root: Path, out: Path, fmt: str, grid: bool) -> dict:
     sizes = [v["object_size"] for v in get_object_locations(refs).values()]
     sampler.stop.set()
     sampler.join()
-    workers = [_status(p, "VmHWM") for p in _workers(os.getpid())]
+    sampler.sample_workers()
     hwm = _status("self", "VmHWM")  # before the plain loop below adds its own
     n = len(prepared.manifest)
     return {
@@ -197,7 +207,7 @@ def child(root: Path, out: Path, fmt: str, grid: bool) -> dict:
         "bundle_object": sizes[0],
         "shards": len(data.x.parts),
         "store_peak": sampler.store,
-        "worker_peak": max(workers or [0]),
+        "worker_peak": sampler.worker,
     }
 
 
